@@ -1,0 +1,36 @@
+# stancebot — the two commands a new user runs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint format bench clean
+
+install: $(STAMP)
+
+# Re-installs only when pyproject.toml changes; a second `make install` is a no-op.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch is pinned to the CPU build first so nothing can pull CUDA packages.
+	$(BIN)/python -m pip install --quiet "torch==2.13.0"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/stancebot demo --out demo-out
+
+test: install
+	$(BIN)/ruff check bot tests benchmarks
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check bot tests benchmarks
+	$(BIN)/ruff format --check bot tests benchmarks
+
+format: install
+	$(BIN)/ruff format bot tests benchmarks
+	$(BIN)/ruff check --fix bot tests benchmarks
+
+clean:
+	rm -rf $(VENV) demo-out .pytest_cache

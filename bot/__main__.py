@@ -1,0 +1,418 @@
+"""The `stancebot` command line: run, demo, classify, ingest, export, report, db …"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import logging
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from bot import __version__
+from bot.config import ConfigError, Settings, load_settings
+from bot.content import ContentError, UnknownQuestionError
+
+log = logging.getLogger("stancebot")
+
+EXPORT_FIELDS = (
+    "message_id",
+    "guild_id",
+    "author_id",
+    "author",
+    "created",
+    "question",
+    "label",
+    "confidence",
+    "low_confidence",
+    "source",
+    "model_version",
+    "moderation",
+    "content",
+)
+
+
+class CliError(Exception):
+    """Printed as 'stancebot: error: …' with exit status 2."""
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("transformers", "httpx", "huggingface_hub"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {}
+    if getattr(args, "db", None) is not None:
+        overrides["database"] = args.db
+    if getattr(args, "model", None) is not None:
+        overrides["model"] = args.model
+    return load_settings(**overrides)
+
+
+def _progress_enabled() -> bool:
+    return sys.stderr.isatty()
+
+
+async def _open_app(settings: Settings, **kw):
+    from bot.app import App
+
+    return await App.open(settings, **kw)
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.config import require_token
+
+    token = require_token(settings)
+    from bot.client import run_bot
+
+    return run_bot(settings, token)
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.demo import render_demo, run_demo
+
+    async def go() -> int:
+        with tempfile.TemporaryDirectory(prefix="stancebot-demo-") as tmp:
+            db = args.db or Path(tmp) / "demo.db"
+            print(f"Loading the model ({settings.model}) …", file=sys.stderr)
+            app = await _open_app(settings, database=db)
+            try:
+                article = app.library.articles.get(args.article)
+                if article is not None:
+                    print(f"\n📰 {article.title}\n   {article.source}\n")
+                    for q in app.library.questions.values():
+                        if q.article.id == article.id:
+                            print(f"📌 Posted question [{q.id}]: {q.text}")
+                    print()
+                result = await run_demo(app, args.article, out=args.out, progress=True)
+                o = result.outcomes
+                print(
+                    f"\nReplayed {sum(v for k, v in o.items() if k not in ('edited', 'deleted'))} "
+                    f"replies: {o['stored']} stored, {o['refused']} refused, "
+                    f"{o['duplicate']} duplicates; {o['edited']} edited, {o['deleted']} deleted."
+                )
+                mod = result.moderation
+                reasons = ", ".join(f"{k} ×{v}" for k, v in result.reasons.most_common())
+                print(
+                    f"Moderation: {mod['allow']} allowed, {mod['review']} held for review, "
+                    f"{mod['remove']} removed" + (f" ({reasons})" if reasons else "") + ".\n"
+                )
+                print(render_demo(app, args.article, result))
+                for f in result.files:
+                    print(f"wrote {f}", file=sys.stderr)
+            finally:
+                await app.close()
+        return 0
+
+    return asyncio.run(go())
+
+
+def _read_jsonl(stream) -> list[tuple[object, str | None, str | None]]:
+    """(id, text, error) per non-blank input line."""
+    rows = []
+    for n, line in enumerate(stream, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            if not isinstance(obj, dict) or "text" not in obj or not isinstance(obj["text"], str):
+                raise ValueError('expected an object with a "text" string')
+            rows.append((obj.get("id"), obj["text"], None))
+        except (json.JSONDecodeError, ValueError) as exc:
+            rows.append((None, None, f"line {n}: {exc}"))
+    return rows
+
+
+def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import load_classifier, load_library
+
+    library = load_library(settings)
+    question = library.question(args.question)
+    rows = _read_jsonl(sys.stdin)
+    classifier = load_classifier(settings, library)
+    texts = [text for _, text, err in rows if err is None]
+    preds = iter(classifier.predict(question.id, texts))
+    errors = 0
+    out = sys.stdout
+    for rid, _text, err in rows:
+        if err is not None:
+            errors += 1
+            print(f"stancebot classify: skipped {err}", file=sys.stderr)
+            out.write(json.dumps({"id": rid, "error": err}) + "\n")
+            continue
+        p = next(preds)
+        record = {"id": rid, "label": p.label, "confidence": p.confidence, "scores": p.scores}
+        if p.low_confidence:
+            record["low_confidence"] = True
+        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    out.flush()
+    return 1 if errors else 0
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from bot.importers import read_export
+
+    export = read_export(args.file)
+
+    async def go() -> int:
+        app = await _open_app(settings)
+        try:
+            app.library.question(args.question)
+            counts: Counter = Counter()
+            bar = tqdm(
+                total=len(export), desc="importing", unit="msg", disable=not _progress_enabled()
+            )
+            for reply, _edited in export.replies(args.question):
+                # The export already holds each message's latest text, edits included.
+                res = await app.service.ingest(reply)
+                counts[res.outcome.value] += 1
+                bar.update(1)
+            bar.close()
+            print("classifying …", file=sys.stderr)
+            await app.service.drain()
+        finally:
+            await app.close()
+        skipped = ", ".join(f"{v} {k}" for k, v in export.stats.skipped.items()) or "none"
+        print(
+            f"{export.path.name}: #{export.channel_name} ({export.stats.messages} messages): "
+            f"{counts['stored']} stored, {counts['duplicate']} already stored, "
+            f"{counts['refused']} refused, {counts['ignored']} ignored; skipped: {skipped}"
+        )
+        return 0
+
+    return asyncio.run(go())
+
+
+async def _only_guild(db, guild: int | None) -> int | None:
+    if guild is not None:
+        return guild
+    async with db.conn.execute("SELECT DISTINCT guild_id FROM replies ORDER BY 1") as cur:
+        guilds = [r[0] for r in await cur.fetchall()]
+    if len(guilds) > 1:
+        raise CliError(
+            f"the database holds {len(guilds)} servers ({', '.join(map(str, guilds))}): "
+            "choose one with --guild"
+        )
+    return guilds[0] if guilds else None
+
+
+def _open_existing_db(settings: Settings):
+    from bot.storage.db import Database
+    from bot.storage.repository import Repository
+
+    if not Path(settings.database).is_file():
+        raise CliError(f"{settings.database}: database not found; pass --db PATH")
+    return Database(settings.database), Repository
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    db, repo_cls = _open_existing_db(settings)
+
+    async def go() -> int:
+        await db.open()
+        try:
+            repo = repo_cls(db)
+            out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout
+            try:
+                writer = None
+                if args.format == "csv":
+                    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, extrasaction="ignore")
+                    writer.writeheader()
+                n = 0
+                async for row in repo.export_rows(args.guild):
+                    if writer:
+                        writer.writerow(row)
+                    else:
+                        out.write(
+                            json.dumps({k: row[k] for k in EXPORT_FIELDS}, ensure_ascii=False)
+                            + "\n"
+                        )
+                    n += 1
+            finally:
+                if out is not sys.stdout:
+                    out.close()
+            print(f"exported {n} replies", file=sys.stderr)
+        finally:
+            await db.close()
+        return 0
+
+    return asyncio.run(go())
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import load_library
+    from bot.core.models import as_utc, utcnow
+    from bot.reports.render import to_json, to_markdown
+    from bot.reports.summary import build_summary
+
+    library = load_library(settings)
+    questions = (
+        [library.question(args.question)] if args.question else list(library.questions.values())
+    )
+    db, repo_cls = _open_existing_db(settings)
+
+    async def go() -> int:
+        await db.open()
+        try:
+            repo = repo_cls(db)
+            guild = await _only_guild(db, args.guild)
+            if guild is None:
+                raise CliError("the database holds no replies yet")
+            end = as_utc(args.until) if args.until else utcnow()
+            start = end - timedelta(days=args.days)
+            summaries = [
+                await build_summary(repo, guild, q, start, end, min_sample=settings.min_sample)
+                for q in questions
+            ]
+        finally:
+            await db.close()
+        print(to_json(summaries) if args.format == "json" else to_markdown(summaries), end="")
+        return 0
+
+    return asyncio.run(go())
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.storage.db import Database, migrations
+
+    async def go() -> int:
+        if args.db_command == "migrate":
+            db = Database(settings.database)
+            await db.open(migrate=False)
+            try:
+                before = await db.schema_version()
+                applied = await db.migrate()
+            finally:
+                await db.close()
+            latest = len(migrations())
+            if applied:
+                print(f"{settings.database}: migrated from schema {before} to {latest}")
+            else:
+                print(f"{settings.database}: already at schema {latest}")
+            return 0
+        db, _ = _open_existing_db(settings)
+        await db.open()
+        try:
+            await db.backup(args.target)
+        finally:
+            await db.close()
+        print(f"backed up {settings.database} to {args.target}")
+        return 0
+
+    return asyncio.run(go())
+
+
+# --- parser ---------------------------------------------------------------------------------
+
+
+def _iso_datetime(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date or time: {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="stancebot",
+        description="Run news discussions on Discord, moderate the replies and report the "
+        "community's stance. Settings come from STANCEBOT_* variables, .env or stancebot.toml.",
+    )
+    p.add_argument("--version", action="version", version=f"stancebot {__version__}")
+    p.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (default from settings)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, help_: str, func) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(func=func)
+        return sp
+
+    def db_opt(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--db", type=Path, help="database file (default: STANCEBOT_DATABASE)")
+
+    add("run", "Start the Discord bot (needs STANCEBOT_TOKEN).", cmd_run)
+
+    sp = add(
+        "demo", "Replay the article's demo discussion offline and print the summary.", cmd_demo
+    )
+    sp.add_argument("--out", type=Path, help="also write summary.md and summary.json here")
+    sp.add_argument("--article", default="us-india", help="article id (default: us-india)")
+    sp.add_argument("--db", type=Path, help="keep the demo database here (default: temporary)")
+
+    sp = add(
+        "classify",
+        'Read JSON lines {"id", "text"} on stdin; write {"id", "label", "confidence", "scores"}.',
+        cmd_classify,
+    )
+    sp.add_argument("--question", required=True, help="question id, e.g. partnership")
+    sp.add_argument("--model", help="model: 'bundled', a local folder or a Hugging Face id")
+
+    sp = add("ingest", "Import a DiscordChatExporter JSON channel export.", cmd_ingest)
+    sp.add_argument("file", type=Path, help="the export (.json)")
+    sp.add_argument("--question", required=True, help="question the channel discussed")
+    db_opt(sp)
+
+    sp = add("export", "Write every stored reply with its stance as JSON lines or CSV.", cmd_export)
+    sp.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    sp.add_argument("--out", type=Path, help="output file (default: stdout)")
+    sp.add_argument("--guild", type=int, help="only this server")
+    db_opt(sp)
+
+    sp = add("report", "Print the stance summary for a period.", cmd_report)
+    sp.add_argument("--question", help="question id (default: all)")
+    sp.add_argument("--days", type=int, default=7, help="length of the period (default: 7)")
+    sp.add_argument("--until", type=_iso_datetime, help="end of the period (default: now)")
+    sp.add_argument("--format", choices=("md", "json"), default="md")
+    sp.add_argument("--guild", type=int, help="server id (needed if the database has several)")
+    db_opt(sp)
+
+    sp = add("db", "Database maintenance: migrate, backup.", cmd_db)
+    dbsub = sp.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    m = dbsub.add_parser("migrate", help="apply pending schema migrations")
+    db_opt(m)
+    b = dbsub.add_parser("backup", help="online backup to a new file")
+    b.add_argument("target", type=Path, help="backup file to create")
+    db_opt(b)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from bot.stance.encoder import ModelLoadError
+    from bot.storage.db import StorageError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = _settings(args)
+        level = settings.log_level
+        if args.command != "run" and "log_level" not in settings.model_fields_set:
+            level = "WARNING"  # one-shot commands print their own results; the bot logs INFO
+        _setup_logging(args.log_level.upper() if args.log_level else level)
+        return int(args.func(args, settings) or 0)
+    except (ConfigError, ContentError, CliError, ModelLoadError, StorageError, ValueError) as exc:
+        print(f"stancebot: error: {exc}", file=sys.stderr)
+        return 2
+    except UnknownQuestionError as exc:
+        print(f"stancebot: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("stancebot: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

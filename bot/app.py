@@ -1,0 +1,93 @@
+"""Builds the Discord-free application from Settings: storage, content, model, moderation, service.
+
+The CLI, the demo and the Discord client all start from here, so they share one pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.config import Settings
+from bot.content import ContentLibrary
+from bot.core.queue import ClassificationQueue
+from bot.core.service import DiscussionService
+from bot.moderation.rules import RuleModerator, RuleSettings
+from bot.stance.classifier import SHIPPED_HEADS, StanceClassifier
+from bot.stance.encoder import Encoder
+from bot.storage.db import Database
+from bot.storage.repository import Repository
+
+log = logging.getLogger(__name__)
+
+
+def rule_settings(settings: Settings) -> RuleSettings:
+    return RuleSettings(
+        flood_max_replies=settings.flood_max_replies,
+        flood_window_seconds=settings.flood_window_seconds,
+        max_mentions=settings.max_mentions,
+        wall_of_text_chars=settings.wall_of_text_chars,
+        blocklist=tuple(settings.blocklist),
+    )
+
+
+def load_library(settings: Settings) -> ContentLibrary:
+    return ContentLibrary.load(settings.seeds_dir, settings.prompts_dir)
+
+
+def load_classifier(settings: Settings, library: ContentLibrary) -> StanceClassifier:
+    encoder = Encoder.load(settings.model, threads=settings.torch_threads)
+    return StanceClassifier(
+        encoder,
+        library.questions,
+        heads_dir=settings.heads_dir or SHIPPED_HEADS,
+        low_confidence=settings.low_confidence,
+        batch_size=settings.batch_size,
+    )
+
+
+@dataclass
+class App:
+    settings: Settings
+    db: Database
+    repo: Repository
+    library: ContentLibrary
+    classifier: StanceClassifier
+    service: DiscussionService
+
+    @classmethod
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        database: Path | str | None = None,
+        classifier: StanceClassifier | None = None,
+        library: ContentLibrary | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> App:
+        library = library or load_library(settings)
+        classifier = classifier or load_classifier(settings, library)
+        db = await Database(database or settings.database).open()
+        repo = Repository(db)
+        queue = ClassificationQueue(
+            repo,
+            classifier.predict_many,
+            batch_size=settings.batch_size,
+            max_delay=settings.batch_max_delay_ms / 1000,
+        )
+        queue.on_batch = on_batch
+        service = DiscussionService(repo, library, RuleModerator(rule_settings(settings)), queue)
+        await service.start()
+        return cls(settings, db, repo, library, classifier, service)
+
+    async def close(self) -> None:
+        await self.service.close()
+        await self.db.close()
+
+    async def __aenter__(self) -> App:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -1,0 +1,92 @@
+"""Plain data that crosses layers: a reply, a stance prediction, a moderation verdict."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+# Discord's own limit for a message is 4,000 characters (with Nitro). Imports may carry longer
+# text; we keep up to this many characters and refuse longer ones with a clear reason.
+MAX_REPLY_CHARS = 16_000
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(dt: datetime) -> datetime:
+    """Naive datetimes are taken as UTC; aware ones are converted."""
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def iso(dt: datetime) -> str:
+    """The one timestamp format stored in the database, so text comparison orders by time."""
+    return as_utc(dt).isoformat(timespec="microseconds")
+
+
+def parse_iso(text: str) -> datetime:
+    return as_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A member's message in a discussion, as every source (Discord, demo, import) hands it in."""
+
+    message_id: int
+    guild_id: int
+    channel_id: int
+    author_id: int
+    question_id: str
+    content: str
+    created_at: datetime
+    author_name: str = ""
+    attachments: int = 0
+    discussion_id: int | None = None
+    author_is_bot: bool = False
+    account_created_at: datetime | None = None
+
+
+class Action(enum.StrEnum):
+    ALLOW = "allow"
+    REVIEW = "review"
+    REMOVE = "remove"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    action: Action
+    reasons: tuple[str, ...] = ()
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    label: str
+    confidence: float
+    scores: dict[str, float]
+    model_version: str
+    low_confidence: bool = False
+
+
+class Outcome(enum.StrEnum):
+    STORED = "stored"
+    DUPLICATE = "duplicate"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    DELETED = "deleted"
+    NOT_FOUND = "not_found"
+    REFUSED = "refused"
+    IGNORED = "ignored"
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    outcome: Outcome
+    message_id: int
+    reason: str = ""
+    verdict: Verdict | None = None
+
+    @property
+    def stored(self) -> bool:
+        return self.outcome in (Outcome.STORED, Outcome.UPDATED)

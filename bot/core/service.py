@@ -1,0 +1,176 @@
+"""DiscussionService: the one path every reply takes, from Discord, the demo or an import.
+
+store (committed first) -> moderation verdict (logged) -> classification queue -> stance row.
+Every call is idempotent on the message id: a replayed event changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from bot.content import ContentLibrary
+from bot.core.models import (
+    MAX_REPLY_CHARS,
+    IngestResult,
+    Outcome,
+    Reply,
+    Verdict,
+    as_utc,
+    utcnow,
+)
+from bot.core.queue import ClassificationQueue
+from bot.moderation.rules import RecentReply, RuleModerator
+from bot.storage.repository import PendingItem, Repository
+
+log = logging.getLogger(__name__)
+
+
+class ServiceError(ValueError):
+    """A request the service refuses (unknown question, unknown label …): message says why."""
+
+
+class DiscussionService:
+    def __init__(
+        self,
+        repo: Repository,
+        library: ContentLibrary,
+        moderator: RuleModerator,
+        queue: ClassificationQueue,
+    ) -> None:
+        self.repo = repo
+        self.library = library
+        self.moderator = moderator
+        self.queue = queue
+
+    async def start(self) -> int:
+        return await self.queue.start()
+
+    async def drain(self) -> None:
+        await self.queue.drain()
+
+    async def close(self) -> None:
+        await self.queue.stop()
+
+    # --- the reply path ------------------------------------------------------------------------
+
+    @staticmethod
+    def _refusal(reply_content: str, attachments: int) -> str | None:
+        if len(reply_content) > MAX_REPLY_CHARS:
+            return f"reply is {len(reply_content):,} characters; the limit is {MAX_REPLY_CHARS:,}"
+        if not reply_content.strip() and attachments == 0:
+            return "reply is empty (no text and no attachments)"
+        return None
+
+    async def ingest(self, reply: Reply) -> IngestResult:
+        mid = reply.message_id
+        if reply.author_is_bot:
+            return IngestResult(Outcome.IGNORED, mid, "message from a bot")
+        if reply.question_id not in self.library.questions:
+            raise ServiceError(str(self.library.question(reply.question_id)))  # raises Unknown…
+        refusal = self._refusal(reply.content, reply.attachments)
+        if refusal:
+            log.info("refused reply %s in guild %s: %s", mid, reply.guild_id, refusal)
+            return IngestResult(Outcome.REFUSED, mid, refusal)
+        if await self.repo.is_opted_out(reply.guild_id, reply.author_id):
+            return IngestResult(Outcome.IGNORED, mid, "author opted out of stancebot")
+
+        has_text = bool(reply.content.strip())
+        if not await self.repo.insert_reply(reply, classify=has_text):
+            return IngestResult(Outcome.DUPLICATE, mid, "already stored")
+
+        verdict = await self._moderate(reply)
+        if has_text:
+            await self.queue.submit(
+                PendingItem(reply.guild_id, mid, reply.question_id, reply.content, 0)
+            )
+        reason = "" if has_text else "stored without text (attachments only): not classified"
+        return IngestResult(Outcome.STORED, mid, reason, verdict)
+
+    async def _moderate(self, reply: Reply) -> Verdict:
+        since = as_utc(reply.created_at) - self.moderator.lookback
+        recent = [
+            RecentReply(content, created)
+            for content, created in await self.repo.recent_by_author(
+                reply.guild_id, reply.author_id, since, exclude=reply.message_id
+            )
+        ]
+        verdict = self.moderator.check(reply, recent)
+        case = await self.repo.record_verdict(
+            reply.guild_id, reply.message_id, reply.author_id, verdict
+        )
+        if case is not None:
+            log.info(
+                "moderation case %d in guild %s: %s reply %s (%s)",
+                case,
+                reply.guild_id,
+                verdict.action,
+                reply.message_id,
+                ", ".join(verdict.reasons),
+            )
+        return verdict
+
+    async def edit(
+        self,
+        guild_id: int,
+        message_id: int,
+        content: str,
+        *,
+        attachments: int = 0,
+        edited_at: datetime | None = None,
+    ) -> IngestResult:
+        """New text for a stored reply: re-moderated and re-classified. Same text: no change."""
+        refusal = self._refusal(content, attachments)
+        if refusal:
+            return IngestResult(Outcome.REFUSED, message_id, refusal)
+        stored = await self.repo.get_reply(guild_id, message_id)
+        if stored is None:
+            return IngestResult(Outcome.NOT_FOUND, message_id, "no such stored reply")
+        has_text = bool(content.strip())
+        version = await self.repo.update_content(
+            guild_id, message_id, content, attachments, edited_at or utcnow(), classify=has_text
+        )
+        if version is None:
+            return IngestResult(Outcome.UNCHANGED, message_id, "content unchanged or deleted")
+        edited = Reply(
+            message_id=message_id,
+            guild_id=guild_id,
+            channel_id=stored.channel_id,
+            author_id=stored.author_id,
+            question_id=stored.question_id,
+            content=content,
+            created_at=edited_at or utcnow(),
+            attachments=attachments,
+        )
+        verdict = await self._moderate(edited)
+        if has_text:
+            await self.queue.submit(
+                PendingItem(guild_id, message_id, stored.question_id, content, version)
+            )
+        return IngestResult(Outcome.UPDATED, message_id, "", verdict)
+
+    async def delete(
+        self, guild_id: int, message_id: int, *, deleted_at: datetime | None = None
+    ) -> IngestResult:
+        """The member deleted the message: it leaves every tally (kept until retention ends)."""
+        if await self.repo.mark_deleted(guild_id, message_id, deleted_at or utcnow()):
+            return IngestResult(Outcome.DELETED, message_id)
+        if await self.repo.get_reply(guild_id, message_id) is None:
+            return IngestResult(Outcome.NOT_FOUND, message_id, "no such stored reply")
+        return IngestResult(Outcome.UNCHANGED, message_id, "already deleted")
+
+    # --- moderators ----------------------------------------------------------------------------
+
+    async def correct(self, guild_id: int, message_id: int, label: str, moderator_id: int) -> None:
+        """A moderator's stance wins over the model's from now on."""
+        stored = await self.repo.get_reply(guild_id, message_id)
+        if stored is None:
+            raise ServiceError(f"message {message_id} is not a stored reply in this server")
+        question = self.library.question(stored.question_id)
+        if label not in question.label_names:
+            raise ServiceError(
+                f"{label!r} is not a label of {question.id!r}: choose one of "
+                f"{', '.join(question.label_names)}"
+            )
+        await self.repo.correct_stance(guild_id, message_id, label, moderator_id)
+        log.info("moderator %s set reply %s to %s", moderator_id, message_id, label)

@@ -1,0 +1,182 @@
+"""The offline demo: post an article's questions into a simulated discussion, replay the
+members' replies from seeds/ through the same DiscussionService the bot uses, and report.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from bot.app import App
+from bot.content import ContentLibrary, Question
+from bot.core.models import Outcome, Reply, parse_iso
+from bot.reports.render import to_json, to_markdown
+from bot.reports.summary import QuestionSummary, build_summary, week_bounds
+
+log = logging.getLogger(__name__)
+
+DEMO_GUILD = 1_000_000_000_000_001
+DEMO_CHANNEL = 1_000_000_000_000_002
+
+
+class DemoDataError(ValueError):
+    """The demo replies file is missing or malformed."""
+
+
+@dataclass(frozen=True, slots=True)
+class DemoLine:
+    reply: Reply
+    edited_content: str | None = None
+    deleted: bool = False
+
+
+@dataclass
+class DemoResult:
+    outcomes: Counter = field(default_factory=Counter)
+    moderation: Counter = field(default_factory=Counter)
+    reasons: Counter = field(default_factory=Counter)
+    overall: list[QuestionSummary] = field(default_factory=list)
+    weekly: list[QuestionSummary] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+
+def demo_file(library: ContentLibrary, seeds_dir: Path, article_id: str) -> Path:
+    if article_id not in library.articles:
+        known = ", ".join(sorted(library.articles))
+        raise DemoDataError(f"unknown article {article_id!r}: choose one of {known}")
+    path = seeds_dir / f"{article_id}.demo.jsonl"
+    if not path.is_file():
+        raise DemoDataError(f"{path}: no demo replies for article {article_id!r}; add this file")
+    return path
+
+
+def read_demo(path: Path, threads: dict[str, int]) -> list[DemoLine]:
+    lines = []
+    for n, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not text.strip():
+            continue
+        try:
+            raw = json.loads(text)
+            created = parse_iso(raw["created"])
+            question = raw["question"]
+            if question not in threads:
+                raise ValueError(f"unknown question {question!r}")
+            reply = Reply(
+                message_id=int(raw["message_id"]),
+                guild_id=DEMO_GUILD,
+                channel_id=threads[question],
+                author_id=int(raw["author_id"]),
+                author_name=str(raw.get("author_name", "")),
+                question_id=question,
+                content=str(raw.get("content", "")),
+                created_at=created,
+                attachments=len(raw.get("attachments") or []),
+                account_created_at=created - timedelta(days=int(raw.get("account_age_days", 365))),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DemoDataError(f"{path}:{n}: malformed demo reply ({exc})") from None
+        lines.append(DemoLine(reply, raw.get("edited_content"), bool(raw.get("deleted"))))
+    return lines
+
+
+def weeks_between(first: datetime, last: datetime) -> list[tuple[datetime, datetime]]:
+    start, end = week_bounds(first)
+    weeks = [(start, end)]
+    while end <= last:
+        start, end = end, end + timedelta(days=7)
+        weeks.append((start, end))
+    return weeks
+
+
+async def run_demo(
+    app: App, article_id: str, *, out: Path | None = None, progress: bool = True
+) -> DemoResult:
+    from tqdm import tqdm
+
+    questions: list[Question] = [
+        q for q in app.library.questions.values() if q.article.id == article_id
+    ]
+    path = demo_file(app.library, app.settings.seeds_dir, article_id)
+    threads = {q.id: DEMO_CHANNEL + i + 1 for i, q in enumerate(questions)}
+    lines = read_demo(path, threads)
+    if not lines:
+        raise DemoDataError(f"{path}: no replies in the file")
+    lines.sort(key=lambda ln: ln.reply.created_at)
+    first, last = lines[0].reply.created_at, lines[-1].reply.created_at
+
+    for q in questions:
+        await app.repo.create_discussion(
+            DEMO_GUILD, DEMO_CHANNEL, q.id, thread_id=threads[q.id], opened_at=first
+        )
+
+    result = DemoResult()
+    for line in tqdm(lines, desc="replaying replies", unit="reply", disable=not progress):
+        r = line.reply
+        res = await app.service.ingest(r)
+        result.outcomes[res.outcome] += 1
+        if res.verdict is not None:
+            result.moderation[res.verdict.action] += 1
+            result.reasons.update(res.verdict.reasons)
+        if line.edited_content is not None and res.outcome == Outcome.STORED:
+            await app.service.edit(
+                DEMO_GUILD,
+                r.message_id,
+                line.edited_content,
+                attachments=r.attachments,
+                edited_at=r.created_at + timedelta(minutes=20),
+            )
+            result.outcomes["edited"] += 1
+        if line.deleted:
+            await app.service.delete(
+                DEMO_GUILD, r.message_id, deleted_at=r.created_at + timedelta(hours=1)
+            )
+            result.outcomes["deleted"] += 1
+    await app.service.drain()
+
+    min_sample = app.settings.min_sample
+    whole_start, _ = week_bounds(first)
+    _, whole_end = week_bounds(last)
+    for q in questions:
+        result.overall.append(
+            await build_summary(
+                app.repo, DEMO_GUILD, q, whole_start, whole_end, min_sample=min_sample
+            )
+        )
+        for start, end in weeks_between(first, last):
+            result.weekly.append(
+                await build_summary(app.repo, DEMO_GUILD, q, start, end, min_sample=min_sample)
+            )
+
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        md = out / "summary.md"
+        md.write_text(render_demo(app, article_id, result), encoding="utf-8")
+        js = out / "summary.json"
+        js.write_text(to_json(result.overall + result.weekly) + "\n", encoding="utf-8")
+        result.files += [md, js]
+    return result
+
+
+def render_demo(app: App, article_id: str, result: DemoResult) -> str:
+    article = app.library.articles[article_id]
+    head = [
+        f"# What the community thinks — {article.title}",
+        "",
+        f"Source: {article.source} ({article.date:%d %b %Y})",
+        "",
+        "## Over the whole discussion",
+        "",
+    ]
+    body = to_markdown(result.overall).replace("\n## ", "\n### ").replace("## ", "### ", 1)
+    weekly = ["", "## Week by week", ""]
+    for s in result.weekly:
+        top = ", ".join(f"{sh.label} {100 * sh.share:.0f}%" for sh in s.shares if sh.people)
+        weekly.append(
+            f"- **{s.question_id}**, week of {s.start:%d %b}: {s.verdict} "
+            f"({s.decided} members with a clear stance{': ' + top if top else ''})"
+        )
+    return "\n".join(head) + body + "\n".join(weekly) + "\n"

@@ -1,0 +1,207 @@
+"""Stance classification: one head per question on top of the shared sentence encoder.
+
+- PrototypeHead: zero-shot. Each label is the mean embedding of its meaning and hypothesis
+  phrasings; a reply's scores are a softmax over its cosine similarity to each label.
+  Works for a brand-new question with no examples.
+- LinearHead: a trained softmax head (see bot.stance.training), shipped as a small
+  safetensors file per question. Used when present and made for the same encoder and labels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from bot.content import Question, UnknownQuestionError
+from bot.core.models import Prediction
+from bot.stance.encoder import Encoder
+
+log = logging.getLogger(__name__)
+
+SHIPPED_HEADS = Path(__file__).resolve().parent / "artifacts"
+
+
+class Head(Protocol):
+    labels: tuple[str, ...]
+    version: str
+
+    def predict_proba(self, embeddings: np.ndarray) -> np.ndarray: ...
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class PrototypeHead:
+    labels: tuple[str, ...]
+    prototypes: np.ndarray  # (labels, dim), unit rows
+    temperature: float
+    version: str
+
+    @classmethod
+    def build(
+        cls, question: Question, encoder: Encoder, *, temperature: float = 0.05
+    ) -> PrototypeHead:
+        protos = []
+        for label in question.labels:
+            vecs = encoder.encode([label.meaning, *label.hypotheses])
+            centre = vecs.mean(axis=0)
+            protos.append(centre / max(float(np.linalg.norm(centre)), 1e-9))
+        phrasing = json.dumps([[lb.name, lb.meaning, *lb.hypotheses] for lb in question.labels])
+        digest = hashlib.sha256(phrasing.encode()).hexdigest()[:8]
+        return cls(
+            labels=question.label_names,
+            prototypes=np.stack(protos).astype(np.float32),
+            temperature=temperature,
+            version=f"zeroshot-{encoder.fingerprint}-{digest}",
+        )
+
+    def predict_proba(self, embeddings: np.ndarray) -> np.ndarray:
+        return softmax(embeddings @ self.prototypes.T / self.temperature)
+
+
+@dataclass
+class LinearHead:
+    labels: tuple[str, ...]
+    weight: np.ndarray  # (labels, dim)
+    bias: np.ndarray  # (labels,)
+    version: str
+    encoder_fingerprint: str
+    question_id: str
+    meta: dict
+
+    def predict_proba(self, embeddings: np.ndarray) -> np.ndarray:
+        return softmax(embeddings @ self.weight.T + self.bias)
+
+    def save(self, path: Path) -> None:
+        from safetensors.numpy import save_file
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "labels": json.dumps(list(self.labels)),
+            "version": self.version,
+            "encoder": self.encoder_fingerprint,
+            "question": self.question_id,
+            "meta": json.dumps(self.meta, sort_keys=True),
+        }
+        save_file(
+            {"weight": self.weight.astype(np.float32), "bias": self.bias.astype(np.float32)},
+            str(path),
+            metadata=meta,
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> LinearHead:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="numpy") as fh:
+            meta = fh.metadata() or {}
+            weight, bias = fh.get_tensor("weight"), fh.get_tensor("bias")
+        try:
+            return cls(
+                labels=tuple(json.loads(meta["labels"])),
+                weight=weight,
+                bias=bias,
+                version=meta["version"],
+                encoder_fingerprint=meta["encoder"],
+                question_id=meta["question"],
+                meta=json.loads(meta.get("meta", "{}")),
+            )
+        except (KeyError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path}: not a stancebot head file ({exc})") from None
+
+
+class StanceClassifier:
+    """Predicts a stance for (question, text) pairs; thread-safe for one caller at a time."""
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        questions: Mapping[str, Question],
+        *,
+        heads_dir: Path | None = SHIPPED_HEADS,
+        low_confidence: float = 0.45,
+        batch_size: int = 64,
+    ) -> None:
+        self.encoder = encoder
+        self.questions = questions
+        self.heads_dir = heads_dir
+        self.low_confidence = low_confidence
+        self.batch_size = batch_size
+        self._heads: dict[str, Head] = {}
+
+    def head(self, question_id: str) -> Head:
+        if question_id not in self._heads:
+            question = self.questions.get(question_id)
+            if question is None:
+                raise UnknownQuestionError(question_id, self.questions)
+            self._heads[question_id] = self._trained_head(question) or PrototypeHead.build(
+                question, self.encoder
+            )
+        return self._heads[question_id]
+
+    def _trained_head(self, question: Question) -> LinearHead | None:
+        if self.heads_dir is None:
+            return None
+        path = self.heads_dir / f"{question.id}.safetensors"
+        if not path.is_file():
+            return None
+        head = LinearHead.load(path)
+        if head.labels != question.label_names:
+            log.warning(
+                "%s: trained for labels %s but the question has %s; using zero-shot until "
+                "`stancebot train --question %s`",
+                path,
+                head.labels,
+                question.label_names,
+                question.id,
+            )
+            return None
+        if head.encoder_fingerprint != self.encoder.fingerprint:
+            log.warning(
+                "%s: trained on another encoder (%s, now %s); using zero-shot",
+                path,
+                head.encoder_fingerprint,
+                self.encoder.fingerprint,
+            )
+            return None
+        return head
+
+    def set_head(self, question_id: str, head: Head) -> None:
+        self._heads[question_id] = head
+
+    def predict(self, question_id: str, texts: Sequence[str]) -> list[Prediction]:
+        return self.predict_many([(question_id, t) for t in texts])
+
+    def predict_many(self, items: Sequence[tuple[str, str]]) -> list[Prediction]:
+        """One encoder pass over all texts, then each question's head on its rows."""
+        heads = {qid: self.head(qid) for qid, _ in items}  # fail fast on an unknown question
+        emb = self.encoder.encode([text for _, text in items], batch_size=self.batch_size)
+        out: list[Prediction | None] = [None] * len(items)
+        for qid, head in heads.items():
+            rows = [i for i, (q, _) in enumerate(items) if q == qid]
+            probs = head.predict_proba(emb[rows])
+            for row, p in zip(rows, probs, strict=True):
+                out[row] = self._prediction(head, p)
+        return out  # type: ignore[return-value]
+
+    def _prediction(self, head: Head, probs: np.ndarray) -> Prediction:
+        best = int(np.argmax(probs))
+        confidence = float(probs[best])
+        return Prediction(
+            label=head.labels[best],
+            confidence=round(confidence, 4),
+            scores={lb: round(float(p), 4) for lb, p in zip(head.labels, probs, strict=True)},
+            model_version=head.version,
+            low_confidence=confidence < self.low_confidence,
+        )

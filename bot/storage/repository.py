@@ -1,0 +1,528 @@
+"""All SQL the application runs, parametrised, and every query scoped to one guild."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.core.models import Prediction, Reply, Verdict, iso, parse_iso, utcnow
+from bot.storage.db import Database
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReply:
+    message_id: int
+    guild_id: int
+    channel_id: int
+    author_id: int
+    author_name: str
+    question_id: str
+    content: str
+    attachments: int
+    created_at: str
+    edited_at: str | None
+    deleted_at: str | None
+    content_version: int
+    classify_state: str
+    moderation: str
+
+
+@dataclass(frozen=True, slots=True)
+class PendingItem:
+    """A reply waiting for its stance: what the classification queue carries."""
+
+    guild_id: int
+    message_id: int
+    question_id: str
+    content: str
+    content_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Discussion:
+    id: int
+    guild_id: int
+    channel_id: int
+    thread_id: int | None
+    message_id: int | None
+    question_id: str
+    opened_by: int | None
+    opened_at: str
+    closed_at: str | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+
+_REPLY_COLUMNS = (
+    "message_id, guild_id, channel_id, author_id, author_name, question_id, content, attachments, "
+    "created_at, edited_at, deleted_at, content_version, classify_state, moderation"
+)
+
+
+class Repository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- replies ---------------------------------------------------------------------------
+
+    async def insert_reply(self, reply: Reply, *, classify: bool) -> bool:
+        """Insert a new reply; False (and no change) if its message id is already stored."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "INSERT INTO replies (message_id, guild_id, channel_id, discussion_id, question_id,"
+                " author_id, author_name, content, attachments, created_at, classify_state)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
+                (
+                    reply.message_id,
+                    reply.guild_id,
+                    reply.channel_id,
+                    reply.discussion_id,
+                    reply.question_id,
+                    reply.author_id,
+                    reply.author_name,
+                    reply.content,
+                    reply.attachments,
+                    iso(reply.created_at),
+                    "pending" if classify else "skipped",
+                ),
+            )
+            return cur.rowcount == 1
+
+    async def get_reply(self, guild_id: int, message_id: int) -> StoredReply | None:
+        async with self.db.conn.execute(
+            f"SELECT {_REPLY_COLUMNS} FROM replies WHERE guild_id = ? AND message_id = ?",
+            (guild_id, message_id),
+        ) as cur:
+            row = await cur.fetchone()
+        return StoredReply(*row) if row else None
+
+    async def update_content(
+        self,
+        guild_id: int,
+        message_id: int,
+        content: str,
+        attachments: int,
+        edited_at: datetime,
+        *,
+        classify: bool,
+    ) -> int | None:
+        """Store edited content; returns the new content version, None if nothing changed."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "UPDATE replies SET content = ?, attachments = ?, edited_at = ?,"
+                " content_version = content_version + 1, classify_state = ?"
+                " WHERE guild_id = ? AND message_id = ? AND deleted_at IS NULL"
+                " AND (content != ? OR attachments != ?)"
+                " RETURNING content_version",
+                (
+                    content,
+                    attachments,
+                    iso(edited_at),
+                    "pending" if classify else "skipped",
+                    guild_id,
+                    message_id,
+                    content,
+                    attachments,
+                ),
+            )
+            row = await cur.fetchone()
+            if row is not None and not classify:
+                # Text gone (edited to attachments only): its old model stance no longer holds.
+                await conn.execute(
+                    "UPDATE stances SET is_current = 0 WHERE message_id = ? AND source = 'model'",
+                    (message_id,),
+                )
+        return int(row[0]) if row else None
+
+    async def mark_deleted(self, guild_id: int, message_id: int, at: datetime) -> bool:
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "UPDATE replies SET deleted_at = ? WHERE guild_id = ? AND message_id = ?"
+                " AND deleted_at IS NULL",
+                (iso(at), guild_id, message_id),
+            )
+            return cur.rowcount == 1
+
+    async def recent_by_author(
+        self, guild_id: int, author_id: int, since: datetime, *, exclude: int
+    ) -> list[tuple[str, datetime]]:
+        """(content, created) of the author's replies since a time, newest first."""
+        async with self.db.conn.execute(
+            "SELECT content, created_at FROM replies WHERE guild_id = ? AND author_id = ?"
+            " AND created_at >= ? AND message_id != ? ORDER BY created_at DESC LIMIT 50",
+            (guild_id, author_id, iso(since), exclude),
+        ) as cur:
+            return [(r[0], parse_iso(r[1])) for r in await cur.fetchall()]
+
+    async def pending(self, limit: int = 10_000) -> list[PendingItem]:
+        """Replies stored but not yet classified (e.g. after a crash): the queue's backlog."""
+        async with self.db.conn.execute(
+            "SELECT guild_id, message_id, question_id, content, content_version FROM replies"
+            " WHERE classify_state = 'pending' ORDER BY message_id LIMIT ?",
+            (limit,),
+        ) as cur:
+            return [PendingItem(*r) for r in await cur.fetchall()]
+
+    async def last_message_id(self, guild_id: int, channel_id: int) -> int | None:
+        async with self.db.conn.execute(
+            "SELECT MAX(message_id) FROM replies WHERE guild_id = ? AND channel_id = ?",
+            (guild_id, channel_id),
+        ) as cur:
+            row = await cur.fetchone()
+        return row[0]
+
+    # --- moderation ------------------------------------------------------------------------
+
+    async def record_verdict(
+        self,
+        guild_id: int,
+        message_id: int,
+        author_id: int,
+        verdict: Verdict,
+        *,
+        actor: str = "auto",
+        moderator_id: int | None = None,
+    ) -> int | None:
+        """Set the reply's moderation state; log a numbered case unless it is a plain allow."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE replies SET moderation = ? WHERE guild_id = ? AND message_id = ?",
+                (verdict.action.value, guild_id, message_id),
+            )
+            if verdict.action == "allow" and actor == "auto":
+                return None
+            cur = await conn.execute(
+                "INSERT INTO moderation_events (guild_id, case_number, message_id, author_id,"
+                " action,"
+                " reasons, scores, actor, moderator_id, created_at)"
+                " VALUES (?, (SELECT COALESCE(MAX(case_number), 0) + 1 FROM moderation_events"
+                " WHERE guild_id = ?), ?, ?, ?, ?, ?, ?, ?, ?) RETURNING case_number",
+                (
+                    guild_id,
+                    guild_id,
+                    message_id,
+                    author_id,
+                    verdict.action.value,
+                    json.dumps(list(verdict.reasons)),
+                    json.dumps(verdict.scores),
+                    actor,
+                    moderator_id,
+                    iso(utcnow()),
+                ),
+            )
+            row = await cur.fetchone()
+            return int(row[0])
+
+    # --- stances ---------------------------------------------------------------------------
+
+    async def write_model_stances(self, items: Sequence[tuple[PendingItem, Prediction]]) -> int:
+        """Store model stances in one transaction.
+
+        A prediction for content that has since been edited is dropped (the newer version is
+        queued); a moderator's correction stays current over any model stance.
+        """
+        now = iso(utcnow())
+        written = 0
+        async with self.db.transaction() as conn:
+            for item, pred in items:
+                cur = await conn.execute(
+                    "UPDATE replies SET classify_state = 'done'"
+                    " WHERE guild_id = ? AND message_id = ?"
+                    " AND content_version = ? AND classify_state = 'pending'",
+                    (item.guild_id, item.message_id, item.content_version),
+                )
+                if cur.rowcount != 1:
+                    continue
+                async with conn.execute(
+                    "SELECT 1 FROM stances WHERE message_id = ? AND is_current = 1"
+                    " AND source = 'moderator'",
+                    (item.message_id,),
+                ) as c2:
+                    corrected = await c2.fetchone() is not None
+                if not corrected:
+                    await conn.execute(
+                        "UPDATE stances SET is_current = 0 WHERE message_id = ? AND is_current = 1",
+                        (item.message_id,),
+                    )
+                await conn.execute(
+                    "INSERT INTO stances (message_id, guild_id, question_id, label, confidence,"
+                    " low_confidence, scores, model_version, source, is_current, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'model', ?, ?)",
+                    (
+                        item.message_id,
+                        item.guild_id,
+                        item.question_id,
+                        pred.label,
+                        pred.confidence,
+                        int(pred.low_confidence),
+                        json.dumps(pred.scores),
+                        pred.model_version,
+                        int(not corrected),
+                        now,
+                    ),
+                )
+                written += 1
+        return written
+
+    async def correct_stance(
+        self, guild_id: int, message_id: int, label: str, moderator_id: int
+    ) -> bool:
+        """A moderator's label becomes the reply's current stance (and future training data)."""
+        async with self.db.transaction() as conn:
+            async with conn.execute(
+                "SELECT question_id FROM replies WHERE guild_id = ? AND message_id = ?",
+                (guild_id, message_id),
+            ) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                return False
+            await conn.execute(
+                "UPDATE stances SET is_current = 0 WHERE message_id = ? AND is_current = 1",
+                (message_id,),
+            )
+            await conn.execute(
+                "INSERT INTO stances (message_id, guild_id, question_id, label, confidence,"
+                " low_confidence, scores, model_version, source, moderator_id, is_current,"
+                " created_at) VALUES (?, ?, ?, ?, 1.0, 0, ?, 'moderator', 'moderator', ?, 1, ?)",
+                (
+                    message_id,
+                    guild_id,
+                    row[0],
+                    label,
+                    json.dumps({label: 1.0}),
+                    moderator_id,
+                    iso(utcnow()),
+                ),
+            )
+        return True
+
+    async def current_stance(self, guild_id: int, message_id: int) -> dict | None:
+        async with self.db.conn.execute(
+            "SELECT label, confidence, low_confidence, scores, model_version, source FROM stances"
+            " WHERE guild_id = ? AND message_id = ? AND is_current = 1",
+            (guild_id, message_id),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return {
+            "label": row[0],
+            "confidence": row[1],
+            "low_confidence": bool(row[2]),
+            "scores": json.loads(row[3]),
+            "model_version": row[4],
+            "source": row[5],
+        }
+
+    async def corrections(self, question_id: str | None = None) -> list[tuple[str, str, str]]:
+        """(question_id, text, label) for every current moderator correction: training data."""
+        sql = (
+            "SELECT s.question_id, r.content, s.label FROM stances s"
+            " JOIN replies r ON r.message_id = s.message_id"
+            " WHERE s.source = 'moderator' AND s.is_current = 1 AND r.deleted_at IS NULL"
+        )
+        args: tuple = ()
+        if question_id:
+            sql += " AND s.question_id = ?"
+            args = (question_id,)
+        async with self.db.conn.execute(sql + " ORDER BY s.id", args) as cur:
+            return [(r[0], r[1], r[2]) for r in await cur.fetchall()]
+
+    # --- opt-outs --------------------------------------------------------------------------
+
+    async def is_opted_out(self, guild_id: int, user_id: int) -> bool:
+        async with self.db.conn.execute(
+            "SELECT 1 FROM opt_outs WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        ) as cur:
+            return await cur.fetchone() is not None
+
+    async def set_opt_out(self, guild_id: int, user_id: int, opted_out: bool) -> None:
+        async with self.db.transaction() as conn:
+            if opted_out:
+                await conn.execute(
+                    "INSERT INTO opt_outs VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    (guild_id, user_id, iso(utcnow())),
+                )
+            else:
+                await conn.execute(
+                    "DELETE FROM opt_outs WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+                )
+
+    # --- discussions -----------------------------------------------------------------------
+
+    async def create_discussion(
+        self,
+        guild_id: int,
+        channel_id: int,
+        question_id: str,
+        *,
+        thread_id: int | None = None,
+        message_id: int | None = None,
+        opened_by: int | None = None,
+        opened_at: datetime | None = None,
+    ) -> Discussion:
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "INSERT INTO discussions (guild_id, channel_id, thread_id, message_id, question_id,"
+                " opened_by, opened_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    guild_id,
+                    channel_id,
+                    thread_id,
+                    message_id,
+                    question_id,
+                    opened_by,
+                    iso(opened_at or utcnow()),
+                ),
+            )
+            (discussion_id,) = await cur.fetchone()
+        found = await self.get_discussion(guild_id, discussion_id)
+        assert found is not None
+        return found
+
+    async def get_discussion(self, guild_id: int, discussion_id: int) -> Discussion | None:
+        async with self.db.conn.execute(
+            "SELECT * FROM discussions WHERE guild_id = ? AND id = ?", (guild_id, discussion_id)
+        ) as cur:
+            row = await cur.fetchone()
+        return Discussion(*row) if row else None
+
+    async def discussion_for_channel(self, guild_id: int, channel_id: int) -> Discussion | None:
+        """The open discussion whose thread (or parent channel message) this channel is."""
+        async with self.db.conn.execute(
+            "SELECT * FROM discussions WHERE guild_id = ? AND thread_id = ? AND closed_at IS NULL"
+            " ORDER BY id DESC LIMIT 1",
+            (guild_id, channel_id),
+        ) as cur:
+            row = await cur.fetchone()
+        return Discussion(*row) if row else None
+
+    async def discussion_for_message(self, guild_id: int, message_id: int) -> Discussion | None:
+        async with self.db.conn.execute(
+            "SELECT * FROM discussions WHERE guild_id = ? AND message_id = ? AND closed_at IS NULL",
+            (guild_id, message_id),
+        ) as cur:
+            row = await cur.fetchone()
+        return Discussion(*row) if row else None
+
+    async def list_discussions(self, guild_id: int, *, open_only: bool = False) -> list[Discussion]:
+        sql = "SELECT * FROM discussions WHERE guild_id = ?"
+        if open_only:
+            sql += " AND closed_at IS NULL"
+        async with self.db.conn.execute(sql + " ORDER BY id", (guild_id,)) as cur:
+            return [Discussion(*r) for r in await cur.fetchall()]
+
+    async def set_discussion_closed(self, guild_id: int, discussion_id: int, closed: bool) -> bool:
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "UPDATE discussions SET closed_at = ? WHERE guild_id = ? AND id = ?",
+                (iso(utcnow()) if closed else None, guild_id, discussion_id),
+            )
+            return cur.rowcount == 1
+
+    # --- export ----------------------------------------------------------------------------
+
+    async def export_rows(self, guild_id: int | None = None) -> AsyncIterator[dict]:
+        """Every stored reply with its current stance (deleted replies left out)."""
+        sql = (
+            "SELECT r.guild_id, r.message_id, r.author_id, r.author_name, r.created_at,"
+            " r.question_id, r.content, r.moderation, s.label, s.confidence, s.low_confidence,"
+            " s.source, s.model_version"
+            " FROM replies r"
+            " LEFT JOIN stances s ON s.message_id = r.message_id AND s.is_current = 1"
+            " WHERE r.deleted_at IS NULL"
+        )
+        args: tuple = ()
+        if guild_id is not None:
+            sql += " AND r.guild_id = ?"
+            args = (guild_id,)
+        async with self.db.conn.execute(sql + " ORDER BY r.guild_id, r.message_id", args) as cur:
+            async for r in cur:
+                yield {
+                    "guild_id": r[0],
+                    "message_id": r[1],
+                    "author_id": r[2],
+                    "author": r[3],
+                    "created": r[4],
+                    "question": r[5],
+                    "content": r[6],
+                    "moderation": r[7],
+                    "label": r[8],
+                    "confidence": r[9],
+                    "low_confidence": None if r[10] is None else bool(r[10]),
+                    "source": r[11],
+                    "model_version": r[12],
+                }
+
+    # --- reports ---------------------------------------------------------------------------
+
+    async def stance_tally(
+        self,
+        guild_id: int,
+        question_id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        set_aside: tuple[str, ...] = ("off_topic",),
+    ) -> dict:
+        """Aggregates for one question and period, computed in SQL.
+
+        people: each participant's latest confident reply whose label is not set aside
+        (a moderator's correction is confident and current); messages: every visible reply.
+        """
+        args = (guild_id, question_id, iso(start), iso(end))
+        visible = (
+            "r.guild_id = ? AND r.question_id = ? AND r.created_at >= ? AND r.created_at < ?"
+            " AND r.deleted_at IS NULL AND r.moderation != 'remove'"
+        )
+        aside = ",".join("?" * len(set_aside)) or "''"
+        people: dict[str, int] = {}
+        async with self.db.conn.execute(
+            "SELECT label, COUNT(*) FROM ("
+            " SELECT r.author_id, s.label AS label, MAX(r.created_at)"
+            " FROM replies r JOIN stances s ON s.message_id = r.message_id AND s.is_current = 1"
+            f" WHERE {visible} AND s.low_confidence = 0 AND s.label NOT IN ({aside})"
+            " GROUP BY r.author_id) GROUP BY label",
+            (*args, *set_aside),
+        ) as cur:
+            for label, n in await cur.fetchall():
+                people[label] = n
+        messages: dict[str, int] = {}
+        low = unclassified = 0
+        async with self.db.conn.execute(
+            "SELECT s.label, COALESCE(s.low_confidence, 0), COUNT(*) FROM replies r"
+            " LEFT JOIN stances s ON s.message_id = r.message_id AND s.is_current = 1"
+            f" WHERE {visible} GROUP BY s.label, s.low_confidence",
+            args,
+        ) as cur:
+            for label, is_low, n in await cur.fetchall():
+                if label is None:
+                    unclassified += n
+                elif is_low:
+                    low += n
+                else:
+                    messages[label] = messages.get(label, 0) + n
+        async with self.db.conn.execute(
+            f"SELECT COUNT(DISTINCT r.author_id), COUNT(*) FROM replies r WHERE {visible}", args
+        ) as cur:
+            participants, total = await cur.fetchone()
+        async with self.db.conn.execute(
+            "SELECT COUNT(*) FROM replies r WHERE r.guild_id = ? AND r.question_id = ?"
+            " AND r.created_at >= ? AND r.created_at < ? AND r.deleted_at IS NULL"
+            " AND r.moderation = 'remove'",
+            args,
+        ) as cur:
+            (removed,) = await cur.fetchone()
+        return {
+            "people": people,
+            "messages": messages,
+            "low_confidence_messages": low,
+            "unclassified_messages": unclassified,
+            "participants": participants,
+            "total_messages": total,
+            "removed_messages": removed,
+        }

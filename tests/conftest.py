@@ -1,0 +1,164 @@
+"""Shared fixtures: the real content library, the installed encoder (loaded once), and an
+App on a temporary database wired exactly as the CLI and the bot wire it."""
+
+from __future__ import annotations
+
+import os
+
+# Tests never touch the network: a model id that is not on disk must fail at once.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.app import App
+from bot.config import PROJECT_ROOT, Settings, load_settings
+from bot.content import ContentLibrary
+from bot.core.models import Reply
+from bot.stance.classifier import StanceClassifier
+from bot.stance.encoder import Encoder
+
+T0 = datetime(2025, 11, 3, 12, 0, tzinfo=UTC)
+GUILD_A = 111_111_111_111_111_111
+GUILD_B = 222_222_222_222_222_222
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch, tmp_path):
+    """No test reads the developer's .env, stancebot.toml or STANCEBOT_* variables."""
+    for key in list(os.environ):
+        if key.startswith("STANCEBOT_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def library() -> ContentLibrary:
+    return ContentLibrary.load(PROJECT_ROOT / "seeds", PROJECT_ROOT / "prompts")
+
+
+@pytest.fixture(scope="session")
+def encoder() -> Encoder:
+    return Encoder.load("bundled")
+
+
+@pytest.fixture
+def classifier(encoder, library) -> StanceClassifier:
+    return StanceClassifier(encoder, library.questions, low_confidence=0.45)
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return load_settings(database=tmp_path / "test.db", batch_max_delay_ms=5)
+
+
+@pytest.fixture
+async def app(settings, classifier, library) -> AsyncIterator[App]:
+    app = await App.open(settings, classifier=classifier, library=library)
+    try:
+        yield app
+    finally:
+        await app.close()
+
+
+class ReplyFactory:
+    def __init__(self) -> None:
+        self.next_id = 1_300_000_000_000_000_000
+
+    def __call__(
+        self,
+        content: str,
+        *,
+        author: int = 42,
+        guild: int = GUILD_A,
+        question: str = "partnership",
+        minutes: float = 0,
+        message_id: int | None = None,
+        **kw,
+    ) -> Reply:
+        if message_id is None:
+            self.next_id += 1
+            message_id = self.next_id
+        return Reply(
+            message_id=message_id,
+            guild_id=guild,
+            channel_id=guild + 1,
+            author_id=author,
+            question_id=question,
+            content=content,
+            created_at=T0 + timedelta(minutes=minutes),
+            author_name=f"member{author}",
+            **kw,
+        )
+
+
+@pytest.fixture
+def make_reply() -> ReplyFactory:
+    return ReplyFactory()
+
+
+def write_dce_export(
+    path: Path, messages: list[dict], *, guild: int = GUILD_A, channel: int = 555
+) -> Path:
+    """A small channel export in DiscordChatExporter's JSON format."""
+    doc = {
+        "guild": {"id": str(guild), "name": "News Club", "iconUrl": ""},
+        "channel": {
+            "id": str(channel),
+            "type": "GuildTextChat",
+            "categoryId": None,
+            "category": "Discussions",
+            "name": "us-india",
+            "topic": None,
+        },
+        "dateRange": {"after": None, "before": None},
+        "exportedAt": "2025-11-24T10:00:00+00:00",
+        "messages": messages,
+        "messageCount": len(messages),
+    }
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+def dce_message(
+    mid: int,
+    text: str,
+    *,
+    author: int = 7,
+    bot: bool = False,
+    kind: str = "Default",
+    minutes: int = 0,
+    attachments: int = 0,
+) -> dict:
+    return {
+        "id": str(mid),
+        "type": kind,
+        "timestamp": (T0 + timedelta(minutes=minutes)).isoformat(),
+        "timestampEdited": None,
+        "callEndedTimestamp": None,
+        "isPinned": False,
+        "content": text,
+        "author": {
+            "id": str(author),
+            "name": f"user{author}",
+            "discriminator": "0000",
+            "nickname": f"User {author}",
+            "color": None,
+            "isBot": bot,
+            "roles": [],
+            "avatarUrl": "",
+        },
+        "attachments": [
+            {"id": str(mid * 10 + i), "url": "x.png", "fileName": "x.png", "fileSizeBytes": 10}
+            for i in range(attachments)
+        ],
+        "embeds": [],
+        "stickers": [],
+        "reactions": [],
+        "mentions": [],
+    }

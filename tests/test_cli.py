@@ -1,0 +1,188 @@
+"""The command line as a user runs it: I/O contracts, exit codes and error messages."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+import bot.app
+from bot.__main__ import build_parser, main
+
+from .conftest import GUILD_A, dce_message, write_dce_export
+
+
+@pytest.fixture(autouse=True)
+def shared_model(monkeypatch, classifier):
+    """In-process commands reuse the session's loaded model instead of loading it again."""
+    monkeypatch.setattr(bot.app, "load_classifier", lambda settings, library: classifier)
+
+
+def run(capsys, *argv, stdin: str | None = None, monkeypatch=None):
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_every_command_has_help(capsys):
+    parser = build_parser()
+    commands = ["run", "demo", "classify", "ingest", "export", "report", "db"]
+    help_text = parser.format_help()
+    for c in commands:
+        assert c in help_text
+        with pytest.raises(SystemExit) as exit_:
+            main([c, "--help"])
+        assert exit_.value.code == 0
+        assert "usage: stancebot " + c in capsys.readouterr().out
+
+
+def test_classify_io_contract_in_a_real_process():
+    lines = [
+        {"id": 1, "text": "A genuine partnership built on mutual respect."},
+        {"id": "b", "text": "Political theatre and backroom deals, nothing more."},
+        {"id": 3, "text": "gm everyone, who is watching the cricket?"},
+    ]
+    stdin = "\n".join(json.dumps(x) for x in lines) + "\n"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "classify", "--question", "partnership"],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = [json.loads(x) for x in proc.stdout.splitlines()]
+    assert [o["id"] for o in out] == [1, "b", 3]
+    assert [o["label"] for o in out] == ["partnership", "gamesmanship", "off_topic"]
+    for o in out:
+        assert set(o) >= {"id", "label", "confidence", "scores"}
+        assert abs(sum(o["scores"].values()) - 1) < 1e-3
+        assert o["confidence"] == max(o["scores"].values())
+
+
+def test_classify_reports_bad_lines_in_place(capsys, monkeypatch):
+    stdin = (
+        '{"id": 1, "text": "Backroom deals."}\nnot json\n{"id": 3}\n'
+        '{"id": 4, "text": "Real partnership"}\n'
+    )
+    code, out, err = run(
+        capsys, "classify", "--question", "partnership", stdin=stdin, monkeypatch=monkeypatch
+    )
+    rows = [json.loads(x) for x in out.splitlines()]
+    assert code == 1 and len(rows) == 4
+    assert rows[0]["id"] == 1 and "label" in rows[0]
+    assert "error" in rows[1] and "line 2" in rows[1]["error"]
+    assert "error" in rows[2] and rows[3]["id"] == 4 and "label" in rows[3]
+    assert "line 2" in err
+
+
+def test_classify_unknown_question(capsys, monkeypatch):
+    code, _, err = run(capsys, "classify", "--question", "nope", stdin="", monkeypatch=monkeypatch)
+    assert code == 2 and "unknown question id 'nope'" in err and "partnership" in err
+
+
+def test_ingest_export_report_and_reingest(tmp_path, capsys):
+    db = tmp_path / "club.db"
+    msgs = [
+        dce_message(901, "Genuine partnership built on respect.", author=1),
+        dce_message(902, "Pure theatre, backroom deals.", author=2, minutes=1),
+        dce_message(903, "", author=3, minutes=2, attachments=1),
+        dce_message(904, "I am a bot", author=4, bot=True, minutes=3),
+        dce_message(905, "joined the server", author=5, kind="GuildMemberJoin", minutes=4),
+        {"id": "906", "type": "Default"},  # no author, no timestamp: skipped, counted
+        dce_message(907, "@everyone @everyone free nitro discord.gg/xyz", author=6, minutes=5),
+    ]
+    export = write_dce_export(tmp_path / "channel.json", msgs)
+    code, out, err = run(
+        capsys, "ingest", str(export), "--db", str(db), "--question", "partnership"
+    )
+    assert code == 0, err
+    assert "4 stored" in out and "1 bot message" in out and "1 malformed message" in out
+    assert "system message (GuildMemberJoin)" in out
+
+    code, out, _ = run(capsys, "ingest", str(export), "--db", str(db), "--question", "partnership")
+    assert "0 stored" in out and "4 already stored" in out
+
+    code, out, _ = run(capsys, "export", "--db", str(db), "--format", "jsonl")
+    rows = [json.loads(x) for x in out.splitlines()]
+    assert [r["message_id"] for r in rows] == [901, 902, 903, 907]
+    by_id = {r["message_id"]: r for r in rows}
+    assert by_id[901]["label"] == "partnership" and by_id[901]["source"] == "model"
+    assert by_id[902]["label"] == "gamesmanship"
+    assert by_id[903]["label"] is None  # attachment only
+    assert by_id[907]["moderation"] == "remove"
+    for r in rows:
+        assert {
+            "message_id",
+            "author",
+            "created",
+            "question",
+            "label",
+            "confidence",
+            "source",
+        } <= set(r)
+        assert r["guild_id"] == GUILD_A
+
+    code, out, _ = run(capsys, "export", "--db", str(db), "--format", "csv")
+    table = list(csv.DictReader(io.StringIO(out)))
+    assert (
+        len(table) == 4 and table[0]["message_id"] == "901" and table[0]["label"] == "partnership"
+    )
+
+    code, out, _ = run(
+        capsys,
+        "report",
+        "--db",
+        str(db),
+        "--question",
+        "partnership",
+        "--until",
+        "2025-11-04",
+        "--days",
+        "7",
+        "--format",
+        "json",
+    )
+    data = json.loads(out)
+    s = data["summaries"][0]
+    assert s["participants"] == 3 and s["decided"] == 2 and s["removed_messages"] == 1
+    assert s["verdict"] == "too few replies"
+
+
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        ('{"messages": [', "not valid JSON"),
+        ('{"guild": {"id": "1"}}', "no 'messages' list"),
+        ('{"messages": [], "guild": {}, "channel": {}}', "guild/channel ids"),
+        ("[1, 2, 3]", "no 'messages' list"),
+    ],
+)
+def test_malformed_export_is_a_clear_error(tmp_path, capsys, content, needle):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    code, _, err = run(
+        capsys, "ingest", str(path), "--db", str(tmp_path / "x.db"), "--question", "partnership"
+    )
+    assert code == 2 and needle in err and "Traceback" not in err
+
+
+def test_run_without_token_is_a_clear_error(capsys):
+    code, _, err = run(capsys, "run")
+    assert code == 2 and "STANCEBOT_TOKEN is not set" in err
+
+
+def test_db_migrate_and_backup(tmp_path, capsys):
+    db = tmp_path / "m.db"
+    code, out, _ = run(capsys, "db", "migrate", "--db", str(db))
+    assert code == 0 and "migrated from schema 0" in out
+    code, out, _ = run(capsys, "db", "migrate", "--db", str(db))
+    assert "already at schema" in out
+    code, out, _ = run(capsys, "db", "backup", str(tmp_path / "b.db"), "--db", str(db))
+    assert code == 0 and (tmp_path / "b.db").is_file()
+    code, _, err = run(capsys, "export", "--db", str(tmp_path / "missing.db"))
+    assert code == 2 and "database not found" in err

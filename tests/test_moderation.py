@@ -1,0 +1,71 @@
+from datetime import timedelta
+
+import pytest
+
+from bot.moderation.rules import RecentReply, RuleModerator, RuleSettings
+
+from .conftest import T0
+
+
+@pytest.fixture
+def mod() -> RuleModerator:
+    return RuleModerator(RuleSettings(blocklist=("badword",)))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "This deal is a disaster and Trump's claims are nonsense.",
+        "Modi caved. Total surrender to Washington, zero spine.",
+        "Backroom deals, theatre, lies from both governments. Disgusting politics.",
+        "Genuine partnership, and anyone calling it theatre hasn't read the defence framework.",
+        "I disagree with you completely, your numbers are wrong.",
+    ],
+)
+def test_heated_political_disagreement_is_allowed(mod, make_reply, text):
+    assert mod.check(make_reply(text)).action == "allow"
+
+
+@pytest.mark.parametrize(
+    "text,action,reason",
+    [
+        ("@everyone @everyone read this", "remove", "mention_spam"),
+        ("@everyone I think this deal is bad", "review", "mass_mention"),
+        ("join us discord.gg/abc123 for more news", "remove", "invite_link"),
+        ("FREE NITRO claim here http://nitro.example", "remove", "scam"),
+        ("this is badword territory", "remove", "blocklisted_term"),
+        ("you're a brain-dead troll", "review", "personal_attack"),
+        ("nobody asked you, idiot", "review", "personal_attack"),
+        ("keep talking and see what happens to you", "review", "personal_attack"),
+        ("<@1> <@2> <@3> <@4> <@5> <@6> look", "remove", "mention_spam"),
+    ],
+)
+def test_each_rule_fires(mod, make_reply, text, action, reason):
+    v = mod.check(make_reply(text))
+    assert v.action == action and reason in v.reasons
+
+
+def test_blocklist_matches_whole_words_only(mod, make_reply):
+    assert mod.check(make_reply("notabadwordhere")).action == "allow"
+
+
+def test_wall_of_text_is_held_for_review(make_reply):
+    mod = RuleModerator(RuleSettings(wall_of_text_chars=200))
+    v = mod.check(make_reply("partnership " * 30))
+    assert v.action == "review" and "wall_of_text" in v.reasons
+
+
+def test_flood_repeat_and_new_account_burst(mod, make_reply):
+    recent = [RecentReply(f"msg {i}", T0 - timedelta(seconds=5 * i)) for i in range(6)]
+    assert "flood" in mod.check(make_reply("another one"), recent).reasons
+    old = [RecentReply("Genuine partnership, end of story!", T0 - timedelta(minutes=30))]
+    v = mod.check(make_reply("genuine partnership end of story"), old)
+    assert v.action == "review" and "repeated_text" in v.reasons
+    burst = [
+        RecentReply("a", T0 - timedelta(seconds=10)),
+        RecentReply("b", T0 - timedelta(seconds=20)),
+    ]
+    fresh = make_reply("c", account_created_at=T0 - timedelta(days=1))
+    assert "new_account_burst" in mod.check(fresh, burst).reasons
+    veteran = make_reply("c", account_created_at=T0 - timedelta(days=900))
+    assert "new_account_burst" not in mod.check(veteran, burst).reasons

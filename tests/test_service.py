@@ -1,0 +1,235 @@
+"""The reply path: store first, moderate, classify in the background; idempotent throughout."""
+
+import pytest
+
+from bot.app import App
+from bot.content import UnknownQuestionError
+from bot.core.models import MAX_REPLY_CHARS, Outcome
+from bot.core.service import ServiceError
+from bot.reports.summary import build_summary
+from bot.storage.db import Database
+
+from .conftest import GUILD_A, GUILD_B, T0
+
+
+async def count(app: App, table: str) -> int:
+    async with app.db.conn.execute(f"SELECT COUNT(*) FROM {table}") as cur:
+        return (await cur.fetchone())[0]
+
+
+async def test_ingest_stores_moderates_and_classifies(app, make_reply):
+    r = make_reply("The ten-year defence framework shows a genuine partnership built on respect.")
+    res = await app.service.ingest(r)
+    assert res.outcome == Outcome.STORED and res.verdict.action == "allow"
+    await app.service.drain()
+    stance = await app.repo.current_stance(GUILD_A, r.message_id)
+    assert stance["label"] == "partnership" and stance["source"] == "model"
+    assert set(stance["scores"]) == {"partnership", "gamesmanship", "neutral", "off_topic"}
+    assert abs(sum(stance["scores"].values()) - 1) < 1e-3
+    assert stance["model_version"].startswith(("zeroshot-", "head-"))
+
+
+async def test_replayed_event_changes_nothing(app, make_reply):
+    r = make_reply("Pure theatre and backroom deals.")
+    await app.service.ingest(r)
+    await app.service.drain()
+    before = (
+        await count(app, "replies"),
+        await count(app, "stances"),
+        await count(app, "moderation_events"),
+    )
+    again = await app.service.ingest(r)
+    await app.service.drain()
+    assert again.outcome == Outcome.DUPLICATE
+    assert (
+        await count(app, "replies"),
+        await count(app, "stances"),
+        await count(app, "moderation_events"),
+    ) == before
+
+
+async def test_edit_reclassifies_and_same_text_edit_is_a_no_op(app, make_reply):
+    r = make_reply("This is a genuine partnership built on mutual respect.")
+    await app.service.ingest(r)
+    await app.service.drain()
+    res = await app.service.edit(
+        GUILD_A, r.message_id, "Changed my mind: it's political theatre and backroom deals."
+    )
+    assert res.outcome == Outcome.UPDATED
+    await app.service.drain()
+    stance = await app.repo.current_stance(GUILD_A, r.message_id)
+    assert stance["label"] == "gamesmanship"
+    stored = await app.repo.get_reply(GUILD_A, r.message_id)
+    assert stored.content_version == 1 and stored.edited_at is not None
+    n = await count(app, "stances")
+    res = await app.service.edit(
+        GUILD_A, r.message_id, "Changed my mind: it's political theatre and backroom deals."
+    )
+    assert res.outcome == Outcome.UNCHANGED
+    await app.service.drain()
+    assert await count(app, "stances") == n
+
+
+async def test_delete_leaves_the_tally_and_is_idempotent(app, make_reply, library):
+    q = library.question("partnership")
+    replies = [
+        make_reply(f"Genuine partnership, built on respect #{i}", author=i) for i in range(3)
+    ]
+    for r in replies:
+        await app.service.ingest(r)
+    await app.service.drain()
+    window = (T0.replace(hour=0), T0.replace(hour=23))
+    before = await build_summary(app.repo, GUILD_A, q, *window, min_sample=1)
+    assert before.participants == 3
+    assert (await app.service.delete(GUILD_A, replies[0].message_id)).outcome == Outcome.DELETED
+    assert (await app.service.delete(GUILD_A, replies[0].message_id)).outcome == Outcome.UNCHANGED
+    assert (await app.service.delete(GUILD_A, 12345)).outcome == Outcome.NOT_FOUND
+    after = await build_summary(app.repo, GUILD_A, q, *window, min_sample=1)
+    assert after.participants == 2 and after.total_messages == 2
+
+
+async def test_guilds_are_kept_apart(app, make_reply, library):
+    r = make_reply("Genuine partnership.", guild=GUILD_A)
+    await app.service.ingest(r)
+    await app.service.drain()
+    # Guild B cannot see, edit, delete or correct guild A's reply.
+    assert await app.repo.get_reply(GUILD_B, r.message_id) is None
+    assert (await app.service.edit(GUILD_B, r.message_id, "hijack")).outcome == Outcome.NOT_FOUND
+    assert (await app.service.delete(GUILD_B, r.message_id)).outcome == Outcome.NOT_FOUND
+    with pytest.raises(ServiceError, match="not a stored reply in this server"):
+        await app.service.correct(GUILD_B, r.message_id, "gamesmanship", moderator_id=1)
+    q = library.question("partnership")
+    window = (T0.replace(hour=0), T0.replace(hour=23))
+    assert (await build_summary(app.repo, GUILD_B, q, *window)).total_messages == 0
+    assert (await build_summary(app.repo, GUILD_A, q, *window)).total_messages == 1
+    rows = [row async for row in app.repo.export_rows(GUILD_B)]
+    assert rows == []
+    assert (await app.repo.get_reply(GUILD_A, r.message_id)).content == "Genuine partnership."
+
+
+# --- bad input: each case stored or refused on purpose, never a crash ---------------------
+
+
+async def test_empty_message_is_refused_with_a_reason(app, make_reply):
+    for text in ("", "   \n\t"):
+        res = await app.service.ingest(make_reply(text))
+        assert res.outcome == Outcome.REFUSED and "empty" in res.reason
+    assert await count(app, "replies") == 0
+
+
+async def test_attachment_only_message_is_stored_but_not_classified(app, make_reply):
+    r = make_reply("", attachments=1)
+    res = await app.service.ingest(r)
+    await app.service.drain()
+    assert res.outcome == Outcome.STORED and "attachments only" in res.reason
+    stored = await app.repo.get_reply(GUILD_A, r.message_id)
+    assert stored.classify_state == "skipped" and stored.attachments == 1
+    assert await app.repo.current_stance(GUILD_A, r.message_id) is None
+
+
+async def test_4000_character_message_is_stored_whole_and_classified(app, make_reply):
+    text = ("Backroom deals and political theatre, again and again. " * 80)[:4000]
+    r = make_reply(text)
+    res = await app.service.ingest(r)
+    await app.service.drain()
+    assert res.outcome == Outcome.STORED
+    assert (await app.repo.get_reply(GUILD_A, r.message_id)).content == text
+    assert (await app.repo.current_stance(GUILD_A, r.message_id))["label"] == "gamesmanship"
+
+
+async def test_over_limit_message_is_refused_not_truncated(app, make_reply):
+    res = await app.service.ingest(make_reply("x" * (MAX_REPLY_CHARS + 1)))
+    assert res.outcome == Outcome.REFUSED and "limit" in res.reason
+    assert await count(app, "replies") == 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "🇮🇳🤝🇺🇸 partnership zindabad 💪🔥",
+        "यह सच्ची साझेदारी है, दिखावा नहीं",
+        "yeh sab drama hai bhai, backroom deal 100% 🙄",
+        "Z̴̢̛a̷l̸g̶o̵ ̷t̸e̸x̵t̶ genuine?",
+        "\u200b\u200b",  # zero-width only: no visible text, but not empty to the service
+    ],
+)
+async def test_emoji_and_mixed_scripts_are_stored_and_classified(app, make_reply, text):
+    r = make_reply(text)
+    res = await app.service.ingest(r)
+    await app.service.drain()
+    assert res.outcome == Outcome.STORED
+    assert (await app.repo.get_reply(GUILD_A, r.message_id)).content == text
+    stance = await app.repo.current_stance(GUILD_A, r.message_id)
+    assert stance is not None and stance["label"] in {
+        "partnership",
+        "gamesmanship",
+        "neutral",
+        "off_topic",
+    }
+
+
+async def test_everyone_spam_is_stored_then_removed_by_moderation(app, make_reply, library):
+    r = make_reply("@everyone @everyone @here FREE NITRO discord.gg/scam123")
+    res = await app.service.ingest(r)
+    await app.service.drain()
+    assert res.outcome == Outcome.STORED
+    assert res.verdict.action == "remove"
+    assert {"mention_spam", "invite_link", "scam"} <= set(res.verdict.reasons)
+    assert (await app.repo.get_reply(GUILD_A, r.message_id)).moderation == "remove"
+    window = (T0.replace(hour=0), T0.replace(hour=23))
+    s = await build_summary(app.repo, GUILD_A, library.question("partnership"), *window)
+    assert s.total_messages == 0 and s.removed_messages == 1
+    async with app.db.conn.execute("SELECT case_number, action FROM moderation_events") as cur:
+        assert [tuple(x) for x in await cur.fetchall()] == [(1, "remove")]
+
+
+async def test_bot_messages_and_opted_out_members_are_not_stored(app, make_reply):
+    res = await app.service.ingest(make_reply("beep", author_is_bot=True))
+    assert res.outcome == Outcome.IGNORED
+    await app.repo.set_opt_out(GUILD_A, 99, True)
+    res = await app.service.ingest(make_reply("Genuine partnership", author=99))
+    assert res.outcome == Outcome.IGNORED and "opted out" in res.reason
+    assert await count(app, "replies") == 0
+
+
+async def test_unknown_question_is_an_error(app, make_reply):
+    with pytest.raises(UnknownQuestionError):
+        await app.service.ingest(make_reply("hello", question="nope"))
+
+
+async def test_moderator_correction_wins_over_later_model_runs(app, make_reply):
+    r = make_reply("This is a genuine partnership built on mutual respect.")
+    await app.service.ingest(r)
+    await app.service.drain()
+    await app.service.correct(GUILD_A, r.message_id, "neutral", moderator_id=7)
+    with pytest.raises(ServiceError, match="not a label"):
+        await app.service.correct(GUILD_A, r.message_id, "overstated", moderator_id=7)
+    await app.service.edit(GUILD_A, r.message_id, "This is a genuine partnership, truly.")
+    await app.service.drain()
+    stance = await app.repo.current_stance(GUILD_A, r.message_id)
+    assert stance["label"] == "neutral" and stance["source"] == "moderator"
+    assert await app.repo.corrections("partnership") == [
+        ("partnership", "This is a genuine partnership, truly.", "neutral")
+    ]
+
+
+async def test_replies_left_pending_by_a_crash_are_classified_on_restart(
+    settings, classifier, library, make_reply
+):
+    # A run that stored replies but died before classifying them:
+    db = await Database(settings.database).open()
+    from bot.storage.repository import Repository
+
+    repo = Repository(db)
+    replies = [make_reply(f"Backroom deals, number {i}", author=i) for i in range(5)]
+    for r in replies:
+        await repo.insert_reply(r, classify=True)
+    await db.close()
+    app = await App.open(settings, classifier=classifier, library=library)
+    try:
+        await app.service.drain()
+        for r in replies:
+            assert (await app.repo.current_stance(GUILD_A, r.message_id)) is not None
+        assert await app.repo.pending() == []
+    finally:
+        await app.close()

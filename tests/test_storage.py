@@ -1,0 +1,128 @@
+import os
+import sqlite3
+
+import pytest
+
+from bot.core.models import Prediction
+from bot.storage.db import Database, StorageError, migrations
+from bot.storage.repository import PendingItem, Repository
+
+from .conftest import GUILD_A
+
+TABLES = {
+    "discussions",
+    "replies",
+    "stances",
+    "moderation_events",
+    "jobs_run",
+    "opt_outs",
+    "guild_settings",
+    "schema_migrations",
+}
+
+
+async def test_migrations_on_an_empty_database(tmp_path):
+    async with Database(tmp_path / "new.db") as db:
+        assert await db.schema_version() == len(migrations())
+        async with db.conn.execute("SELECT name FROM sqlite_master WHERE type='table'") as cur:
+            names = {r[0] for r in await cur.fetchall()}
+        assert TABLES <= names
+        async with db.conn.execute("PRAGMA journal_mode") as cur:
+            assert (await cur.fetchone())[0] == "wal"
+        async with db.conn.execute("PRAGMA foreign_keys") as cur:
+            assert (await cur.fetchone())[0] == 1
+        async with db.conn.execute("SELECT version, name FROM schema_migrations") as cur:
+            rows = [tuple(r) for r in await cur.fetchall()]
+        assert rows[0] == (1, "initial") and len(rows) == len(migrations())
+
+
+async def test_reopening_an_existing_database_keeps_data_and_applies_nothing(tmp_path, make_reply):
+    path = tmp_path / "old.db"
+    async with Database(path) as db:
+        await Repository(db).insert_reply(make_reply("kept"), classify=True)
+    db = Database(path)
+    await db.open(migrate=False)
+    try:
+        assert await db.migrate() == []
+        async with db.conn.execute("SELECT content FROM replies") as cur:
+            assert [r[0] for r in await cur.fetchall()] == ["kept"]
+    finally:
+        await db.close()
+
+
+async def test_database_from_an_older_stancebot_is_upgraded(tmp_path):
+    """A database that only has the version table (schema 0) gets every migration."""
+    path = tmp_path / "v0.db"
+    con = sqlite3.connect(path)
+    con.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+        " applied_at TEXT NOT NULL)"
+    )
+    con.commit()
+    con.close()
+    db = Database(path)
+    await db.open(migrate=False)
+    try:
+        assert await db.schema_version() == 0
+        assert await db.migrate() == list(range(1, len(migrations()) + 1))
+    finally:
+        await db.close()
+
+
+async def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "future.db"
+    async with Database(path) as db:
+        await db.conn.execute("INSERT INTO schema_migrations VALUES (999, 'future', 'x')")
+    with pytest.raises(StorageError, match="newer than this stancebot knows"):
+        await Database(path).open()
+
+
+async def test_not_a_database_and_missing_folder_are_clear_errors(tmp_path):
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StorageError, match="not a stancebot database"):
+        await Database(junk).open()
+    with pytest.raises(StorageError, match="does not exist"):
+        await Database(tmp_path / "nope" / "x.db").open()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+async def test_read_only_database_is_a_clear_error(tmp_path):
+    path = tmp_path / "ro.db"
+    async with Database(path):
+        pass
+    path.chmod(0o444)
+    tmp_path.chmod(0o555)
+    try:
+        with pytest.raises(StorageError, match=r"read-only|cannot open"):
+            await Database(path).open()
+    finally:
+        tmp_path.chmod(0o755)
+
+
+async def test_backup_is_a_usable_copy(tmp_path, make_reply):
+    async with Database(tmp_path / "live.db") as db:
+        await Repository(db).insert_reply(make_reply("backed up"), classify=True)
+        await db.backup(tmp_path / "copy.db")
+        with pytest.raises(StorageError, match="already exists"):
+            await db.backup(tmp_path / "copy.db")
+    async with Database(tmp_path / "copy.db") as copy:
+        async with copy.conn.execute("SELECT content FROM replies") as cur:
+            assert [r[0] for r in await cur.fetchall()] == ["backed up"]
+
+
+async def test_stale_prediction_for_edited_text_is_dropped(tmp_path, make_reply):
+    async with Database(tmp_path / "s.db") as db:
+        repo = Repository(db)
+        r = make_reply("first text")
+        await repo.insert_reply(r, classify=True)
+        version = await repo.update_content(
+            GUILD_A, r.message_id, "second", 0, r.created_at, classify=True
+        )
+        assert version == 1
+        pred = Prediction("partnership", 0.9, {"partnership": 0.9}, "m1")
+        stale = PendingItem(GUILD_A, r.message_id, "partnership", "first text", 0)
+        assert await repo.write_model_stances([(stale, pred)]) == 0
+        fresh = PendingItem(GUILD_A, r.message_id, "partnership", "second", 1)
+        assert await repo.write_model_stances([(fresh, pred)]) == 1
+        assert await repo.write_model_stances([(fresh, pred)]) == 0  # replay: no change
