@@ -256,34 +256,141 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import load_library
     from bot.core.models import as_utc, utcnow
-    from bot.reports.render import to_json, to_markdown
-    from bot.reports.summary import build_summary
+    from bot.reports.digest import build_digest
 
     library = load_library(settings)
-    questions = (
-        [library.question(args.question)] if args.question else list(library.questions.values())
-    )
+    questions = [library.question(args.question)] if args.question else None
     db, repo_cls = _open_existing_db(settings)
 
     async def go() -> int:
         await db.open()
         try:
-            repo = repo_cls(db)
             guild = await _only_guild(db, args.guild)
             if guild is None:
                 raise CliError("the database holds no replies yet")
             end = as_utc(args.until) if args.until else utcnow()
             start = end - timedelta(days=args.days)
-            summaries = [
-                await build_summary(repo, guild, q, start, end, min_sample=settings.min_sample)
-                for q in questions
-            ]
+            digest = await build_digest(
+                repo_cls(db),
+                library,
+                guild,
+                start,
+                end,
+                questions=questions,
+                min_sample=settings.min_sample,
+                charts=args.charts is not None,
+            )
         finally:
             await db.close()
-        print(to_json(summaries) if args.format == "json" else to_markdown(summaries), end="")
+        print(digest.json if args.format == "json" else digest.markdown, end="")
+        if args.charts is not None:
+            args.charts.mkdir(parents=True, exist_ok=True)
+            for name, png in digest.charts:
+                (args.charts / name).write_bytes(png)
+                print(f"wrote {args.charts / name}", file=sys.stderr)
         return 0
 
     return asyncio.run(go())
+
+
+def _corrections(settings: Settings, db_path: Path | None, question: str | None) -> list:
+    if db_path is None:
+        return []
+    from bot.storage.db import Database
+    from bot.storage.repository import Repository
+
+    if not db_path.is_file():
+        raise CliError(f"{db_path}: database not found")
+
+    async def go() -> list:
+        async with Database(db_path) as db:
+            return await Repository(db).corrections(question)
+
+    return asyncio.run(go())
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from bot.app import load_library
+    from bot.stance.classifier import SHIPPED_HEADS
+    from bot.stance.evaluate import evaluate, read_labelled
+    from bot.stance.training import TrainingArgs, train_models
+
+    library = load_library(settings)
+    questions = (
+        [library.question(args.question)] if args.question else list(library.questions.values())
+    )
+    corrections = _corrections(settings, args.db, args.question)
+    out = args.out or settings.heads_dir or SHIPPED_HEADS
+    labelled = settings.seeds_dir / "labelled"
+    targs = TrainingArgs(iterations=args.iterations)
+    with_adapter = not args.heads_only and args.question is None
+    bar = tqdm(desc="fine-tuning adapter", unit="batch", disable=not with_adapter)
+
+    def progress(step: int, total: int) -> None:
+        bar.total = total
+        bar.update(step - bar.n)
+
+    print(
+        f"training {'adapter + ' if with_adapter else ''}heads for "
+        f"{', '.join(q.id for q in questions)} ({len(corrections)} moderator corrections)",
+        file=sys.stderr,
+    )
+    encoder, reports = train_models(
+        settings.model,
+        questions,
+        labelled,
+        out,
+        corrections=corrections,
+        args=targs,
+        with_adapter=with_adapter,
+        progress=progress,
+        threads=settings.torch_threads,
+    )
+    bar.close()
+    from bot.stance.classifier import LinearHead
+
+    for r in reports:
+        line = (
+            f"{r.question_id}: {r.examples} replies ({r.corrections} corrections), C={r.c}, "
+            f"T={r.temperature}, cross-validated macro-F1 {r.cv_macro_f1:.3f} → {r.version}"
+        )
+        heldout = labelled / f"{r.question_id}.heldout.jsonl"
+        if heldout.is_file():
+            q = library.question(r.question_id)
+            texts, gold = read_labelled(heldout, q.label_names)
+            head = LinearHead.load(out / f"{q.id}.safetensors")
+            rep = evaluate(q.label_names, gold, head.predict_proba(encoder.encode(texts)))
+            line += f"; held-out macro-F1 {rep.macro_f1:.3f}, accuracy {rep.accuracy:.3f}"
+        print(line)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import load_classifier, load_library
+    from bot.stance.evaluate import evaluate, read_labelled
+
+    library = load_library(settings)
+    question = library.question(args.question)
+    texts, gold = read_labelled(args.file, question.label_names)
+    classifier = load_classifier(settings, library)
+    head = classifier.head(question.id)
+    probs = head.predict_proba(classifier.encoder.encode(texts))
+    report = evaluate(question.label_names, gold, probs, low_confidence=settings.low_confidence)
+    if args.format == "json":
+        print(
+            json.dumps(
+                {"question": question.id, "model_version": head.version, "file": str(args.file)}
+                | report.to_dict(),
+                indent=2,
+            )
+        )
+    else:
+        print(f"{question.id} · {args.file} · model {head.version}\n")
+        print(report.format())
+    return 0
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
@@ -361,6 +468,27 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--question", required=True, help="question id, e.g. partnership")
     sp.add_argument("--model", help="model: 'bundled', a local folder or a Hugging Face id")
 
+    sp = add(
+        "train",
+        "Train the stance model (adapter + heads) from seeds/labelled and moderator corrections.",
+        cmd_train,
+    )
+    sp.add_argument("--question", help="refit only this question's head (on the current adapter)")
+    sp.add_argument("--db", type=Path, help="fold in moderator corrections from this database")
+    sp.add_argument("--out", type=Path, help="where to write the model (default: the shipped one)")
+    sp.add_argument("--heads-only", action="store_true", help="keep the adapter, refit heads")
+    sp.add_argument("--iterations", type=int, default=4, help="contrastive passes (default 4)")
+
+    sp = add(
+        "eval",
+        "Score the stance model on labelled JSON lines: accuracy, macro-F1, confusion, ECE.",
+        cmd_eval,
+    )
+    sp.add_argument("file", type=Path, help='JSON lines {"text", "label"}')
+    sp.add_argument("--question", required=True, help="question id")
+    sp.add_argument("--format", choices=("text", "json"), default="text")
+    sp.add_argument("--model", help="model: 'bundled', a local folder or a Hugging Face id")
+
     sp = add("ingest", "Import a DiscordChatExporter JSON channel export.", cmd_ingest)
     sp.add_argument("file", type=Path, help="the export (.json)")
     sp.add_argument("--question", required=True, help="question the channel discussed")
@@ -377,6 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--days", type=int, default=7, help="length of the period (default: 7)")
     sp.add_argument("--until", type=_iso_datetime, help="end of the period (default: now)")
     sp.add_argument("--format", choices=("md", "json"), default="md")
+    sp.add_argument("--charts", type=Path, metavar="DIR", help="also write the chart PNGs here")
     sp.add_argument("--guild", type=int, help="server id (needed if the database has several)")
     db_opt(sp)
 

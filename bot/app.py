@@ -15,6 +15,7 @@ from bot.content import ContentLibrary
 from bot.core.queue import ClassificationQueue
 from bot.core.service import DiscussionService
 from bot.moderation.rules import RuleModerator, RuleSettings
+from bot.stance.adapter import ADAPTER_FILE
 from bot.stance.classifier import SHIPPED_HEADS, StanceClassifier
 from bot.stance.encoder import Encoder
 from bot.storage.db import Database
@@ -37,14 +38,23 @@ def load_library(settings: Settings) -> ContentLibrary:
     return ContentLibrary.load(settings.seeds_dir, settings.prompts_dir)
 
 
-def load_classifier(settings: Settings, library: ContentLibrary) -> StanceClassifier:
+def load_encoder(settings: Settings) -> Encoder:
+    """The configured encoder, with the trained adapter merged in when it fits these weights."""
     encoder = Encoder.load(settings.model, threads=settings.torch_threads)
+    adapter_path = (settings.heads_dir or SHIPPED_HEADS) / ADAPTER_FILE
+    if adapter_path.is_file():
+        encoder.apply_adapter(adapter_path)
+    return encoder
+
+
+def load_classifier(settings: Settings, library: ContentLibrary) -> StanceClassifier:
     return StanceClassifier(
-        encoder,
+        load_encoder(settings),
         library.questions,
         heads_dir=settings.heads_dir or SHIPPED_HEADS,
         low_confidence=settings.low_confidence,
         batch_size=settings.batch_size,
+        nli_model=settings.nli_model,
     )
 
 

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
 
     # Model: "bundled" (the installed all-MiniLM-L6-v2 package), a local path or a Hugging Face id
     model: str = "bundled"
+    nli_model: str | None = Field(
+        default=None, description="NLI model for zero-shot on questions without a trained head"
+    )
     heads_dir: Path | None = Field(
         default=None, description="Trained stance heads (default: shipped)"
     )

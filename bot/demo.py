@@ -14,8 +14,8 @@ from pathlib import Path
 from bot.app import App
 from bot.content import ContentLibrary, Question
 from bot.core.models import Outcome, Reply, parse_iso
-from bot.reports.render import to_json, to_markdown
-from bot.reports.summary import QuestionSummary, build_summary, week_bounds
+from bot.reports.digest import Digest, build_digest
+from bot.reports.summary import week_bounds
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,7 @@ class DemoResult:
     outcomes: Counter = field(default_factory=Counter)
     moderation: Counter = field(default_factory=Counter)
     reasons: Counter = field(default_factory=Counter)
-    overall: list[QuestionSummary] = field(default_factory=list)
-    weekly: list[QuestionSummary] = field(default_factory=list)
+    weekly: list[Digest] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
 
 
@@ -138,45 +137,51 @@ async def run_demo(
     await app.service.drain()
 
     min_sample = app.settings.min_sample
-    whole_start, _ = week_bounds(first)
-    _, whole_end = week_bounds(last)
-    for q in questions:
-        result.overall.append(
-            await build_summary(
-                app.repo, DEMO_GUILD, q, whole_start, whole_end, min_sample=min_sample
+    weeks = weeks_between(first, last)
+    for start, end in weeks:
+        result.weekly.append(
+            await build_digest(
+                app.repo,
+                app.library,
+                DEMO_GUILD,
+                start,
+                end,
+                questions=questions,
+                min_sample=min_sample,
+                title=f"Weekly summary — week of {start:%d %b %Y}",
+                charts=out is not None,
             )
         )
-        for start, end in weeks_between(first, last):
-            result.weekly.append(
-                await build_summary(app.repo, DEMO_GUILD, q, start, end, min_sample=min_sample)
-            )
 
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         md = out / "summary.md"
         md.write_text(render_demo(app, article_id, result), encoding="utf-8")
         js = out / "summary.json"
-        js.write_text(to_json(result.overall + result.weekly) + "\n", encoding="utf-8")
+        js.write_text(result.weekly[-1].json + "\n", encoding="utf-8")
         result.files += [md, js]
+        for (start, _), digest in zip(weeks, result.weekly, strict=True):
+            for name, png in digest.charts:
+                if name.endswith("-trend.png") and digest is not result.weekly[-1]:
+                    continue  # the last week's trend chart covers all three weeks
+                path = out / (name if name.endswith("-trend.png") else f"{start:%Y-%m-%d}-{name}")
+                path.write_bytes(png)
+                result.files.append(path)
     return result
 
 
 def render_demo(app: App, article_id: str, result: DemoResult) -> str:
+    """The latest week's summary in full, then one line per question and earlier week."""
+    latest = result.weekly[-1]
     article = app.library.articles[article_id]
-    head = [
-        f"# What the community thinks — {article.title}",
-        "",
-        f"Source: {article.source} ({article.date:%d %b %Y})",
-        "",
-        "## Over the whole discussion",
-        "",
-    ]
-    body = to_markdown(result.overall).replace("\n## ", "\n### ").replace("## ", "### ", 1)
-    weekly = ["", "## Week by week", ""]
-    for s in result.weekly:
-        top = ", ".join(f"{sh.label} {100 * sh.share:.0f}%" for sh in s.shares if sh.people)
-        weekly.append(
-            f"- **{s.question_id}**, week of {s.start:%d %b}: {s.verdict} "
-            f"({s.decided} members with a clear stance{': ' + top if top else ''})"
-        )
-    return "\n".join(head) + body + "\n".join(weekly) + "\n"
+    lines = [latest.markdown.rstrip(), "", "## Week by week", ""]
+    for digest in result.weekly:
+        for r in digest.reports:
+            c = r.current
+            shares = ", ".join(f"{s.label} {100 * s.share:.0f}%" for s in c.shares if s.people)
+            lines.append(
+                f"- **{c.question_id}**, week of {c.start:%d %b}: {c.verdict} — "
+                f"{c.decided} members with a clear stance" + (f" ({shares})" if shares else "")
+            )
+    lines += ["", f"Article: *{article.title}* — {article.source}, {article.date:%d %b %Y}."]
+    return "\n".join(lines) + "\n"

@@ -20,7 +20,8 @@ from bot.app import App
 from bot.config import PROJECT_ROOT, Settings, load_settings
 from bot.content import ContentLibrary
 from bot.core.models import Reply
-from bot.stance.classifier import StanceClassifier
+from bot.stance.adapter import ADAPTER_FILE
+from bot.stance.classifier import SHIPPED_HEADS, StanceClassifier
 from bot.stance.encoder import Encoder
 
 T0 = datetime(2025, 11, 3, 12, 0, tzinfo=UTC)
@@ -44,12 +45,23 @@ def library() -> ContentLibrary:
 
 @pytest.fixture(scope="session")
 def encoder() -> Encoder:
+    """The base encoder, as installed."""
     return Encoder.load("bundled")
 
 
+@pytest.fixture(scope="session")
+def stance_encoder() -> Encoder:
+    """The encoder the application uses: the base weights with the shipped adapter merged."""
+    enc = Encoder.load("bundled")
+    if (SHIPPED_HEADS / ADAPTER_FILE).is_file():
+        assert enc.apply_adapter(SHIPPED_HEADS / ADAPTER_FILE)
+    return enc
+
+
 @pytest.fixture
-def classifier(encoder, library) -> StanceClassifier:
-    return StanceClassifier(encoder, library.questions, low_confidence=0.45)
+def classifier(stance_encoder, library) -> StanceClassifier:
+    """The shipped stance model, exactly as `stancebot` loads it by default."""
+    return StanceClassifier(stance_encoder, library.questions, low_confidence=0.45)
 
 
 @pytest.fixture

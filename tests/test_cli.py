@@ -148,7 +148,7 @@ def test_ingest_export_report_and_reingest(tmp_path, capsys):
         "json",
     )
     data = json.loads(out)
-    s = data["summaries"][0]
+    s = data["questions"][0]["current"]
     assert s["participants"] == 3 and s["decided"] == 2 and s["removed_messages"] == 1
     assert s["verdict"] == "too few replies"
 

@@ -32,14 +32,19 @@ def test_demo_prints_the_summary_and_writes_files(tmp_path, capsys):
     assert main(["demo", "--out", str(out_dir)]) == 0
     out = capsys.readouterr().out
     assert "Replayed 210 replies: 210 stored" in out
-    assert "removed" in out and "Verdict:" in out
+    assert "removed" in out and "Weekly summary" in out and "Week by week" in out
     for q in ("genuine partnership", "Russian oil imports"):
         assert q in out
     md = (out_dir / "summary.md").read_text()
-    assert "Week by week" in md and md.count("Verdict:") == 2
+    assert md.count("| Stance | This period |") == 2 and "In their words" in md
+    assert md.count("week of") >= 6  # three weeks × two questions
     data = json.loads((out_dir / "summary.json").read_text())
-    overall = {s["question_id"]: s for s in data["summaries"][:2]}
-    assert set(overall) == {"partnership", "oil-claims"}
-    for s in overall.values():
-        assert s["participants"] >= 20 and s["decided"] > 0
-        assert s["removed_messages"] >= 1  # the spam never counts
+    questions = {q["current"]["question_id"]: q for q in data["questions"]}
+    assert set(questions) == {"partnership", "oil-claims"}
+    for q in questions.values():
+        assert q["current"]["participants"] >= 15 and q["overall"]["decided"] > 0
+        assert q["overall"]["removed_messages"] >= 1  # the spam never counts
+        assert len(q["trend"]) == 3
+    pngs = sorted(p.name for p in out_dir.glob("*.png"))
+    assert len(pngs) == 8  # shares per question per week, and one trend per question
+    assert all((out_dir / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)

@@ -1,9 +1,19 @@
 import json
+from datetime import timedelta
 
 import pytest
 
+from bot.reports.digest import (
+    EMBED_DESCRIPTION,
+    EMBED_FIELD_VALUE,
+    EMBED_TOTAL,
+    build_digest,
+    clip,
+    embed_size,
+    weekly_window,
+)
 from bot.reports.render import to_json, to_markdown
-from bot.reports.stats import verdict, wilson
+from bot.reports.stats import difference_interval, verdict, wilson
 from bot.reports.summary import build_summary
 
 from .conftest import GUILD_A, T0
@@ -19,8 +29,18 @@ def test_wilson_known_values():
         wilson(5, 3)
 
 
+def test_difference_interval_known_values():
+    lo, hi = difference_interval(15, 7, 24)
+    # d = 1/3, var = (22/24 - 1/9) / 24
+    assert lo == pytest.approx(1 / 3 - 1.96 * ((22 / 24 - 1 / 9) / 24) ** 0.5, abs=1e-3)
+    assert hi == pytest.approx(1 / 3 + 1.96 * ((22 / 24 - 1 / 9) / 24) ** 0.5, abs=1e-3)
+    assert difference_interval(0, 0, 0) == (-1.0, 1.0)
+
+
 def test_verdict_rules():
     assert verdict({"a": 3, "b": 1}, min_sample=10) == ("too few replies", None)
+    assert verdict({"a": 15, "b": 7, "neutral": 2}, min_sample=10) == ("too close to call", None)
+    assert verdict({"a": 30, "b": 14, "neutral": 4}, min_sample=10) == ("leans a", "a")
     assert verdict({"a": 40, "b": 10, "neutral": 5}, min_sample=10) == ("leans a", "a")
     assert verdict({"a": 12, "b": 10, "neutral": 5}, min_sample=10) == ("too close to call", None)
     assert verdict({"neutral": 40, "a": 5, "b": 5}, min_sample=10) == (
@@ -88,3 +108,113 @@ async def test_empty_period_says_too_few_replies(app, library):
         "start",
         "end",
     }
+
+
+async def _seed_two_weeks(app, make_reply):
+    """Week 1: members 1-4 say partnership. Week 2: 1-2 switch to gamesmanship, 5 joins."""
+    week = 7 * 24 * 60
+    for m in range(1, 5):
+        await app.service.ingest(
+            make_reply("A genuine partnership built on mutual respect.", author=m, minutes=m)
+        )
+    for m in (1, 2):
+        await app.service.ingest(
+            make_reply(
+                "Changed my mind: political theatre, backroom deals.", author=m, minutes=week + m
+            )
+        )
+    await app.service.ingest(
+        make_reply(
+            "A genuine partnership built on mutual respect, truly.", author=5, minutes=week + 10
+        )
+    )
+    await app.service.drain()
+
+
+async def test_digest_trends_changes_quotes_and_participation(app, make_reply, library):
+    await _seed_two_weeks(app, make_reply)
+    await app.repo.set_opt_out(111_111_111_111_111_111, 5, True)  # member 5 opts out later
+    start = T0.replace(hour=0) + timedelta(days=7)
+    digest = await build_digest(
+        app.repo,
+        library,
+        GUILD_A,
+        start,
+        start + timedelta(days=7),
+        questions=[library.question("partnership")],
+        min_sample=1,
+    )
+    (r,) = digest.reports
+    assert r.changes == {("partnership", "gamesmanship"): 2}
+    assert r.changed == 2 and r.compared == 2
+    assert r.participation == {
+        "replies": 3,
+        "participants": 3,
+        "new_participants": 1,
+        "moderation_actions": 0,
+    }
+    quoted = [q["message_id"] for qs in r.representatives.values() for q in qs]
+    stored = {m: await app.repo.get_reply(GUILD_A, m) for m in quoted}
+    assert all(s.author_id != 5 for s in stored.values())  # opted out: never quoted
+    assert "gamesmanship" in r.representatives
+    assert r.share_delta("gamesmanship") == pytest.approx(100 * 2 / 3)
+    assert len(r.trend) == 2 and r.trend[0].decided == 4
+    md = digest.markdown
+    assert "2 of the 2 members who took a stance in both periods changed it" in md
+    assert "member5" not in md and "https://discord.com/channels/" in md
+    data = json.loads(digest.json)
+    assert data["schema"] == 1
+    q = data["questions"][0]
+    assert q["changed_stance"]["moves"] == [
+        {"from": "partnership", "to": "gamesmanship", "members": 2}
+    ]
+    assert set(q) == {
+        "current",
+        "previous",
+        "overall",
+        "trend",
+        "changed_stance",
+        "representative_replies",
+        "participation",
+    }
+    names = [n for n, _ in digest.charts]
+    assert names == ["partnership-shares.png", "partnership-trend.png"]
+
+
+async def test_embeds_stay_within_discord_limits(app, make_reply, library):
+    long = "Genuine partnership " + "built on respect and shared interests " * 100
+    for m in range(30):
+        await app.service.ingest(make_reply(long[: 300 + m], author=m, minutes=m))
+    await app.service.drain()
+    digest = await build_digest(
+        app.repo,
+        library,
+        GUILD_A,
+        T0.replace(hour=0),
+        T0.replace(hour=23),
+        min_sample=1,
+        title="x" * 400,
+        charts=False,
+    )
+    for embed in digest.embeds():
+        assert len(embed["title"]) <= 256 and len(embed["description"]) <= EMBED_DESCRIPTION
+        assert all(len(f["value"]) <= EMBED_FIELD_VALUE for f in embed["fields"])
+        assert len(embed["author"]["name"]) <= 256
+        assert embed_size(embed) <= EMBED_TOTAL
+
+
+def test_clip_cuts_on_a_word_and_marks_it():
+    assert clip("short", 10) == "short"
+    cut = clip("the quick brown fox jumps over the lazy dog", 20)
+    assert len(cut) <= 20 and cut.endswith("…") and not cut.endswith(" …")
+
+
+def test_weekly_window():
+    from datetime import UTC, datetime
+
+    now = datetime(2025, 11, 24, 9, 30, tzinfo=UTC)  # a Monday
+    assert weekly_window(now, 0, 9) == (
+        datetime(2025, 11, 17, 9, tzinfo=UTC),
+        datetime(2025, 11, 24, 9, tzinfo=UTC),
+    )
+    assert weekly_window(now, 0, 10)[1] == datetime(2025, 11, 17, 10, tzinfo=UTC)

@@ -3,6 +3,8 @@
 - PrototypeHead: zero-shot. Each label is the mean embedding of its meaning and hypothesis
   phrasings; a reply's scores are a softmax over its cosine similarity to each label.
   Works for a brand-new question with no examples.
+- NLIHead: zero-shot with an NLI model through transformers' zero-shot-classification
+  pipeline, when the user configures one (STANCEBOT_NLI_MODEL). Slower, no training needed.
 - LinearHead: a trained softmax head (see bot.stance.training), shipped as a small
   safetensors file per question. Used when present and made for the same encoder and labels.
 """
@@ -33,6 +35,49 @@ class Head(Protocol):
     version: str
 
     def predict_proba(self, embeddings: np.ndarray) -> np.ndarray: ...
+
+
+class NLIHead:
+    """Scores each label's meaning as an NLI hypothesis against the reply (entailment)."""
+
+    def __init__(self, question: Question, pipeline, model_name: str) -> None:
+        self.labels = question.label_names
+        self.hypotheses = [label.meaning for label in question.labels]
+        self.pipeline = pipeline
+        self.version = f"nli-{model_name.replace('/', '_')}"
+
+    @classmethod
+    def load(cls, question: Question, model: str) -> NLIHead:
+        from transformers import pipeline
+
+        from bot.stance.encoder import ModelLoadError, resolve
+
+        resolved = resolve(model)
+        try:
+            nli = pipeline("zero-shot-classification", model=resolved.location, device=-1)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot load NLI model {model!r}: {exc}") from None
+        return cls(question, nli, resolved.name)
+
+    def predict_texts(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        if not texts:
+            return out
+        results = self.pipeline(
+            [t or " " for t in texts],
+            candidate_labels=self.hypotheses,
+            hypothesis_template="{}",
+            multi_label=False,
+        )
+        if isinstance(results, dict):
+            results = [results]
+        for row, result in enumerate(results):
+            for hyp, score in zip(result["labels"], result["scores"], strict=True):
+                out[row, self.hypotheses.index(hyp)] = score
+        return out
+
+    def predict_proba(self, embeddings: np.ndarray) -> np.ndarray:
+        raise TypeError("NLIHead reads text, not embeddings: use predict_texts")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -132,7 +177,9 @@ class StanceClassifier:
         heads_dir: Path | None = SHIPPED_HEADS,
         low_confidence: float = 0.45,
         batch_size: int = 64,
+        nli_model: str | None = None,
     ) -> None:
+        self.nli_model = nli_model
         self.encoder = encoder
         self.questions = questions
         self.heads_dir = heads_dir
@@ -145,10 +192,13 @@ class StanceClassifier:
             question = self.questions.get(question_id)
             if question is None:
                 raise UnknownQuestionError(question_id, self.questions)
-            self._heads[question_id] = self._trained_head(question) or PrototypeHead.build(
-                question, self.encoder
-            )
+            self._heads[question_id] = self._trained_head(question) or self._zero_shot(question)
         return self._heads[question_id]
+
+    def _zero_shot(self, question: Question) -> Head:
+        if self.nli_model:
+            return NLIHead.load(question, self.nli_model)
+        return PrototypeHead.build(question, self.encoder)
 
     def _trained_head(self, question: Question) -> LinearHead | None:
         if self.heads_dir is None:
@@ -186,11 +236,16 @@ class StanceClassifier:
     def predict_many(self, items: Sequence[tuple[str, str]]) -> list[Prediction]:
         """One encoder pass over all texts, then each question's head on its rows."""
         heads = {qid: self.head(qid) for qid, _ in items}  # fail fast on an unknown question
-        emb = self.encoder.encode([text for _, text in items], batch_size=self.batch_size)
+        emb = None
+        if any(not isinstance(h, NLIHead) for h in heads.values()):
+            emb = self.encoder.encode([text for _, text in items], batch_size=self.batch_size)
         out: list[Prediction | None] = [None] * len(items)
         for qid, head in heads.items():
             rows = [i for i, (q, _) in enumerate(items) if q == qid]
-            probs = head.predict_proba(emb[rows])
+            if isinstance(head, NLIHead):
+                probs = head.predict_texts([items[i][1] for i in rows])
+            else:
+                probs = head.predict_proba(emb[rows])
             for row, p in zip(rows, probs, strict=True):
                 out[row] = self._prediction(head, p)
         return out  # type: ignore[return-value]

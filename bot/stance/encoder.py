@@ -95,6 +95,7 @@ class Encoder:
         self.resolved = resolved
         self.max_tokens = max_tokens
         self.dim = int(model.config.hidden_size)
+        self.adapter: str | None = None  # digest of a merged LoRA adapter, if any
 
     @classmethod
     def load(cls, source: str = BUNDLED, *, threads: int = 0) -> Encoder:
@@ -123,11 +124,37 @@ class Encoder:
         return cls(tokenizer, model, resolved)
 
     @property
-    def fingerprint(self) -> str:
-        """Short id of the weights, recorded in every model version."""
+    def base_fingerprint(self) -> str:
+        """Short id of the base weights."""
         if self.resolved.sha256:
             return self.resolved.sha256[:8]
         return hashlib.sha256(self.resolved.name.encode()).hexdigest()[:8]
+
+    @property
+    def fingerprint(self) -> str:
+        """Short id of the weights in use (base plus adapter), recorded in model versions."""
+        base = self.base_fingerprint
+        return f"{base}+{self.adapter[:8]}" if self.adapter else base
+
+    def apply_adapter(self, path: Path) -> bool:
+        """Merge a trained LoRA adapter into the weights. False if it was made for other weights."""
+        from bot.stance import adapter
+
+        if self.adapter is not None:
+            raise RuntimeError("an adapter is already merged into this encoder")
+        state, config, base, _meta = adapter.load(path)
+        if base != self.base_fingerprint:
+            log.warning(
+                "%s: adapter trained on weights %s, the encoder has %s; not applied",
+                path,
+                base,
+                self.base_fingerprint,
+            )
+            return False
+        adapter.merge(self.model, state, config)
+        self.adapter = adapter.digest(state)
+        log.info("merged adapter %s (%s)", path.name, self.adapter[:8])
+        return True
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
         """Embeddings for texts, in input order. Batches are formed from length-sorted texts."""

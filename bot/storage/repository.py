@@ -526,3 +526,141 @@ class Repository:
             "total_messages": total,
             "removed_messages": removed,
         }
+
+    async def latest_stances(
+        self,
+        guild_id: int,
+        question_id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        set_aside: tuple[str, ...] = ("off_topic",),
+    ) -> dict[int, str]:
+        """{author: label of their latest confident on-topic reply} in a period."""
+        aside = ",".join("?" * len(set_aside)) or "''"
+        async with self.db.conn.execute(
+            "SELECT r.author_id, s.label, MAX(r.created_at)"
+            " FROM replies r JOIN stances s ON s.message_id = r.message_id AND s.is_current = 1"
+            " WHERE r.guild_id = ? AND r.question_id = ? AND r.created_at >= ? AND r.created_at < ?"
+            " AND r.deleted_at IS NULL AND r.moderation != 'remove' AND s.low_confidence = 0"
+            f" AND s.label NOT IN ({aside}) GROUP BY r.author_id",
+            (guild_id, question_id, iso(start), iso(end), *set_aside),
+        ) as cur:
+            return {row[0]: row[1] for row in await cur.fetchall()}
+
+    async def stance_changes(
+        self,
+        guild_id: int,
+        question_id: str,
+        before: tuple[datetime, datetime],
+        after: tuple[datetime, datetime],
+        *,
+        set_aside: tuple[str, ...] = ("off_topic",),
+    ) -> dict[tuple[str, str], int]:
+        """{(old label, new label): members} for members with a stance in both periods."""
+        aside = ",".join("?" * len(set_aside)) or "''"
+        latest = (
+            "SELECT r.author_id AS author, s.label AS label, MAX(r.created_at)"
+            " FROM replies r JOIN stances s ON s.message_id = r.message_id AND s.is_current = 1"
+            " WHERE r.guild_id = ? AND r.question_id = ? AND r.created_at >= ? AND r.created_at < ?"
+            " AND r.deleted_at IS NULL AND r.moderation != 'remove' AND s.low_confidence = 0"
+            f" AND s.label NOT IN ({aside}) GROUP BY r.author_id"
+        )
+        async with self.db.conn.execute(
+            f"SELECT a.label, b.label, COUNT(*) FROM ({latest}) a JOIN ({latest}) b"
+            " ON a.author = b.author GROUP BY a.label, b.label",
+            (
+                guild_id,
+                question_id,
+                iso(before[0]),
+                iso(before[1]),
+                *set_aside,
+                guild_id,
+                question_id,
+                iso(after[0]),
+                iso(after[1]),
+                *set_aside,
+            ),
+        ) as cur:
+            return {(row[0], row[1]): row[2] for row in await cur.fetchall()}
+
+    async def representative_replies(
+        self,
+        guild_id: int,
+        question_id: str,
+        label: str,
+        start: datetime,
+        end: datetime,
+        *,
+        limit: int = 2,
+        min_chars: int = 25,
+        max_chars: int = 400,
+    ) -> list[dict]:
+        """The clearest replies for a stance: confident (or moderator-labelled), visible, of a
+        readable length, one per member, never from a member who opted out."""
+        async with self.db.conn.execute(
+            "SELECT r.message_id, r.channel_id, r.author_id, r.content, s.confidence, s.source,"
+            " r.created_at FROM replies r"
+            " JOIN stances s ON s.message_id = r.message_id AND s.is_current = 1"
+            " WHERE r.guild_id = ? AND r.question_id = ? AND r.created_at >= ? AND r.created_at < ?"
+            " AND s.label = ? AND s.low_confidence = 0 AND r.deleted_at IS NULL"
+            " AND r.moderation = 'allow' AND length(r.content) BETWEEN ? AND ?"
+            " AND NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.guild_id = r.guild_id"
+            " AND o.user_id = r.author_id)"
+            " ORDER BY s.source = 'moderator' DESC, s.confidence DESC, r.message_id LIMIT 200",
+            (guild_id, question_id, iso(start), iso(end), label, min_chars, max_chars),
+        ) as cur:
+            rows = await cur.fetchall()
+        picked, authors = [], set()
+        for mid, channel, author, content, conf, source, created in rows:
+            if author in authors:
+                continue
+            authors.add(author)
+            picked.append(
+                {
+                    "message_id": mid,
+                    "channel_id": channel,
+                    "content": content,
+                    "confidence": conf,
+                    "source": source,
+                    "created": created,
+                }
+            )
+            if len(picked) == limit:
+                break
+        return picked
+
+    async def participation(
+        self, guild_id: int, question_id: str, start: datetime, end: datetime
+    ) -> dict[str, int]:
+        """Replies, participants and new participants in a period (removed replies left out),
+        and moderation actions on replies posted in it."""
+        args = (guild_id, question_id, iso(start), iso(end))
+        async with self.db.conn.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT author_id) FROM replies WHERE guild_id = ?"
+            " AND question_id = ? AND created_at >= ? AND created_at < ? AND deleted_at IS NULL"
+            " AND moderation != 'remove'",
+            args,
+        ) as cur:
+            replies, participants = await cur.fetchone()
+        async with self.db.conn.execute(
+            "SELECT COUNT(*) FROM (SELECT author_id, MIN(created_at) AS first FROM replies"
+            " WHERE guild_id = ? AND question_id = ? AND created_at < ? AND deleted_at IS NULL"
+            " AND moderation != 'remove' GROUP BY author_id)"
+            " WHERE first >= ?",
+            (guild_id, question_id, iso(end), iso(start)),
+        ) as cur:
+            (new,) = await cur.fetchone()
+        async with self.db.conn.execute(
+            "SELECT COUNT(*) FROM moderation_events e JOIN replies r"
+            " ON r.message_id = e.message_id WHERE e.guild_id = ? AND r.question_id = ?"
+            " AND r.created_at >= ? AND r.created_at < ? AND e.action != 'allow'",
+            args,
+        ) as cur:
+            (actions,) = await cur.fetchone()
+        return {
+            "replies": replies,
+            "participants": participants,
+            "new_participants": new,
+            "moderation_actions": actions,
+        }

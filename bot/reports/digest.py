@@ -1,0 +1,368 @@
+"""The summary a community reads: built once, rendered for Discord, Markdown and JSON.
+
+`build_digest` is the one function behind `/summary now`, the weekly summary job, `/stance
+report`, the CLI `report` command and the demo. For each question it holds this period against
+the previous one and the whole discussion, how many members changed their stance (counts,
+never names), representative replies, and participation.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from bot.content import ContentLibrary, Question
+from bot.reports.charts import share_chart, trend_chart
+from bot.reports.render import SCHEMA_VERSION, period_label, set_aside_line
+from bot.reports.summary import QuestionSummary, build_summary
+from bot.storage.repository import Repository
+
+# Discord's embed limits (developer docs: "Embed Limits").
+EMBED_TITLE = 256
+EMBED_DESCRIPTION = 4096
+EMBED_FIELDS = 25
+EMBED_FIELD_NAME = 256
+EMBED_FIELD_VALUE = 1024
+EMBED_FOOTER = 2048
+EMBED_TOTAL = 6000
+QUOTE_CHARS = 160
+BEGINNING = datetime(2015, 1, 1, tzinfo=UTC)  # before Discord's first message id
+
+
+def clip(text: str, limit: int) -> str:
+    """Cut text to a limit on a word boundary, marking the cut with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit * 0.6:
+        cut = cut[:space]
+    return cut.rstrip() + "…"
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def message_link(guild_id: int, channel_id: int, message_id: int) -> str:
+    return f"https://discord.com/channels/{guild_id}/{channel_id}/{message_id}"
+
+
+@dataclass
+class QuestionReport:
+    guild_id: int
+    current: QuestionSummary
+    previous: QuestionSummary
+    overall: QuestionSummary
+    trend: list[QuestionSummary]  # consecutive periods, oldest first, ending with `current`
+    changes: dict[tuple[str, str], int]  # (before, now) -> members with a stance in both
+    representatives: dict[str, list[dict]]
+    participation: dict[str, int]
+
+    @property
+    def changed(self) -> int:
+        return sum(n for (a, b), n in self.changes.items() if a != b)
+
+    @property
+    def compared(self) -> int:
+        return sum(self.changes.values())
+
+    def share_delta(self, label: str) -> float | None:
+        """Percentage-point change of a label's share against the previous period."""
+        if not self.previous.decided or not self.current.decided:
+            return None
+        now = next(s.share for s in self.current.shares if s.label == label)
+        before = next(s.share for s in self.previous.shares if s.label == label)
+        return 100 * (now - before)
+
+    def to_dict(self) -> dict:
+        return {
+            "current": self.current.to_dict(),
+            "previous": self.previous.to_dict(),
+            "overall": self.overall.to_dict(),
+            "trend": [t.to_dict() for t in self.trend],
+            "changed_stance": {
+                "members_compared": self.compared,
+                "members_changed": self.changed,
+                "moves": [
+                    {"from": a, "to": b, "members": n}
+                    for (a, b), n in sorted(self.changes.items())
+                    if a != b
+                ],
+            },
+            "representative_replies": {
+                label: [
+                    {
+                        "message_id": q["message_id"],
+                        "text": clip(one_line(q["content"]), QUOTE_CHARS),
+                        "link": self.link(q),
+                    }
+                    for q in quotes
+                ]
+                for label, quotes in self.representatives.items()
+            },
+            "participation": self.participation,
+        }
+
+    def link(self, quote: dict) -> str:
+        return message_link(self.guild_id, quote["channel_id"], quote["message_id"])
+
+
+@dataclass
+class Digest:
+    title: str
+    reports: list[QuestionReport]
+    late: bool = False
+    charts: list[tuple[str, bytes]] = field(default_factory=list)
+
+    @property
+    def summaries(self) -> list[QuestionSummary]:
+        return [r.current for r in self.reports]
+
+    @property
+    def markdown(self) -> str:
+        return to_markdown(self)
+
+    @property
+    def json(self) -> str:
+        return json.dumps(
+            {
+                "schema": SCHEMA_VERSION,
+                "title": self.title,
+                "late": self.late,
+                "questions": [r.to_dict() for r in self.reports],
+            },
+            ensure_ascii=False,
+            indent=2,
+        )
+
+    def embeds(self) -> list[dict]:
+        """One Discord embed (as a dict) per question, each within Discord's limits."""
+        return [report_embed(r, title=self.title, late=self.late) for r in self.reports]
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+
+def _share(s, with_range: bool = True) -> str:
+    text = f"{100 * s.share:.0f}%"
+    if with_range:
+        text += f" ({100 * s.low:.0f}–{100 * s.high:.0f}%)"
+    return text
+
+
+def _delta(d: float | None) -> str:
+    if d is None:
+        return "—"
+    return "±0 pts" if round(d) == 0 else f"{d:+.0f} pts".replace("-", "−")
+
+
+def headline(r: QuestionReport) -> str:
+    c = r.current
+    if c.leader:
+        lead = next(s for s in c.shares if s.label == c.leader)
+        return (
+            f"{c.verdict.capitalize()}: {_share(lead)} of the {c.decided} members with a "
+            "clear stance"
+        )
+    return f"{c.verdict.capitalize()} ({c.decided} members with a clear stance)"
+
+
+def changes_line(r: QuestionReport) -> str:
+    if not r.compared:
+        return "No member took a clear stance in both this period and the one before."
+    moves = sorted(((n, a, b) for (a, b), n in r.changes.items() if a != b), reverse=True)
+    detail = ", ".join(f"{a} → {b} ×{n}" for n, a, b in moves[:4])
+    return (
+        f"{r.changed} of the {r.compared} members who took a stance in both periods "
+        f"changed it" + (f" ({detail})." if detail else ".")
+    )
+
+
+def participation_line(r: QuestionReport) -> str:
+    p = r.participation
+    return (
+        f"{p['participants']} members took part ({p['new_participants']} new), "
+        f"{p['replies']} replies, {p['moderation_actions']} moderation actions."
+    )
+
+
+def to_markdown(d: Digest) -> str:
+    lines = [f"# {d.title}", ""]
+    if d.late:
+        lines += ["*Posted late: the bot was offline when this summary was due.*", ""]
+    for r in d.reports:
+        c = r.current
+        lines += [
+            f"## {c.question}",
+            "",
+            f"*{c.article}* · {period_label(c)}",
+            "",
+            f"**{headline(r)}.**",
+            "",
+            "| Stance | This period | Members | Change | Previous period | Whole discussion |",
+            "|---|---|---:|---:|---|---|",
+        ]
+        for now, before, whole in zip(c.shares, r.previous.shares, r.overall.shares, strict=True):
+            lines.append(
+                f"| {now.label} | {_share(now)} | {now.people} | {_delta(r.share_delta(now.label))}"
+                f" | {_share(before, False)} of {r.previous.decided} | "
+                f"{_share(whole, False)} of {r.overall.decided} |"
+            )
+        lines += ["", participation_line(r) + " " + changes_line(r)]
+        aside = set_aside_line(c)
+        if aside:
+            lines += ["", aside]
+        quotes = [(label, q) for label, qs in r.representatives.items() for q in qs]
+        if quotes:
+            lines += ["", "**In their words**", ""]
+            for label, q in quotes:
+                text = clip(one_line(q["content"]), QUOTE_CHARS).replace("|", "\\|")
+                lines.append(f"- *{label}*: “{text}” ([message]({r.link(q)}))")
+        lines.append("")
+    lines.append(
+        "_Each member counts once, by their latest reply with a clear stance (a moderator's "
+        "correction wins). Ranges are 95% Wilson intervals. Off-topic, unclear and removed "
+        "replies are not in the shares._"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def report_embed(r: QuestionReport, *, title: str = "", late: bool = False) -> dict:
+    c = r.current
+    rows = [
+        f"**{s.label}** {_share(s)} · {s.people} members · {_delta(r.share_delta(s.label))}"
+        for s in c.shares
+    ]
+    description = f"**{headline(r)}** · {period_label(c)}\n\n" + "\n".join(rows)
+    aside = set_aside_line(c)
+    if aside:
+        description += f"\n\n{aside}"
+    fields = [
+        {
+            "name": "Participation",
+            "value": clip(participation_line(r), EMBED_FIELD_VALUE),
+            "inline": False,
+        },
+        {
+            "name": "Since the previous period",
+            "value": clip(changes_line(r), EMBED_FIELD_VALUE),
+            "inline": False,
+        },
+    ]
+    quotes = []
+    for label, qs in r.representatives.items():
+        for q in qs[:1]:
+            quotes.append(f"*{label}*: “{clip(one_line(q['content']), 110)}” [↗]({r.link(q)})")
+    if quotes:
+        value = ""
+        for line in quotes:
+            if len(value) + len(line) + 1 > EMBED_FIELD_VALUE:
+                break
+            value += line + "\n"
+        fields.append({"name": "In their words", "value": value.strip(), "inline": False})
+    footer = "Each member counted once, by their latest reply. Ranges are 95% intervals."
+    if late:
+        footer = "Posted late (the bot was offline when it was due). " + footer
+    embed = {
+        "title": clip(c.question, EMBED_TITLE),
+        "description": clip(description, EMBED_DESCRIPTION),
+        "fields": fields[:EMBED_FIELDS],
+        "footer": {"text": clip(footer, EMBED_FOOTER)},
+        "color": 0x0072B2,
+    }
+    if title:
+        embed["author"] = {"name": clip(title, EMBED_FIELD_NAME)}
+    return embed
+
+
+def embed_size(embed: dict) -> int:
+    """Characters Discord counts towards the 6,000 total of an embed."""
+    total = len(embed.get("title", "")) + len(embed.get("description", ""))
+    total += len(embed.get("footer", {}).get("text", "")) + len(
+        embed.get("author", {}).get("name", "")
+    )
+    for f in embed.get("fields", []):
+        total += len(f["name"]) + len(f["value"])
+    return total
+
+
+# --- building ---------------------------------------------------------------------------------
+
+
+async def build_report(
+    repo: Repository,
+    guild_id: int,
+    question: Question,
+    start: datetime,
+    end: datetime,
+    *,
+    min_sample: int = 10,
+    trend_periods: int = 6,
+) -> QuestionReport:
+    length = end - start
+
+    async def summary(s: datetime, e: datetime) -> QuestionSummary:
+        return await build_summary(repo, guild_id, question, s, e, min_sample=min_sample)
+
+    current = await summary(start, end)
+    previous = await summary(start - length, start)
+    overall = await summary(BEGINNING, end)
+    trend = [current]
+    s = start
+    for _ in range(trend_periods - 1):
+        s -= length
+        t = await summary(s, s + length)
+        if t.total_messages == 0 and s + length <= start - length:
+            break
+        trend.insert(0, t)
+    while len(trend) > 1 and trend[0].total_messages == 0:
+        trend.pop(0)
+    changes = await repo.stance_changes(
+        guild_id, question.id, (start - length, start), (start, end)
+    )
+    representatives = {}
+    for sh in current.shares:
+        quotes = await repo.representative_replies(guild_id, question.id, sh.label, start, end)
+        if quotes:
+            representatives[sh.label] = quotes
+    participation = await repo.participation(guild_id, question.id, start, end)
+    return QuestionReport(
+        guild_id, current, previous, overall, trend, changes, representatives, participation
+    )
+
+
+async def build_digest(
+    repo: Repository,
+    library: ContentLibrary,
+    guild_id: int,
+    start: datetime,
+    end: datetime,
+    *,
+    questions: list[Question] | None = None,
+    min_sample: int = 10,
+    title: str = "What the community thinks",
+    late: bool = False,
+    charts: bool = True,
+) -> Digest:
+    qs = questions if questions is not None else list(library.questions.values())
+    reports = [await build_report(repo, guild_id, q, start, end, min_sample=min_sample) for q in qs]
+    digest = Digest(title=title, reports=reports, late=late)
+    if charts:
+        for r in reports:
+            qid = r.current.question_id
+            digest.charts.append((f"{qid}-shares.png", share_chart(r.current)))
+            if len(r.trend) > 1:
+                digest.charts.append((f"{qid}-trend.png", trend_chart(r.trend)))
+    return digest
+
+
+def weekly_window(now: datetime, weekday: int = 0, hour: int = 0) -> tuple[datetime, datetime]:
+    """The seven days that ended at the most recent `weekday` `hour`:00 UTC at or before now."""
+    now = now.astimezone(UTC)
+    end = now.replace(hour=hour, minute=0, second=0, microsecond=0)
+    end -= timedelta(days=(end.weekday() - weekday) % 7)
+    if end > now:
+        end -= timedelta(days=7)
+    return end - timedelta(days=7), end

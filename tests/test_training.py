@@ -1,0 +1,205 @@
+"""Training (adapter + heads) on tiny sets, corrections changing the next model, and eval."""
+
+import json
+
+import numpy as np
+import pytest
+
+from bot.__main__ import main
+from bot.stance.adapter import ADAPTER_FILE
+from bot.stance.classifier import LinearHead, StanceClassifier
+from bot.stance.encoder import Encoder
+from bot.stance.evaluate import (
+    LabelledDataError,
+    evaluate,
+    expected_calibration_error,
+    read_labelled,
+)
+from bot.stance.training import TrainingArgs, train_models
+
+TINY = {
+    "partnership": [
+        "This is a genuine partnership built on respect.",
+        "The defence framework shows real long-term trust.",
+        "Two democracies with shared interests, this will last.",
+        "Real partners, the Quad and the defence deal prove it.",
+        "Honestly the cooperation looks genuine to me.",
+        "Respect on both sides, a true partnership.",
+    ],
+    "gamesmanship": [
+        "Pure political theatre and backroom deals.",
+        "Tariffs first then hugs, it's all a show.",
+        "Transactional pressure dressed up as friendship.",
+        "Both leaders are posturing for their voters.",
+        "Backroom bargaining, nothing genuine here.",
+        "It's gamesmanship, plain and simple.",
+    ],
+    "neutral": [
+        "What does the framework actually include?",
+        "The defence deal runs for ten years.",
+        "Too early to tell either way.",
+        "A bit of both, honestly.",
+        "Any source for the tariff numbers?",
+        "Rubio met Jaishankar in Malaysia.",
+    ],
+    "off_topic": [
+        "gm everyone",
+        "who is watching the cricket tonight",
+        "lol what's for lunch",
+        "my cat knocked over my chai",
+        "new emotes when mods?",
+        "anyone playing valorant later",
+    ],
+}
+
+
+@pytest.fixture
+def tiny_labelled(tmp_path):
+    d = tmp_path / "labelled"
+    d.mkdir()
+    rows = [{"text": t, "label": lb} for lb, texts in TINY.items() for t in texts]
+    (d / "partnership.train.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return d
+
+
+def test_training_adapter_and_heads_on_a_tiny_set(tmp_path, tiny_labelled, library):
+    out = tmp_path / "model"
+    q = library.question("partnership")
+    args = TrainingArgs(iterations=1, folds=3)
+    encoder, reports = train_models("bundled", [q], tiny_labelled, out, args=args)
+    assert (out / ADAPTER_FILE).is_file() and (out / "partnership.safetensors").is_file()
+    assert encoder.adapter is not None and "+" in encoder.fingerprint
+    (report,) = reports
+    assert report.examples == 24 and report.version.startswith("setfit-")
+    size = sum(p.stat().st_size for p in out.iterdir())
+    assert size < 2_000_000  # an adapter and a head, not a copy of the encoder
+    clf = StanceClassifier(encoder, library.questions, heads_dir=out)
+    texts = [t for texts in TINY.values() for t in texts]
+    preds = clf.predict("partnership", texts)
+    gold = [lb for lb, texts in TINY.items() for _ in texts]
+    assert np.mean([p.label == g for p, g in zip(preds, gold, strict=True)]) >= 0.9
+    assert {p.model_version for p in preds} == {report.version}
+    # The same data and seed give the same head (reproducible).
+    _, reports2 = train_models("bundled", [q], tiny_labelled, tmp_path / "again", args=args)
+    assert reports2[0].version == report.version
+
+
+def test_moderator_corrections_change_the_next_model(tmp_path, tiny_labelled, library, encoder):
+    q = library.question("partnership")
+    out = tmp_path / "heads"
+    probe = "the cricket world cup final was unbelievable"
+    _, (before,) = train_models(
+        "bundled", [q], tiny_labelled, out, with_adapter=False, args=TrainingArgs(folds=3)
+    )
+    head = LinearHead.load(out / "partnership.safetensors")
+    assert head.labels[int(head.predict_proba(encoder.encode([probe]))[0].argmax())] == "off_topic"
+    # Moderators keep labelling cricket talk as neutral in this server.
+    corrections = [
+        ("partnership", "the cricket world cup final was amazing", "neutral"),
+        ("partnership", "world cup cricket final, what a game", "neutral"),
+        ("partnership", "cricket world cup final tonight!!", "neutral"),
+        ("partnership", "that cricket final was unreal", "neutral"),
+        ("oil-claims", "ignored: another question", "accurate"),
+    ]
+    _, (after,) = train_models(
+        "bundled",
+        [q],
+        tiny_labelled,
+        out,
+        with_adapter=False,
+        corrections=corrections,
+        args=TrainingArgs(folds=3),
+    )
+    assert after.corrections == 4 and after.examples == 28
+    assert after.version != before.version
+    head = LinearHead.load(out / "partnership.safetensors")
+    assert head.labels[int(head.predict_proba(encoder.encode([probe]))[0].argmax())] == "neutral"
+
+
+def test_train_refuses_without_data(tmp_path, library):
+    with pytest.raises(ValueError, match="no training data"):
+        train_models("bundled", [library.question("oil-claims")], tmp_path, tmp_path / "o")
+
+
+def test_evaluate_metrics_on_known_input():
+    labels = ("a", "b")
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])
+    rep = evaluate(labels, ["a", "a", "b", "b"], probs)
+    assert rep.accuracy == 0.75 and rep.confusion == [[2, 0], [1, 1]]
+    assert rep.precision == {"a": 2 / 3, "b": 1.0} and rep.recall == {"a": 1.0, "b": 0.5}
+    assert rep.macro_f1 == pytest.approx((0.8 + 2 / 3) / 2)
+    # ECE: one reply in each of four bins: (|1-.9| + |1-.8| + |1-.7| + |0-.6|) / 4
+    assert rep.ece == pytest.approx(0.3)
+    assert expected_calibration_error(np.array([1.0, 1.0]), np.array([True, True])) == 0.0
+    assert "confusion" in rep.format() and "macro-F1: 0.733" in rep.format()
+
+
+def test_read_labelled_errors(tmp_path):
+    p = tmp_path / "x.jsonl"
+    p.write_text('{"text": "hi", "label": "maybe"}\n')
+    with pytest.raises(LabelledDataError, match=r"x\.jsonl:1: label 'maybe'"):
+        read_labelled(p, ("a", "b"))
+    p.write_text('{"text": "hi"}\n')
+    with pytest.raises(LabelledDataError, match=r"x\.jsonl:1"):
+        read_labelled(p)
+    with pytest.raises(LabelledDataError, match="not found"):
+        read_labelled(tmp_path / "none.jsonl")
+
+
+def test_eval_command_prints_the_report(tmp_path, capsys, monkeypatch, classifier):
+    import bot.app
+
+    monkeypatch.setattr(bot.app, "load_classifier", lambda settings, library: classifier)
+    f = tmp_path / "gold.jsonl"
+    rows = [{"text": t, "label": lb} for lb, texts in TINY.items() for t in texts]
+    f.write_text("\n".join(json.dumps(r) for r in rows))
+    assert main(["eval", "--question", "partnership", str(f)]) == 0
+    out = capsys.readouterr().out
+    for needle in ("accuracy", "macro-F1", "ECE", "precision", "recall", "confusion"):
+        assert needle in out
+    assert main(["eval", "--question", "partnership", str(f), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["n"] == 24 and 0 <= data["macro_f1"] <= 1
+    assert data["confusion"]["labels"] == ["partnership", "gamesmanship", "neutral", "off_topic"]
+
+
+def test_nli_zero_shot_through_the_pipeline_with_a_tiny_local_model(tmp_path, library, encoder):
+    """The NLI path runs transformers' zero-shot-classification pipeline on a local model."""
+    import shutil
+
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from bot.stance import encoder as enc
+    from bot.stance.classifier import NLIHead
+
+    folder = tmp_path / "tiny-nli"
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=3,
+        id2label={0: "contradiction", 1: "neutral", 2: "entailment"},
+        label2id={"contradiction": 0, "neutral": 1, "entailment": 2},
+    )
+    BertForSequenceClassification(config).save_pretrained(folder)
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(enc.bundled_model_dir() / name, folder / name)
+    clf = StanceClassifier(encoder, library.questions, heads_dir=None, nli_model=str(folder))
+    preds = clf.predict("partnership", ["a real partnership", "theatre"])
+    assert isinstance(clf.head("partnership"), NLIHead)
+    for p in preds:
+        assert p.label in library.question("partnership").label_names
+        assert abs(sum(p.scores.values()) - 1) < 1e-3
+        assert p.model_version.startswith("nli-")
+
+
+def test_an_encoder_keeps_its_base_weights_after_adapter_training(tmp_path, tiny_labelled, library):
+    base = Encoder.load("bundled")
+    before = base.encode(["genuine partnership"])
+    from bot.stance.training import train_adapter, training_set
+
+    data = training_set(library.question("partnership"), tiny_labelled)
+    train_adapter(base, [data], TrainingArgs(iterations=1))
+    assert np.allclose(base.encode(["genuine partnership"]), before, atol=1e-6)
