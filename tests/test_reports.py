@@ -1,3 +1,4 @@
+import itertools
 import json
 from datetime import timedelta
 
@@ -218,3 +219,20 @@ def test_weekly_window():
         datetime(2025, 11, 24, 9, tzinfo=UTC),
     )
     assert weekly_window(now, 0, 10)[1] == datetime(2025, 11, 17, 10, tzinfo=UTC)
+
+
+async def test_bucketed_tallies_equal_one_period_at_a_time(app, make_reply, library):
+    await _seed_two_weeks(app, make_reply)
+    q = library.question("partnership")
+    day0 = T0.replace(hour=0)
+    bounds = [day0 + timedelta(days=7 * k) for k in range(3)]
+    together = await app.repo.stance_tallies(GUILD_A, q.id, bounds, labels=q.label_names)
+    apart = [
+        await app.repo.stance_tally(GUILD_A, q.id, a, b, labels=q.label_names)
+        for a, b in itertools.pairwise(bounds)
+    ]
+    assert together == apart
+    assert together[0]["people"] == {"partnership": 4}
+    assert together[1]["people"] == {"gamesmanship": 2, "partnership": 1}
+    with pytest.raises(ValueError, match="increasing"):
+        await app.repo.stance_tallies(GUILD_A, q.id, [bounds[1], bounds[0]], labels=q.label_names)

@@ -126,3 +126,68 @@ async def test_stale_prediction_for_edited_text_is_dropped(tmp_path, make_reply)
         fresh = PendingItem(GUILD_A, r.message_id, "partnership", "second", 1)
         assert await repo.write_model_stances([(fresh, pred)]) == 1
         assert await repo.write_model_stances([(fresh, pred)]) == 0  # replay: no change
+
+
+async def _label(db, mid):
+    async with db.conn.execute(
+        "SELECT stance_label, stance_low FROM replies WHERE message_id = ?", (mid,)
+    ) as cur:
+        return tuple(await cur.fetchone())
+
+
+async def test_triggers_keep_each_replys_current_label_in_step(tmp_path, make_reply):
+    async with Database(tmp_path / "t.db") as db:
+        repo = Repository(db)
+        r = make_reply("some text")
+        await repo.insert_reply(r, classify=True)
+        assert await _label(db, r.message_id) == (None, None)
+        item = PendingItem(GUILD_A, r.message_id, "partnership", "some text", 0)
+        low = Prediction("neutral", 0.3, {"neutral": 0.3}, "m", low_confidence=True)
+        await repo.write_model_stances([(item, low)])
+        assert await _label(db, r.message_id) == ("neutral", 1)
+        await repo.correct_stance(GUILD_A, r.message_id, "gamesmanship", moderator_id=1)
+        assert await _label(db, r.message_id) == ("gamesmanship", 0)
+        # Edited to an attachment only: the moderator's label stays, a model label would go.
+        await repo.update_content(GUILD_A, r.message_id, "", 1, r.created_at, classify=False)
+        assert await _label(db, r.message_id) == ("gamesmanship", 0)
+        await db.conn.execute("DELETE FROM stances WHERE message_id = ?", (r.message_id,))
+        assert await _label(db, r.message_id) == (None, None)
+
+
+async def test_migration_3_backfills_labels_of_an_older_database(tmp_path, make_reply):
+    path = tmp_path / "v2.db"
+    con = sqlite3.connect(path)
+    con.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+        " applied_at TEXT NOT NULL)"
+    )
+    for version, name, sql in migrations()[:2]:
+        con.executescript(sql)
+        con.execute("INSERT INTO schema_migrations VALUES (?, ?, 'x')", (version, name))
+    r = make_reply("old reply")
+    con.execute(
+        "INSERT INTO replies (message_id, guild_id, channel_id, question_id, author_id,"
+        " content, created_at) VALUES (?, ?, 1, 'partnership', 5, 'old', 'x')",
+        (r.message_id, GUILD_A),
+    )
+    con.execute(
+        "INSERT INTO stances (message_id, guild_id, question_id, label, confidence,"
+        " scores, model_version, source, created_at) VALUES (?, ?, 'partnership',"
+        " 'partnership', 0.9, '{}', 'm', 'model', 'x')",
+        (r.message_id, GUILD_A),
+    )
+    con.commit()
+    con.close()
+    async with Database(path) as db:
+        assert await db.schema_version() == len(migrations())
+        assert await _label(db, r.message_id) == ("partnership", 0)
+
+
+async def test_readers_see_committed_data_and_cannot_write(tmp_path, make_reply):
+    async with Database(tmp_path / "r.db") as db:
+        await Repository(db).insert_reply(make_reply("visible"), classify=True)
+        async with db.reader() as reader:
+            async with reader.conn.execute("SELECT content FROM replies") as cur:
+                assert [r[0] for r in await cur.fetchall()] == ["visible"]
+            with pytest.raises(sqlite3.OperationalError):
+                await reader.conn.execute("DELETE FROM replies")

@@ -8,6 +8,7 @@ never names), representative replies, and participation.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from bot.content import ContentLibrary, Question
 from bot.reports.charts import share_chart, trend_chart
 from bot.reports.render import SCHEMA_VERSION, period_label, set_aside_line
-from bot.reports.summary import QuestionSummary, build_summary
+from bot.reports.summary import QuestionSummary, build_summaries, build_summary
 from bot.storage.repository import Repository
 
 # Discord's embed limits (developer docs: "Embed Limits").
@@ -302,23 +303,14 @@ async def build_report(
     trend_periods: int = 6,
 ) -> QuestionReport:
     length = end - start
-
-    async def summary(s: datetime, e: datetime) -> QuestionSummary:
-        return await build_summary(repo, guild_id, question, s, e, min_sample=min_sample)
-
-    current = await summary(start, end)
-    previous = await summary(start - length, start)
-    overall = await summary(BEGINNING, end)
-    trend = [current]
-    s = start
-    for _ in range(trend_periods - 1):
-        s -= length
-        t = await summary(s, s + length)
-        if t.total_messages == 0 and s + length <= start - length:
-            break
-        trend.insert(0, t)
+    if trend_periods < 2:
+        raise ValueError("the trend needs at least the previous and the current period")
+    bounds = [start - k * length for k in range(trend_periods - 1, 0, -1)] + [start, end]
+    trend = await build_summaries(repo, guild_id, question, bounds, min_sample=min_sample)
+    previous, current = trend[-2], trend[-1]
     while len(trend) > 1 and trend[0].total_messages == 0:
-        trend.pop(0)
+        trend.pop(0)  # weeks before the discussion began
+    overall = await build_summary(repo, guild_id, question, BEGINNING, end, min_sample=min_sample)
     changes = await repo.stance_changes(
         guild_id, question.id, (start - length, start), (start, end)
     )
@@ -347,7 +339,15 @@ async def build_digest(
     charts: bool = True,
 ) -> Digest:
     qs = questions if questions is not None else list(library.questions.values())
-    reports = [await build_report(repo, guild_id, q, start, end, min_sample=min_sample) for q in qs]
+
+    async def report(question: Question) -> QuestionReport:
+        async with repo.db.reader() as reader:
+            return await build_report(
+                Repository(reader), guild_id, question, start, end, min_sample=min_sample
+            )
+
+    # One read connection per question: they run in parallel and never block the writer.
+    reports = list(await asyncio.gather(*(report(q) for q in qs)))
     digest = Digest(title=title, reports=reports, late=late)
     if charts:
         for r in reports:

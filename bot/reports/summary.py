@@ -7,6 +7,7 @@ apart, never folded into the shares.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
@@ -65,16 +66,10 @@ def week_bounds(when: datetime) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=7)
 
 
-async def build_summary(
-    repo: Repository,
-    guild_id: int,
-    question: Question,
-    start: datetime,
-    end: datetime,
-    *,
-    min_sample: int = 10,
+def summarise(
+    question: Question, tally: dict, start: datetime, end: datetime, *, min_sample: int = 10
 ) -> QuestionSummary:
-    tally = await repo.stance_tally(guild_id, question.id, as_utc(start), as_utc(end))
+    """A QuestionSummary from the repository's tally of one period."""
     stance_labels = [lb for lb in question.labels if lb.name != OFF_TOPIC]
     people = {lb.name: tally["people"].get(lb.name, 0) for lb in stance_labels}
     decided = sum(people.values())
@@ -111,3 +106,35 @@ async def build_summary(
         unclassified_messages=tally["unclassified_messages"],
         removed_messages=tally["removed_messages"],
     )
+
+
+async def build_summaries(
+    repo: Repository,
+    guild_id: int,
+    question: Question,
+    bounds: list[datetime],
+    *,
+    min_sample: int = 10,
+) -> list[QuestionSummary]:
+    """Summaries of consecutive periods between the bounds, from one query."""
+    bounds = [as_utc(b) for b in bounds]
+    tallies = await repo.stance_tallies(guild_id, question.id, bounds, labels=question.label_names)
+    return [
+        summarise(question, tally, a, b, min_sample=min_sample)
+        for tally, (a, b) in zip(tallies, itertools.pairwise(bounds), strict=True)
+    ]
+
+
+async def build_summary(
+    repo: Repository,
+    guild_id: int,
+    question: Question,
+    start: datetime,
+    end: datetime,
+    *,
+    min_sample: int = 10,
+) -> QuestionSummary:
+    (summary,) = await build_summaries(
+        repo, guild_id, question, [start, end], min_sample=min_sample
+    )
+    return summary

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import sqlite3
 from collections.abc import AsyncIterator
@@ -43,6 +44,7 @@ class Database:
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
+        self._absolute = os.path.abspath(self.path)
         self._conn: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
 
@@ -73,6 +75,25 @@ class Database:
             await self.close()
             raise
         return self
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[Database]:
+        """A read-only connection of its own, for reports: it runs in its own thread, so
+        readers work in parallel (WAL) and never hold up the writer. An in-memory database
+        has no second connection; the main one is used."""
+        if self.path == ":memory:":
+            yield self
+            return
+        reader = Database(self.path)
+        reader._conn = await aiosqlite.connect(
+            f"file:{self._absolute}?mode=ro", uri=True, isolation_level=None
+        )
+        try:
+            await reader._conn.execute("PRAGMA query_only = ON")
+            await reader._conn.execute("PRAGMA busy_timeout = 5000")
+            yield reader
+        finally:
+            await reader.close()
 
     async def close(self) -> None:
         if self._conn is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -460,6 +461,22 @@ class Repository:
 
     # --- reports ---------------------------------------------------------------------------
 
+    # Report queries read the stance label that triggers keep on each reply (migration 0003),
+    # so each is one scan of a covering index.
+    _VISIBLE = (
+        "guild_id = ? AND question_id = ? AND created_at >= ? AND created_at < ?"
+        " AND deleted_at IS NULL AND moderation != 'remove'"
+    )
+
+    def _latest_sql(self, set_aside: tuple[str, ...]) -> str:
+        """Each member's latest confident, not-set-aside reply in a period (SQLite bare column)."""
+        aside = ",".join("?" * len(set_aside)) or "''"
+        return (
+            "SELECT author_id, stance_label AS label, MAX(created_at) FROM replies"
+            f" WHERE {self._VISIBLE} AND stance_low = 0 AND stance_label NOT IN ({aside})"
+            " GROUP BY author_id"
+        )
+
     async def stance_tally(
         self,
         guild_id: int,
@@ -467,65 +484,97 @@ class Repository:
         start: datetime,
         end: datetime,
         *,
+        labels: tuple[str, ...],
         set_aside: tuple[str, ...] = ("off_topic",),
     ) -> dict:
-        """Aggregates for one question and period, computed in SQL.
-
-        people: each participant's latest confident reply whose label is not set aside
-        (a moderator's correction is confident and current); messages: every visible reply.
-        """
-        args = (guild_id, question_id, iso(start), iso(end))
-        visible = (
-            "r.guild_id = ? AND r.question_id = ? AND r.created_at >= ? AND r.created_at < ?"
-            " AND r.deleted_at IS NULL AND r.moderation != 'remove'"
+        """Aggregates for one question and period; see stance_tallies."""
+        (tally,) = await self.stance_tallies(
+            guild_id, question_id, [start, end], labels=labels, set_aside=set_aside
         )
+        return tally
+
+    async def stance_tallies(
+        self,
+        guild_id: int,
+        question_id: str,
+        bounds: Sequence[datetime],
+        *,
+        labels: tuple[str, ...],
+        set_aside: tuple[str, ...] = ("off_topic",),
+    ) -> list[dict]:
+        """Aggregates for consecutive periods [bounds[0], bounds[1]), [bounds[1], bounds[2]) …
+        in one grouped pass over a covering index.
+
+        people: each participant's stance is their latest confident reply in the period whose
+        label is not set aside (a moderator's correction is confident and current); messages:
+        every reply not removed or deleted, by label.
+        """
+        if len(bounds) < 2 or any(a >= b for a, b in itertools.pairwise(bounds)):
+            raise ValueError("bounds must be at least two increasing times")
+        start, end = bounds[0], bounds[-1]
+        async with self.db.conn.execute(
+            "SELECT MIN(created_at) FROM replies WHERE guild_id = ? AND question_id = ?",
+            (guild_id, question_id),
+        ) as cur:
+            (first,) = await cur.fetchone()
+        # A window covering the whole discussion streams through the member-ordered index;
+        # a shorter one reads only its own slice of the time-ordered index.
+        whole = first is None or iso(start) <= first
+        index = "replies_report_author" if whole else "replies_report_period"
+        shown = "moderation != 'remove'"
         aside = ",".join("?" * len(set_aside)) or "''"
-        people: dict[str, int] = {}
-        async with self.db.conn.execute(
-            "SELECT label, COUNT(*) FROM ("
-            " SELECT r.author_id, s.label AS label, MAX(r.created_at)"
-            " FROM replies r JOIN stances s ON s.message_id = r.message_id AND s.is_current = 1"
-            f" WHERE {visible} AND s.low_confidence = 0 AND s.label NOT IN ({aside})"
-            " GROUP BY r.author_id) GROUP BY label",
-            (*args, *set_aside),
-        ) as cur:
-            for label, n in await cur.fetchall():
-                people[label] = n
-        messages: dict[str, int] = {}
-        low = unclassified = 0
-        async with self.db.conn.execute(
-            "SELECT s.label, COALESCE(s.low_confidence, 0), COUNT(*) FROM replies r"
-            " LEFT JOIN stances s ON s.message_id = r.message_id AND s.is_current = 1"
-            f" WHERE {visible} GROUP BY s.label, s.low_confidence",
-            args,
-        ) as cur:
-            for label, is_low, n in await cur.fetchall():
-                if label is None:
-                    unclassified += n
-                elif is_low:
-                    low += n
-                else:
-                    messages[label] = messages.get(label, 0) + n
-        async with self.db.conn.execute(
-            f"SELECT COUNT(DISTINCT r.author_id), COUNT(*) FROM replies r WHERE {visible}", args
-        ) as cur:
-            participants, total = await cur.fetchone()
-        async with self.db.conn.execute(
-            "SELECT COUNT(*) FROM replies r WHERE r.guild_id = ? AND r.question_id = ?"
-            " AND r.created_at >= ? AND r.created_at < ? AND r.deleted_at IS NULL"
-            " AND r.moderation = 'remove'",
-            args,
-        ) as cur:
-            (removed,) = await cur.fetchone()
-        return {
-            "people": people,
-            "messages": messages,
-            "low_confidence_messages": low,
-            "unclassified_messages": unclassified,
-            "participants": participants,
-            "total_messages": total,
-            "removed_messages": removed,
-        }
+        label_sums = "".join(
+            f", SUM({shown} AND stance_low = 0 AND stance_label = ?) AS n{i}"
+            for i in range(len(labels))
+        )
+        inner = [iso(b) for b in bounds[1:-1]]
+        bucket = "0"
+        if inner:
+            whens = " ".join(f"WHEN created_at < ? THEN {i}" for i in range(len(inner)))
+            bucket = f"CASE {whens} ELSE {len(inner)} END"
+        # A member's latest reply is their highest message id (Discord ids grow with time):
+        # an integer MAX, which allocates nothing per row and so scales across readers.
+        per_member = (
+            f"SELECT {bucket} AS bucket,"
+            f" MAX(CASE WHEN {shown} AND stance_low = 0 AND stance_label NOT IN ({aside})"
+            " THEN message_id END) AS latest,"
+            f" SUM({shown}) AS visible, SUM(moderation = 'remove') AS removed,"
+            f" SUM({shown} AND stance_label IS NULL) AS unclassified,"
+            f" SUM({shown} AND stance_low = 1) AS low{label_sums}"
+            f" FROM replies INDEXED BY {index} WHERE guild_id = ? AND question_id = ?"
+            " AND created_at >= ? AND created_at < ? AND deleted_at IS NULL"
+            # With one period, group by member alone: SQLite then streams the member index.
+            + (" GROUP BY bucket, author_id" if inner else " GROUP BY author_id")
+        )
+        sums = "".join(f", SUM(m.n{i})" for i in range(len(labels)))
+        sql = (
+            "SELECT m.bucket, r.stance_label, COUNT(m.latest), SUM(m.visible > 0),"
+            " SUM(m.visible), SUM(m.removed), SUM(m.unclassified), SUM(m.low)"
+            f"{sums} FROM ({per_member}) m LEFT JOIN replies r ON r.message_id = m.latest"
+            " GROUP BY 1, 2"
+        )
+        args = (*inner, *set_aside, *labels, guild_id, question_id, iso(start), iso(end))
+        keys = (
+            "participants",
+            "total_messages",
+            "removed_messages",
+            "unclassified_messages",
+            "low_confidence_messages",
+        )
+        out = [
+            {"people": {}, "messages": dict.fromkeys(labels, 0)} | dict.fromkeys(keys, 0)
+            for _ in range(len(bounds) - 1)
+        ]
+        async with self.db.conn.execute(sql, args) as cur:
+            for bucket_no, label, members, *counts in await cur.fetchall():
+                tally = out[bucket_no]
+                if label:
+                    tally["people"][label] = members
+                for key, value in zip(keys, counts[:5], strict=True):
+                    tally[key] += value or 0
+                for lb, n in zip(labels, counts[5:], strict=True):
+                    tally["messages"][lb] += n or 0
+        return out
 
     async def latest_stances(
         self,
@@ -537,13 +586,8 @@ class Repository:
         set_aside: tuple[str, ...] = ("off_topic",),
     ) -> dict[int, str]:
         """{author: label of their latest confident on-topic reply} in a period."""
-        aside = ",".join("?" * len(set_aside)) or "''"
         async with self.db.conn.execute(
-            "SELECT r.author_id, s.label, MAX(r.created_at)"
-            " FROM replies r JOIN stances s ON s.message_id = r.message_id AND s.is_current = 1"
-            " WHERE r.guild_id = ? AND r.question_id = ? AND r.created_at >= ? AND r.created_at < ?"
-            " AND r.deleted_at IS NULL AND r.moderation != 'remove' AND s.low_confidence = 0"
-            f" AND s.label NOT IN ({aside}) GROUP BY r.author_id",
+            self._latest_sql(set_aside),
             (guild_id, question_id, iso(start), iso(end), *set_aside),
         ) as cur:
             return {row[0]: row[1] for row in await cur.fetchall()}
@@ -558,17 +602,10 @@ class Repository:
         set_aside: tuple[str, ...] = ("off_topic",),
     ) -> dict[tuple[str, str], int]:
         """{(old label, new label): members} for members with a stance in both periods."""
-        aside = ",".join("?" * len(set_aside)) or "''"
-        latest = (
-            "SELECT r.author_id AS author, s.label AS label, MAX(r.created_at)"
-            " FROM replies r JOIN stances s ON s.message_id = r.message_id AND s.is_current = 1"
-            " WHERE r.guild_id = ? AND r.question_id = ? AND r.created_at >= ? AND r.created_at < ?"
-            " AND r.deleted_at IS NULL AND r.moderation != 'remove' AND s.low_confidence = 0"
-            f" AND s.label NOT IN ({aside}) GROUP BY r.author_id"
-        )
+        latest = self._latest_sql(set_aside)
         async with self.db.conn.execute(
             f"SELECT a.label, b.label, COUNT(*) FROM ({latest}) a JOIN ({latest}) b"
-            " ON a.author = b.author GROUP BY a.label, b.label",
+            " ON a.author_id = b.author_id GROUP BY a.label, b.label",
             (
                 guild_id,
                 question_id,
@@ -637,18 +674,16 @@ class Repository:
         and moderation actions on replies posted in it."""
         args = (guild_id, question_id, iso(start), iso(end))
         async with self.db.conn.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT author_id) FROM replies WHERE guild_id = ?"
-            " AND question_id = ? AND created_at >= ? AND created_at < ? AND deleted_at IS NULL"
-            " AND moderation != 'remove'",
-            args,
+            f"SELECT COUNT(*), COUNT(DISTINCT author_id) FROM replies WHERE {self._VISIBLE}", args
         ) as cur:
             replies, participants = await cur.fetchone()
         async with self.db.conn.execute(
-            "SELECT COUNT(*) FROM (SELECT author_id, MIN(created_at) AS first FROM replies"
-            " WHERE guild_id = ? AND question_id = ? AND created_at < ? AND deleted_at IS NULL"
-            " AND moderation != 'remove' GROUP BY author_id)"
-            " WHERE first >= ?",
-            (guild_id, question_id, iso(end), iso(start)),
+            "SELECT COUNT(DISTINCT r.author_id) FROM replies r"
+            f" WHERE {self._VISIBLE} AND NOT EXISTS ("
+            " SELECT 1 FROM replies p WHERE p.guild_id = r.guild_id"
+            " AND p.question_id = r.question_id AND p.author_id = r.author_id"
+            " AND p.created_at < ? AND p.deleted_at IS NULL AND p.moderation != 'remove')",
+            (*args, iso(start)),
         ) as cur:
             (new,) = await cur.fetchone()
         async with self.db.conn.execute(
