@@ -76,6 +76,12 @@ def run_baseline(rows: list[dict], labels: list[str]) -> dict:
             "decoder_ffn_dim": 4096,
             "max_position_embeddings": 1024,
             "num_labels": 3,
+            # The stand-in WordPiece tokenizer's [CLS]/[SEP]/[PAD] ids play BART's <s>/</s>/<pad>.
+            "bos_token_id": 101,
+            "eos_token_id": 102,
+            "pad_token_id": 0,
+            "decoder_start_token_id": 102,
+            "forced_eos_token_id": 102,
             "id2label": {0: "contradiction", 1: "neutral", 2: "entailment"},
             "label2id": {"contradiction": 0, "neutral": 1, "entailment": 2},
         }

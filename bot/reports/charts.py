@@ -7,10 +7,7 @@ import io
 import textwrap
 from collections.abc import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 from bot.reports.render import period_label
 from bot.reports.summary import QuestionSummary
@@ -33,10 +30,15 @@ def label_colours(labels: Sequence[str]) -> dict[str, str]:
     return colours
 
 
-def _png(fig) -> bytes:
+def _figure(width: float, height: float) -> Figure:
+    # The object API (no pyplot state): safe to render in a worker thread, and the
+    # constrained layout fits the margins in the single drawing pass that savefig makes.
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    fig.savefig(buf, format="png", dpi=100)
     return buf.getvalue()
 
 
@@ -44,7 +46,8 @@ def share_chart(s: QuestionSummary) -> bytes:
     """Horizontal bars: each stance's share of members, with its 95% interval."""
     labels = [sh.label for sh in s.shares]
     colours = label_colours(labels)
-    fig, ax = plt.subplots(figsize=(8, 0.8 * len(labels) + 1.8))
+    fig = _figure(8, 0.8 * len(labels) + 1.8)
+    ax = fig.subplots()
     y = list(range(len(labels)))[::-1]
     for yi, sh in zip(y, s.shares, strict=True):
         ax.barh(yi, 100 * sh.share, color=colours[sh.label], height=0.6)
@@ -85,7 +88,8 @@ def trend_chart(weekly: Sequence[QuestionSummary]) -> bytes:
         raise ValueError("no weeks to chart")
     labels = [sh.label for sh in weekly[0].shares]
     colours = label_colours(labels)
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig = _figure(8, 4.5)
+    ax = fig.subplots()
     xs = [f"{w.start:%d %b}" for w in weekly]
     for i, label in enumerate(labels):
         share = [100 * w.shares[i].share for w in weekly]

@@ -350,12 +350,20 @@ async def build_digest(
     reports = list(await asyncio.gather(*(report(q) for q in qs)))
     digest = Digest(title=title, reports=reports, late=late)
     if charts:
-        for r in reports:
-            qid = r.current.question_id
-            digest.charts.append((f"{qid}-shares.png", share_chart(r.current)))
-            if len(r.trend) > 1:
-                digest.charts.append((f"{qid}-trend.png", trend_chart(r.trend)))
+        # Drawing is CPU work: done in a worker thread so the event loop stays responsive.
+        digest.charts = await asyncio.to_thread(render_charts, reports)
     return digest
+
+
+def render_charts(reports: list[QuestionReport]) -> list[tuple[str, bytes]]:
+    """(file name, PNG) for each question's shares and, over several periods, its trend."""
+    out = []
+    for r in reports:
+        qid = r.current.question_id
+        out.append((f"{qid}-shares.png", share_chart(r.current)))
+        if len(r.trend) > 1:
+            out.append((f"{qid}-trend.png", trend_chart(r.trend)))
+    return out
 
 
 def weekly_window(now: datetime, weekday: int = 0, hour: int = 0) -> tuple[datetime, datetime]:
