@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import json
 import logging
 import sys
@@ -19,22 +18,6 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.content import ContentError, UnknownQuestionError
 
 log = logging.getLogger("stancebot")
-
-EXPORT_FIELDS = (
-    "message_id",
-    "guild_id",
-    "author_id",
-    "author",
-    "created",
-    "question",
-    "label",
-    "confidence",
-    "low_confidence",
-    "source",
-    "model_version",
-    "moderation",
-    "content",
-)
 
 
 class CliError(Exception):
@@ -220,31 +203,19 @@ def _open_existing_db(settings: Settings):
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.export import write_export
+
     db, repo_cls = _open_existing_db(settings)
 
     async def go() -> int:
         await db.open()
         try:
-            repo = repo_cls(db)
-            out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout
-            try:
-                writer = None
-                if args.format == "csv":
-                    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, extrasaction="ignore")
-                    writer.writeheader()
-                n = 0
-                async for row in repo.export_rows(args.guild):
-                    if writer:
-                        writer.writerow(row)
-                    else:
-                        out.write(
-                            json.dumps({k: row[k] for k in EXPORT_FIELDS}, ensure_ascii=False)
-                            + "\n"
-                        )
-                    n += 1
-            finally:
-                if out is not sys.stdout:
-                    out.close()
+            rows = repo_cls(db).export_rows(args.guild)
+            if args.out:
+                with open(args.out, "w", newline="", encoding="utf-8") as out:
+                    n = await write_export(rows, args.format, out)
+            else:
+                n = await write_export(rows, args.format, sys.stdout)
             print(f"exported {n} replies", file=sys.stderr)
         finally:
             await db.close()

@@ -9,6 +9,7 @@ import csv
 import io
 import json
 from collections.abc import AsyncIterable
+from typing import TextIO
 
 EXPORT_FORMATS = ("csv", "jsonl")
 EXPORT_FIELDS = (
@@ -28,13 +29,12 @@ EXPORT_FIELDS = (
 )
 
 
-async def export_bytes(rows: AsyncIterable[dict], fmt: str) -> tuple[bytes, int]:
-    """The rows encoded as UTF-8 CSV (with a header) or JSON lines; returns (data, row count)."""
+async def write_export(rows: AsyncIterable[dict], fmt: str, out: TextIO) -> int:
+    """Stream the rows to a text file as CSV (with a header) or JSON lines; returns the count."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(
             f"unknown export format {fmt!r}: choose one of {', '.join(EXPORT_FORMATS)}"
         )
-    out = io.StringIO()
     writer = None
     if fmt == "csv":
         writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, extrasaction="ignore")
@@ -46,4 +46,11 @@ async def export_bytes(rows: AsyncIterable[dict], fmt: str) -> tuple[bytes, int]
         else:
             out.write(json.dumps({k: row.get(k) for k in EXPORT_FIELDS}, ensure_ascii=False) + "\n")
         n += 1
+    return n
+
+
+async def export_bytes(rows: AsyncIterable[dict], fmt: str) -> tuple[bytes, int]:
+    """The rows encoded as UTF-8 CSV or JSON lines, in memory; returns (data, row count)."""
+    out = io.StringIO()
+    n = await write_export(rows, fmt, out)
     return out.getvalue().encode("utf-8"), n
