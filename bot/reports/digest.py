@@ -340,18 +340,19 @@ async def build_digest(
 ) -> Digest:
     qs = questions if questions is not None else list(library.questions.values())
 
-    async def report(question: Question) -> QuestionReport:
+    async def report(question: Question) -> tuple[QuestionReport, list[tuple[str, bytes]]]:
         async with repo.db.reader() as reader:
-            return await build_report(
+            r = await build_report(
                 Repository(reader), guild_id, question, start, end, min_sample=min_sample
             )
+        # Drawing is CPU work, done in a worker thread: the event loop stays responsive, and one
+        # question's charts are drawn while another question's queries still run.
+        return r, (await asyncio.to_thread(render_charts, [r]) if charts else [])
 
     # One read connection per question: they run in parallel and never block the writer.
-    reports = list(await asyncio.gather(*(report(q) for q in qs)))
-    digest = Digest(title=title, reports=reports, late=late)
-    if charts:
-        # Drawing is CPU work: done in a worker thread so the event loop stays responsive.
-        digest.charts = await asyncio.to_thread(render_charts, reports)
+    done = await asyncio.gather(*(report(q) for q in qs))
+    digest = Digest(title=title, reports=[r for r, _ in done], late=late)
+    digest.charts = [chart for _, drawn in done for chart in drawn]
     return digest
 
 
