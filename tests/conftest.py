@@ -114,6 +114,28 @@ def make_reply() -> ReplyFactory:
     return ReplyFactory()
 
 
+def save_tiny_model(folder: Path, model_cls, **config) -> Path:
+    """A tiny randomly initialised BERT-family model with the bundled tokenizer, saved as a
+    user's own model folder (nothing downloaded)."""
+    import shutil
+
+    from transformers import BertConfig
+
+    from bot.stance.encoder import bundled_model_dir
+
+    dims = {
+        "vocab_size": 30522,
+        "hidden_size": 32,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+    }
+    model_cls(BertConfig(**(dims | config))).save_pretrained(folder)
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(bundled_model_dir() / name, folder / name)
+    return folder
+
+
 def write_dce_export(
     path: Path, messages: list[dict], *, guild: int = GUILD_A, channel: int = 555
 ) -> Path:

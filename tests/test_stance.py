@@ -10,6 +10,8 @@ from bot.stance import encoder as enc
 from bot.stance.classifier import LinearHead, PrototypeHead, StanceClassifier
 from bot.stance.encoder import BUNDLED_SHA256, Encoder, ModelLoadError
 
+from .conftest import save_tiny_model
+
 
 def test_bundled_weights_are_verified(encoder):
     assert encoder.resolved.sha256 == BUNDLED_SHA256
@@ -47,19 +49,9 @@ def test_unknown_model_id_is_a_clear_error():
 
 def test_a_tiny_local_model_loads_through_the_same_code(tmp_path):
     """A user's own folder: any BERT-like model saved with save_pretrained."""
-    from transformers import BertConfig, BertModel
+    from transformers import BertModel
 
-    folder = tmp_path / "tiny-bert"
-    config = BertConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-    )
-    BertModel(config).save_pretrained(folder)
-    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-        shutil.copy(enc.bundled_model_dir() / name, folder / name)
+    folder = save_tiny_model(tmp_path / "tiny-bert", BertModel)
     tiny = Encoder.load(str(folder))
     assert tiny.dim == 32 and tiny.resolved.local and tiny.fingerprint != BUNDLED_SHA256[:8]
     assert tiny.encode(["hello there"]).shape == (1, 32)
@@ -116,3 +108,12 @@ def test_linear_head_round_trip_and_mismatch_falls_back(tmp_path, encoder, libra
     other.save(tmp_path / "partnership.safetensors")
     clf = StanceClassifier(encoder, library.questions, heads_dir=tmp_path)
     assert isinstance(clf.head("partnership"), PrototypeHead)
+
+
+def test_the_shipped_model_is_what_the_app_and_tests_load(classifier, library):
+    """Adapter merged and trained heads used: no silent fall-back to zero-shot."""
+    assert classifier.encoder.adapter is not None
+    for qid in library.questions:
+        head = classifier.head(qid)
+        assert isinstance(head, LinearHead) and head.version.startswith("setfit-")
+        assert head.encoder_fingerprint == classifier.encoder.fingerprint

@@ -17,6 +17,8 @@ from bot.stance.evaluate import (
 )
 from bot.stance.training import TrainingArgs, train_models
 
+from .conftest import save_tiny_model
+
 TINY = {
     "partnership": [
         "This is a genuine partnership built on respect.",
@@ -165,27 +167,19 @@ def test_eval_command_prints_the_report(tmp_path, capsys, monkeypatch, classifie
 
 def test_nli_zero_shot_through_the_pipeline_with_a_tiny_local_model(tmp_path, library, encoder):
     """The NLI path runs transformers' zero-shot-classification pipeline on a local model."""
-    import shutil
+    from transformers import BertForSequenceClassification
 
-    from transformers import BertConfig, BertForSequenceClassification
-
-    from bot.stance import encoder as enc
     from bot.stance.classifier import NLIHead
 
-    folder = tmp_path / "tiny-nli"
-    config = BertConfig(
-        vocab_size=30522,
-        hidden_size=32,
+    labels = {0: "contradiction", 1: "neutral", 2: "entailment"}
+    folder = save_tiny_model(
+        tmp_path / "tiny-nli",
+        BertForSequenceClassification,
         num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
         num_labels=3,
-        id2label={0: "contradiction", 1: "neutral", 2: "entailment"},
-        label2id={"contradiction": 0, "neutral": 1, "entailment": 2},
+        id2label=labels,
+        label2id={v: k for k, v in labels.items()},
     )
-    BertForSequenceClassification(config).save_pretrained(folder)
-    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-        shutil.copy(enc.bundled_model_dir() / name, folder / name)
     clf = StanceClassifier(encoder, library.questions, heads_dir=None, nli_model=str(folder))
     preds = clf.predict("partnership", ["a real partnership", "theatre"])
     assert isinstance(clf.head("partnership"), NLIHead)

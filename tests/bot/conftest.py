@@ -48,9 +48,9 @@ def bot_settings(tmp_path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def shared_classifier(encoder, library) -> StanceClassifier:
-    """One classifier for all bot tests: building its heads takes seconds, predicting does not."""
-    return StanceClassifier(encoder, library.questions, low_confidence=0.45)
+def shared_classifier(stance_encoder, library) -> StanceClassifier:
+    """The shipped model, shared by all bot tests: building heads takes seconds, predicting not."""
+    return StanceClassifier(stance_encoder, library.questions, low_confidence=0.45)
 
 
 @pytest.fixture
