@@ -264,7 +264,9 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(go())
 
 
-def _corrections(settings: Settings, db_path: Path | None, question: str | None) -> list:
+def _corrections(
+    settings: Settings, db_path: Path | None, question: str | None, guild: int | None
+) -> list:
     if db_path is None:
         return []
     from bot.storage.db import Database
@@ -275,7 +277,7 @@ def _corrections(settings: Settings, db_path: Path | None, question: str | None)
 
     async def go() -> list:
         async with Database(db_path) as db:
-            return await Repository(db).corrections(question)
+            return await Repository(db).corrections(question, guild_id=guild)
 
     return asyncio.run(go())
 
@@ -292,7 +294,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     questions = (
         [library.question(args.question)] if args.question else list(library.questions.values())
     )
-    corrections = _corrections(settings, args.db, args.question)
+    corrections = _corrections(settings, args.db, args.question, args.guild)
     out = args.out or settings.heads_dir or SHIPPED_HEADS
     labelled = settings.seeds_dir / "labelled"
     targs = TrainingArgs(iterations=args.iterations)
@@ -446,6 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--question", help="refit only this question's head (on the current adapter)")
     sp.add_argument("--db", type=Path, help="fold in moderator corrections from this database")
+    sp.add_argument("--guild", type=int, help="with --db: only this server's corrections")
     sp.add_argument("--out", type=Path, help="where to write the model (default: the shipped one)")
     sp.add_argument("--heads-only", action="store_true", help="keep the adapter, refit heads")
     sp.add_argument("--iterations", type=int, default=4, help="contrastive passes (default 4)")

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from safetensors import SafetensorError
+
 from bot.config import Settings
 from bot.content import ContentLibrary
 from bot.core.queue import ClassificationQueue
@@ -43,7 +45,15 @@ def load_encoder(settings: Settings) -> Encoder:
     encoder = Encoder.load(settings.model, threads=settings.torch_threads)
     adapter_path = (settings.heads_dir or SHIPPED_HEADS) / ADAPTER_FILE
     if adapter_path.is_file():
-        encoder.apply_adapter(adapter_path)
+        try:
+            encoder.apply_adapter(adapter_path)
+        except (ValueError, OSError, SafetensorError) as exc:
+            # The heads made for it are then skipped too: every question falls back to zero-shot.
+            log.warning(
+                "%s: unreadable adapter (%s); stances use zero-shot until `stancebot train`",
+                adapter_path,
+                exc,
+            )
     return encoder
 
 

@@ -14,7 +14,7 @@ from bot.reports.digest import (
     weekly_window,
 )
 from bot.reports.render import to_json, to_markdown
-from bot.reports.stats import difference_interval, verdict, wilson
+from bot.reports.stats import lead_p_value, verdict, wilson
 from bot.reports.summary import build_summary
 
 from .conftest import GUILD_A, T0
@@ -30,18 +30,20 @@ def test_wilson_known_values():
         wilson(5, 3)
 
 
-def test_difference_interval_known_values():
-    lo, hi = difference_interval(15, 7, 24)
-    # d = 1/3, var = (22/24 - 1/9) / 24
-    assert lo == pytest.approx(1 / 3 - 1.96 * ((22 / 24 - 1 / 9) / 24) ** 0.5, abs=1e-3)
-    assert hi == pytest.approx(1 / 3 + 1.96 * ((22 / 24 - 1 / 9) / 24) ** 0.5, abs=1e-3)
-    assert difference_interval(0, 0, 0) == (-1.0, 1.0)
+def test_lead_p_value_known_values():
+    # 8 of 10: P(X >= 8) = 56/1024 for a fair split, doubled for two sides.
+    assert lead_p_value(8, 2) == pytest.approx(2 * 56 / 1024)
+    assert lead_p_value(1, 0) == 1.0 and lead_p_value(0, 0) == 1.0
+    assert lead_p_value(30, 14) < 0.05 < lead_p_value(15, 7)
 
 
 def test_verdict_rules():
     assert verdict({"a": 3, "b": 1}, min_sample=10) == ("too few replies", None)
     assert verdict({"a": 15, "b": 7, "neutral": 2}, min_sample=10) == ("too close to call", None)
     assert verdict({"a": 30, "b": 14, "neutral": 4}, min_sample=10) == ("leans a", "a")
+    # A share whose own interval includes 50% can still lead only with enough evidence.
+    assert verdict({"a": 8, "b": 2}, min_sample=10) == ("too close to call", None)
+    assert verdict({"a": 1}, min_sample=1) == ("too close to call", None)
     assert verdict({"a": 40, "b": 10, "neutral": 5}, min_sample=10) == ("leans a", "a")
     assert verdict({"a": 12, "b": 10, "neutral": 5}, min_sample=10) == ("too close to call", None)
     assert verdict({"neutral": 40, "a": 5, "b": 5}, min_sample=10) == (

@@ -3,7 +3,6 @@
 import pytest
 
 from bot.app import App
-from bot.content import UnknownQuestionError
 from bot.core.models import MAX_REPLY_CHARS, Outcome
 from bot.core.service import ServiceError
 from bot.reports.summary import build_summary
@@ -210,7 +209,7 @@ async def test_bot_messages_and_opted_out_members_are_not_stored(app, make_reply
 
 
 async def test_unknown_question_is_an_error(app, make_reply):
-    with pytest.raises(UnknownQuestionError):
+    with pytest.raises(ServiceError, match="unknown question id 'nope'"):
         await app.service.ingest(make_reply("hello", question="nope"))
 
 
@@ -225,9 +224,15 @@ async def test_moderator_correction_wins_over_later_model_runs(app, make_reply):
     await app.service.drain()
     stance = await app.repo.current_stance(GUILD_A, r.message_id)
     assert stance["label"] == "neutral" and stance["source"] == "moderator"
-    assert await app.repo.corrections("partnership") == [
-        ("partnership", "This is a genuine partnership, truly.", "neutral")
+    # The correction was made for the old text: it is not training data for the new one.
+    assert await app.repo.corrections("partnership") == []
+    await app.service.correct(GUILD_A, r.message_id, "partnership", moderator_id=7)
+    assert await app.repo.corrections("partnership", guild_id=GUILD_A) == [
+        ("partnership", "This is a genuine partnership, truly.", "partnership")
     ]
+    assert await app.repo.corrections("partnership", guild_id=GUILD_B) == []
+    await app.repo.set_opt_out(GUILD_A, r.author_id, True)
+    assert await app.repo.corrections("partnership") == []
 
 
 async def test_replies_left_pending_by_a_crash_are_classified_on_restart(
@@ -248,5 +253,29 @@ async def test_replies_left_pending_by_a_crash_are_classified_on_restart(
         for r in replies:
             assert (await app.repo.current_stance(GUILD_A, r.message_id)) is not None
         assert await app.repo.pending() == []
+    finally:
+        await app.close()
+
+
+async def test_one_reply_that_cannot_be_classified_does_not_hold_back_its_batch(
+    settings, classifier, library, make_reply
+):
+    """A stored reply whose question is gone (e.g. its prompts file was removed) fails alone."""
+    db = await Database(settings.database).open()
+    from bot.storage.repository import Repository
+
+    repo = Repository(db)
+    good = [make_reply(f"Backroom deals and theatre, take {i}", author=i) for i in range(5)]
+    orphan = make_reply("A reply to a question that no longer exists", question="gone")
+    for r in [*good[:2], orphan, *good[2:]]:
+        await repo.insert_reply(r, classify=True)
+    await db.close()
+    app = await App.open(settings, classifier=classifier, library=library)
+    try:
+        await app.service.drain()
+        for r in good:
+            assert await app.repo.current_stance(GUILD_A, r.message_id) is not None
+        assert app.service.queue.failed == 1
+        assert [p.message_id for p in await app.repo.pending()] == [orphan.message_id]
     finally:
         await app.close()

@@ -191,3 +191,18 @@ async def test_readers_see_committed_data_and_cannot_write(tmp_path, make_reply)
                 assert [r[0] for r in await cur.fetchall()] == ["visible"]
             with pytest.raises(sqlite3.OperationalError):
                 await reader.conn.execute("DELETE FROM replies")
+
+
+async def test_reader_works_when_the_path_has_uri_characters(tmp_path, make_reply):
+    folder = tmp_path / "club #1?"
+    folder.mkdir()
+    async with Database(folder / "s.db") as db:
+        await Repository(db).insert_reply(make_reply("kept"), classify=True)
+        async with db.reader() as reader, reader.conn.execute("SELECT COUNT(*) FROM replies") as c:
+            assert (await c.fetchone())[0] == 1
+
+
+async def test_backup_into_a_missing_folder_is_a_clear_error(tmp_path):
+    async with Database(tmp_path / "b.db") as db:
+        with pytest.raises(StorageError, match="does not exist; create it first"):
+            await db.backup(tmp_path / "nope" / "copy.db")

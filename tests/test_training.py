@@ -197,3 +197,25 @@ def test_an_encoder_keeps_its_base_weights_after_adapter_training(tmp_path, tiny
     data = training_set(library.question("partnership"), tiny_labelled)
     train_adapter(base, [data], TrainingArgs(iterations=1))
     assert np.allclose(base.encode(["genuine partnership"]), before, atol=1e-6)
+
+
+def test_a_head_trains_on_two_labels_only(tmp_path, library, encoder):
+    from bot.stance.training import TrainingSet, fit_head
+
+    q = library.question("partnership")
+    texts = TINY["partnership"] + TINY["gamesmanship"]
+    labels = ["partnership"] * 6 + ["gamesmanship"] * 6
+    head, report = fit_head(encoder, TrainingSet(q, texts, labels), TrainingArgs(folds=3))
+    probs = head.predict_proba(encoder.encode(texts))
+    assert [head.labels[i] for i in probs.argmax(1)] == labels
+    assert probs[:, 2:].max() < 1e-6  # labels with no replies are never chosen
+    assert 0 <= report.cv_macro_f1 <= 1
+
+
+def test_an_unreadable_head_falls_back_to_zero_shot(tmp_path, encoder, library):
+    from bot.stance.classifier import PrototypeHead
+
+    (tmp_path / "partnership.safetensors").write_bytes(b"not a safetensors file")
+    clf = StanceClassifier(encoder, library.questions, heads_dir=tmp_path)
+    assert isinstance(clf.head("partnership"), PrototypeHead)
+    assert clf.predict("partnership", ["theatre"])[0].model_version.startswith("zeroshot-")

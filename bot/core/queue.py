@@ -39,22 +39,28 @@ class ClassificationQueue:
         # One worker thread: the model is used by one batch at a time, never on the event loop.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stance")
         self._task: asyncio.Task | None = None
+        self._recovery: asyncio.Task | None = None
         self.classified = 0
-        self.failed_batches = 0
+        self.failed = 0  # replies that could not be classified (left pending)
         self.on_batch: Callable[[int], None] | None = None  # progress hook (count written)
 
-    async def start(self, *, recover: bool = True) -> int:
-        """Start the worker; re-queue replies left pending by an earlier run. Returns that count."""
+    async def start(self, *, recover: bool = True) -> None:
+        """Start the worker, and re-queue in the background the replies an earlier run stored
+        but did not classify (start-up does not wait for a large backlog)."""
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="stance-queue")
-        recovered = 0
-        if recover:
-            for item in await self.repo.pending(limit=1_000_000):
+        if recover and self._recovery is None:
+            self._recovery = asyncio.create_task(self._recover(), name="stance-recovery")
+
+    async def _recover(self, page: int = 1000) -> None:
+        after, total = 0, 0
+        while items := await self.repo.pending(limit=page, after=after):
+            for item in items:
                 await self.submit(item)
-                recovered += 1
-            if recovered:
-                log.info("re-queued %d stored replies still awaiting classification", recovered)
-        return recovered
+            total += len(items)
+            after = items[-1].message_id
+        if total:
+            log.info("re-queued %d stored replies still awaiting classification", total)
 
     async def submit(self, item: PendingItem) -> None:
         """Queue an item; waits (without blocking the loop) when the queue is full."""
@@ -63,10 +69,14 @@ class ClassificationQueue:
         await self._queue.put(item)
 
     async def drain(self) -> None:
-        """Wait until everything queued so far has been classified and stored."""
+        """Wait until everything queued so far (and the recovered backlog) is classified."""
+        if self._recovery is not None:
+            await self._recovery
         await self._queue.join()
 
     async def stop(self) -> None:
+        if self._recovery is not None and not self._recovery.done():
+            self._recovery.cancel()
         if self._task is not None:
             self._task.cancel()
             try:
@@ -94,23 +104,45 @@ class ClassificationQueue:
                 break
         return batch
 
-    async def _run(self) -> None:
+    async def _classify(self, batch: list[PendingItem]) -> int:
         loop = asyncio.get_running_loop()
+        pairs = [(item.question_id, item.content) for item in batch]
+        preds = await loop.run_in_executor(self._executor, self.classify, pairs)
+        return await self.repo.write_model_stances(list(zip(batch, preds, strict=True)))
+
+    async def _run(self) -> None:
         while True:
             batch = await self._next_batch()
             try:
-                pairs = [(item.question_id, item.content) for item in batch]
-                preds = await loop.run_in_executor(self._executor, self.classify, pairs)
-                written = await self.repo.write_model_stances(list(zip(batch, preds, strict=True)))
-                self.classified += written
+                try:
+                    self.classified += await self._classify(batch)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    if len(batch) == 1:
+                        raise
+                    # One bad reply must not hold back the rest: retry them one by one.
+                    log.warning("a batch of %d failed; classifying one by one", len(batch))
+                    for item in batch:
+                        try:
+                            self.classified += await self._classify([item])
+                        except asyncio.CancelledError:
+                            raise
+                        except Exception:
+                            self.failed += 1
+                            log.exception(
+                                "cannot classify reply %s (question %s); it stays pending",
+                                item.message_id,
+                                item.question_id,
+                            )
                 if self.on_batch is not None:
                     self.on_batch(len(batch))
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # The replies stay 'pending' in storage and are retried on the next start.
-                self.failed_batches += 1
-                log.exception("classifying a batch of %d replies failed", len(batch))
+                # Left 'pending' in storage: retried at the next start.
+                self.failed += len(batch)
+                log.exception("cannot classify reply %s", batch[0].message_id)
             finally:
                 for _ in batch:
                     self._queue.task_done()

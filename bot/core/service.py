@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from bot.content import ContentLibrary
+from bot.content import ContentLibrary, UnknownQuestionError
 from bot.core.models import (
     MAX_REPLY_CHARS,
     IngestResult,
@@ -43,8 +43,8 @@ class DiscussionService:
         self.moderator = moderator
         self.queue = queue
 
-    async def start(self) -> int:
-        return await self.queue.start()
+    async def start(self) -> None:
+        await self.queue.start()
 
     async def drain(self) -> None:
         await self.queue.drain()
@@ -67,7 +67,7 @@ class DiscussionService:
         if reply.author_is_bot:
             return IngestResult(Outcome.IGNORED, mid, "message from a bot")
         if reply.question_id not in self.library.questions:
-            raise ServiceError(str(self.library.question(reply.question_id)))  # raises Unknown…
+            raise ServiceError(str(UnknownQuestionError(reply.question_id, self.library.questions)))
         refusal = self._refusal(reply.content, reply.attachments)
         if refusal:
             log.info("refused reply %s in guild %s: %s", mid, reply.guild_id, refusal)

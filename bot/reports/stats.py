@@ -21,14 +21,13 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     return (min(max(0.0, centre - half), p), max(min(1.0, centre + half), p))
 
 
-def difference_interval(k1: int, k2: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Interval for p1 - p2 when both shares come from the same n people (multinomial)."""
-    if n <= 0:
-        return (-1.0, 1.0)
-    p1, p2 = k1 / n, k2 / n
-    d = p1 - p2
-    half = z * math.sqrt(max(p1 + p2 - d * d, 0.0) / n)
-    return (max(-1.0, d - half), min(1.0, d + half))
+def lead_p_value(leader: int, runner_up: int) -> float:
+    """Two-sided exact binomial test: could the leader's and the runner-up's members be an even
+    split of the members who chose one of the two? (p-value)"""
+    from scipy.stats import binomtest
+
+    n = leader + runner_up
+    return 1.0 if n == 0 else float(binomtest(leader, n, 0.5).pvalue)
 
 
 def verdict(
@@ -36,7 +35,8 @@ def verdict(
 ) -> tuple[str, str | None]:
     """('leans X' | 'mostly undecided' | 'too close to call' | 'too few replies', leader).
 
-    A label leads only when the 95% interval of its lead over the runner-up excludes zero.
+    A label leads only when an exact binomial test of its members against the runner-up's
+    rejects an even split at the 5% level.
     """
     n = sum(counts.values())
     if n < min_sample:
@@ -44,6 +44,6 @@ def verdict(
     ranked = sorted(counts.items(), key=lambda kv: kv[1], reverse=True)
     leader, k = ranked[0]
     runner_up = ranked[1][1] if len(ranked) > 1 else 0
-    if difference_interval(k, runner_up, n)[0] > 0:
+    if lead_p_value(k, runner_up) < 0.05:
         return ("mostly undecided" if leader == undecided else f"leans {leader}", leader)
     return ("too close to call", None)

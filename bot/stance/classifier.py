@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+from safetensors import SafetensorError
 
 from bot.content import Question, UnknownQuestionError
 from bot.core.models import Prediction
@@ -206,7 +207,13 @@ class StanceClassifier:
         path = self.heads_dir / f"{question.id}.safetensors"
         if not path.is_file():
             return None
-        head = LinearHead.load(path)
+        try:
+            head = LinearHead.load(path)
+        except (ValueError, OSError, SafetensorError) as exc:
+            log.warning(
+                "%s: unreadable head (%s); using zero-shot until `stancebot train`", path, exc
+            )
+            return None
         if head.labels != question.label_names:
             log.warning(
                 "%s: trained for labels %s but the question has %s; using zero-shot until "

@@ -201,7 +201,10 @@ def fit_head(
         for c in args.c_grid:
             logits = np.zeros((len(y), len(present)))
             for tr, te in splitter.split(x, y):
-                logits[te] = model(c).fit(x[tr], y[tr]).decision_function(x[te])
+                scores = model(c).fit(x[tr], y[tr]).decision_function(x[te])
+                if scores.ndim == 1:  # two labels: sklearn gives one score, the second's logit
+                    scores = np.stack([-scores / 2, scores / 2], axis=1)
+                logits[te] = scores
             f1 = f1_score(y, logits.argmax(1), average="macro")
             if f1 > best_f1:
                 best_c, best_f1, oof_logits = c, float(f1), logits

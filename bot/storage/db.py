@@ -86,7 +86,7 @@ class Database:
             return
         reader = Database(self.path)
         reader._conn = await aiosqlite.connect(
-            f"file:{self._absolute}?mode=ro", uri=True, isolation_level=None
+            Path(self._absolute).as_uri() + "?mode=ro", uri=True, isolation_level=None
         )
         try:
             await reader._conn.execute("PRAGMA query_only = ON")
@@ -168,11 +168,16 @@ class Database:
         target = Path(target)
         if target.exists():
             raise StorageError(f"{target}: already exists; choose a new file name")
-        dest = await aiosqlite.connect(str(target))
+        if not target.parent.is_dir():
+            raise StorageError(f"{target}: folder {target.parent} does not exist; create it first")
         try:
-            await self.conn.backup(dest)
-        finally:
-            await dest.close()
+            dest = await aiosqlite.connect(str(target))
+            try:
+                await self.conn.backup(dest)
+            finally:
+                await dest.close()
+        except sqlite3.Error as exc:
+            raise StorageError(_explain(str(target), exc)) from None
 
 
 def _explain(path: str, exc: sqlite3.DatabaseError) -> str:

@@ -159,12 +159,13 @@ class Repository:
         ) as cur:
             return [(r[0], parse_iso(r[1])) for r in await cur.fetchall()]
 
-    async def pending(self, limit: int = 10_000) -> list[PendingItem]:
-        """Replies stored but not yet classified (e.g. after a crash): the queue's backlog."""
+    async def pending(self, limit: int = 10_000, *, after: int = 0) -> list[PendingItem]:
+        """Replies stored but not yet classified (e.g. after a crash), by message id: the
+        queue's backlog, read a page at a time."""
         async with self.db.conn.execute(
             "SELECT guild_id, message_id, question_id, content, content_version FROM replies"
-            " WHERE classify_state = 'pending' ORDER BY message_id LIMIT ?",
-            (limit,),
+            " WHERE classify_state = 'pending' AND message_id > ? ORDER BY message_id LIMIT ?",
+            (after, limit),
         ) as cur:
             return [PendingItem(*r) for r in await cur.fetchall()]
 
@@ -319,17 +320,29 @@ class Repository:
             "source": row[5],
         }
 
-    async def corrections(self, question_id: str | None = None) -> list[tuple[str, str, str]]:
-        """(question_id, text, label) for every current moderator correction: training data."""
+    async def corrections(
+        self, question_id: str | None = None, *, guild_id: int | None = None
+    ) -> list[tuple[str, str, str]]:
+        """(question_id, text, label) of current moderator corrections: training data.
+
+        Only corrections made after the reply's last edit (the label is for that text), never
+        from members who opted out; one guild's, or every guild's in this database.
+        """
         sql = (
             "SELECT s.question_id, r.content, s.label FROM stances s"
             " JOIN replies r ON r.message_id = s.message_id"
             " WHERE s.source = 'moderator' AND s.is_current = 1 AND r.deleted_at IS NULL"
+            " AND (r.edited_at IS NULL OR s.created_at >= r.edited_at)"
+            " AND NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.guild_id = r.guild_id"
+            " AND o.user_id = r.author_id)"
         )
-        args: tuple = ()
+        args: list = []
         if question_id:
             sql += " AND s.question_id = ?"
-            args = (question_id,)
+            args.append(question_id)
+        if guild_id is not None:
+            sql += " AND s.guild_id = ?"
+            args.append(guild_id)
         async with self.db.conn.execute(sql + " ORDER BY s.id", args) as cur:
             return [(r[0], r[1], r[2]) for r in await cur.fetchall()]
 
