@@ -11,9 +11,7 @@ from bot.reports.digest import (
     build_digest,
     clip,
     embed_size,
-    weekly_window,
 )
-from bot.reports.render import to_json, to_markdown
 from bot.reports.stats import lead_p_value, verdict, wilson
 from bot.reports.summary import build_summary
 
@@ -98,12 +96,23 @@ async def test_empty_period_says_too_few_replies(app, library):
     s = await build_summary(app.repo, GUILD_A, q, T0, T0.replace(hour=23), min_sample=10)
     assert s.verdict == "too few replies" and s.participants == 0
     assert all(sh.share == 0 and (sh.low, sh.high) == (0.0, 1.0) for sh in s.shares)
-    md = to_markdown([s])
-    assert "too few replies" in md and q.text in md
-    data = json.loads(to_json([s]))
+    digest = await build_digest(
+        app.repo,
+        library,
+        GUILD_A,
+        T0,
+        T0.replace(hour=23),
+        questions=[q],
+        min_sample=10,
+        charts=False,
+    )
+    md = digest.markdown
+    assert "too few replies" in md.lower() and q.text in md
+    data = json.loads(digest.json)
     assert data["schema"] == 1
-    assert data["summaries"][0]["question_id"] == "oil-claims"
-    assert set(data["summaries"][0]) >= {
+    current = data["questions"][0]["current"]
+    assert current["question_id"] == "oil-claims"
+    assert set(current) >= {
         "shares",
         "verdict",
         "participants",
@@ -212,17 +221,6 @@ def test_clip_cuts_on_a_word_and_marks_it():
     assert len(cut) <= 20 and cut.endswith("…") and not cut.endswith(" …")
 
 
-def test_weekly_window():
-    from datetime import UTC, datetime
-
-    now = datetime(2025, 11, 24, 9, 30, tzinfo=UTC)  # a Monday
-    assert weekly_window(now, 0, 9) == (
-        datetime(2025, 11, 17, 9, tzinfo=UTC),
-        datetime(2025, 11, 24, 9, tzinfo=UTC),
-    )
-    assert weekly_window(now, 0, 10)[1] == datetime(2025, 11, 17, 10, tzinfo=UTC)
-
-
 async def test_bucketed_tallies_equal_one_period_at_a_time(app, make_reply, library):
     await _seed_two_weeks(app, make_reply)
     q = library.question("partnership")
@@ -230,7 +228,7 @@ async def test_bucketed_tallies_equal_one_period_at_a_time(app, make_reply, libr
     bounds = [day0 + timedelta(days=7 * k) for k in range(3)]
     together = await app.repo.stance_tallies(GUILD_A, q.id, bounds, labels=q.label_names)
     apart = [
-        await app.repo.stance_tally(GUILD_A, q.id, a, b, labels=q.label_names)
+        (await app.repo.stance_tallies(GUILD_A, q.id, [a, b], labels=q.label_names))[0]
         for a, b in itertools.pairwise(bounds)
     ]
     assert together == apart

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from bot.content import ContentLibrary, Question
 from bot.reports.charts import share_chart, trend_chart
@@ -365,13 +365,3 @@ def render_charts(reports: list[QuestionReport]) -> list[tuple[str, bytes]]:
         if len(r.trend) > 1:
             out.append((f"{qid}-trend.png", trend_chart(r.trend)))
     return out
-
-
-def weekly_window(now: datetime, weekday: int = 0, hour: int = 0) -> tuple[datetime, datetime]:
-    """The seven days that ended at the most recent `weekday` `hour`:00 UTC at or before now."""
-    now = now.astimezone(UTC)
-    end = now.replace(hour=hour, minute=0, second=0, microsecond=0)
-    end -= timedelta(days=(end.weekday() - weekday) % 7)
-    if end > now:
-        end -= timedelta(days=7)
-    return end - timedelta(days=7), end

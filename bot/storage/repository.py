@@ -490,22 +490,6 @@ class Repository:
             " GROUP BY author_id"
         )
 
-    async def stance_tally(
-        self,
-        guild_id: int,
-        question_id: str,
-        start: datetime,
-        end: datetime,
-        *,
-        labels: tuple[str, ...],
-        set_aside: tuple[str, ...] = ("off_topic",),
-    ) -> dict:
-        """Aggregates for one question and period; see stance_tallies."""
-        (tally,) = await self.stance_tallies(
-            guild_id, question_id, [start, end], labels=labels, set_aside=set_aside
-        )
-        return tally
-
     async def stance_tallies(
         self,
         guild_id: int,
@@ -588,22 +572,6 @@ class Repository:
                 for lb, n in zip(labels, counts[5:], strict=True):
                     tally["messages"][lb] += n or 0
         return out
-
-    async def latest_stances(
-        self,
-        guild_id: int,
-        question_id: str,
-        start: datetime,
-        end: datetime,
-        *,
-        set_aside: tuple[str, ...] = ("off_topic",),
-    ) -> dict[int, str]:
-        """{author: label of their latest confident on-topic reply} in a period."""
-        async with self.db.conn.execute(
-            self._latest_sql(set_aside),
-            (guild_id, question_id, iso(start), iso(end), *set_aside),
-        ) as cur:
-            return {row[0]: row[1] for row in await cur.fetchall()}
 
     async def stance_changes(
         self,
