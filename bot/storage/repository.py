@@ -482,10 +482,11 @@ class Repository:
     )
 
     def _latest_sql(self, set_aside: tuple[str, ...]) -> str:
-        """Each member's latest confident, not-set-aside reply in a period (SQLite bare column)."""
+        """Each member's latest confident, not-set-aside reply in a period (SQLite bare column);
+        latest = highest message id, the same rule as stance_tallies."""
         aside = ",".join("?" * len(set_aside)) or "''"
         return (
-            "SELECT author_id, stance_label AS label, MAX(created_at) FROM replies"
+            "SELECT author_id, stance_label AS label, MAX(message_id) FROM replies"
             f" WHERE {self._VISIBLE} AND stance_low = 0 AND stance_label NOT IN ({aside})"
             " GROUP BY author_id"
         )
