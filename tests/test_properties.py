@@ -19,6 +19,7 @@ from bot.importers import ImportFormatError, read_export
 from bot.reports.digest import EMBED_DESCRIPTION, EMBED_FIELD_VALUE, EMBED_TOTAL, embed_size
 
 from .conftest import GUILD_A, T0, dce_message, write_dce_export
+from .test_content import QUESTIONS, make
 
 COMBINING = st.characters(min_codepoint=0x300, max_codepoint=0x36F)
 ZALGO = st.builds(
@@ -108,21 +109,6 @@ def test_any_file_is_an_export_or_a_clear_error(tmp_path, doc, cut):
     list(export.replies("partnership"))  # reading never raises
 
 
-VALID_PROMPTS = """article = "a1"
-[[questions]]
-id = "q1"
-text = "Question?"
-[[questions.labels]]
-name = "yes"
-meaning = "m"
-hypotheses = ["h"]
-[[questions.labels]]
-name = "no"
-meaning = "m"
-hypotheses = ["h"]
-"""
-
-
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -132,13 +118,7 @@ hypotheses = ["h"]
     noise=st.text(max_size=30),
 )
 def test_prompt_files_load_or_fail_with_one_clear_line(tmp_path_factory, drop, dup, noise):
-    root = tmp_path_factory.mktemp("content")
-    (root / "seeds").mkdir()
-    (root / "prompts").mkdir()
-    (root / "seeds" / "a1.article.toml").write_text(
-        'id = "a1"\ntitle = "T"\nsource = "S"\ndate = 2025-11-01\nbody = "b"\n'
-    )
-    lines = VALID_PROMPTS.splitlines()
+    lines = QUESTIONS.splitlines()
     mutated = []
     for i, line in enumerate(lines):
         if i in drop:
@@ -146,9 +126,9 @@ def test_prompt_files_load_or_fail_with_one_clear_line(tmp_path_factory, drop, d
         mutated.append(line)
         if i in dup:
             mutated.append(line)
-    (root / "prompts" / "q.toml").write_text("\n".join(mutated) + "\n" + noise)
+    seeds, prompts = make(tmp_path_factory.mktemp("content"), "\n".join(mutated) + "\n" + noise)
     try:
-        library = ContentLibrary.load(root / "seeds", root / "prompts")
+        library = ContentLibrary.load(seeds, prompts)
     except ContentError as exc:
         assert "q.toml" in str(exc) and "\n" not in str(exc)
         return

@@ -7,6 +7,7 @@ from bot.core.models import MAX_REPLY_CHARS, Outcome
 from bot.core.service import ServiceError
 from bot.reports.summary import build_summary
 from bot.storage.db import Database
+from bot.storage.repository import Repository
 
 from .conftest import GUILD_A, GUILD_B, T0
 
@@ -14,6 +15,14 @@ from .conftest import GUILD_A, GUILD_B, T0
 async def count(app: App, table: str) -> int:
     async with app.db.conn.execute(f"SELECT COUNT(*) FROM {table}") as cur:
         return (await cur.fetchone())[0]
+
+
+async def store_unclassified(settings, replies) -> None:
+    """What a run leaves behind when it dies after storing replies, before classifying them."""
+    async with Database(settings.database) as db:
+        repo = Repository(db)
+        for r in replies:
+            await repo.insert_reply(r, classify=True)
 
 
 async def test_ingest_stores_moderates_and_classifies(app, make_reply):
@@ -238,15 +247,8 @@ async def test_moderator_correction_wins_over_later_model_runs(app, make_reply):
 async def test_replies_left_pending_by_a_crash_are_classified_on_restart(
     settings, classifier, library, make_reply
 ):
-    # A run that stored replies but died before classifying them:
-    db = await Database(settings.database).open()
-    from bot.storage.repository import Repository
-
-    repo = Repository(db)
     replies = [make_reply(f"Backroom deals, number {i}", author=i) for i in range(5)]
-    for r in replies:
-        await repo.insert_reply(r, classify=True)
-    await db.close()
+    await store_unclassified(settings, replies)
     app = await App.open(settings, classifier=classifier, library=library)
     try:
         await app.service.drain()
@@ -261,15 +263,9 @@ async def test_one_reply_that_cannot_be_classified_does_not_hold_back_its_batch(
     settings, classifier, library, make_reply
 ):
     """A stored reply whose question is gone (e.g. its prompts file was removed) fails alone."""
-    db = await Database(settings.database).open()
-    from bot.storage.repository import Repository
-
-    repo = Repository(db)
     good = [make_reply(f"Backroom deals and theatre, take {i}", author=i) for i in range(5)]
     orphan = make_reply("A reply to a question that no longer exists", question="gone")
-    for r in [*good[:2], orphan, *good[2:]]:
-        await repo.insert_reply(r, classify=True)
-    await db.close()
+    await store_unclassified(settings, [*good[:2], orphan, *good[2:]])
     app = await App.open(settings, classifier=classifier, library=library)
     try:
         await app.service.drain()

@@ -184,27 +184,30 @@ class Discussions(commands.Cog):
     @app_commands.describe(discussion="Discussion number (default: the thread you are in)")
     @app_commands.autocomplete(discussion=discussion_autocomplete)
     async def close(self, interaction: discord.Interaction, discussion: int | None = None) -> None:
-        d = await self._target(interaction, discussion)
-        if not d.is_open:
-            await respond(interaction, f"Discussion #{d.id} is already closed.")
-            return
-        await self.bot.app.repo.set_discussion_closed(d.guild_id, d.id, True)
-        await self._set_thread_archived(d, True)
-        log.info("discussion %d closed in guild %s by %s", d.id, d.guild_id, interaction.user.id)
-        await respond(interaction, f"Closed discussion #{d.id}: new replies are not counted.")
+        await self._set_closed(interaction, discussion, closed=True)
 
     @discussion.command(name="reopen", description="Collect replies to a closed discussion again")
     @app_commands.describe(discussion="Discussion number (default: the thread you are in)")
     @app_commands.autocomplete(discussion=discussion_autocomplete)
     async def reopen(self, interaction: discord.Interaction, discussion: int | None = None) -> None:
+        await self._set_closed(interaction, discussion, closed=False)
+
+    async def _set_closed(
+        self, interaction: discord.Interaction, discussion: int | None, *, closed: bool
+    ) -> None:
         d = await self._target(interaction, discussion)
-        if d.is_open:
-            await respond(interaction, f"Discussion #{d.id} is already open.")
+        if d.is_open != closed:
+            state = "closed" if closed else "open"
+            await respond(interaction, f"Discussion #{d.id} is already {state}.")
             return
-        await self.bot.app.repo.set_discussion_closed(d.guild_id, d.id, False)
-        await self._set_thread_archived(d, False)
-        log.info("discussion %d reopened in guild %s by %s", d.id, d.guild_id, interaction.user.id)
-        await respond(interaction, f"Reopened discussion #{d.id}: replies count again.")
+        await self.bot.app.repo.set_discussion_closed(d.guild_id, d.id, closed)
+        await self._set_thread_archived(d, closed)
+        action = "closed" if closed else "reopened"
+        log.info(
+            "discussion %d %s in guild %s by %s", d.id, action, d.guild_id, interaction.user.id
+        )
+        done = "new replies are not counted" if closed else "replies count again"
+        await respond(interaction, f"{action.capitalize()} discussion #{d.id}: {done}.")
 
     async def _set_thread_archived(self, d: Discussion, archived: bool) -> None:
         """Tell the thread and archive (or unarchive) it; lacking permission is not an error."""
