@@ -208,6 +208,27 @@ async def test_everyone_spam_is_stored_then_removed_by_moderation(app, make_repl
         assert [tuple(x) for x in await cur.fetchall()] == [(1, "remove")]
 
 
+async def test_listeners_hear_each_review_and_remove_verdict_and_their_failure_loses_nothing(
+    app, make_reply
+):
+    heard = []
+
+    async def listener(event):
+        heard.append((event.message_id, event.verdict.action, event.case_number, event.source))
+
+    async def broken(event):
+        raise RuntimeError("Discord is down")
+
+    app.service.add_moderation_listener(broken)
+    app.service.add_moderation_listener(listener)
+    calm = make_reply("A calm reply about the tariffs.")
+    spam = make_reply("@everyone @here join discord.gg/abc123")
+    assert (await app.service.ingest(calm)).verdict.action == "allow"
+    assert (await app.service.ingest(spam)).outcome == Outcome.STORED
+    assert heard == [(spam.message_id, "remove", 1, "rules")]
+    assert await app.repo.get_reply(GUILD_A, spam.message_id) is not None
+
+
 async def test_bot_messages_and_opted_out_members_are_not_stored(app, make_reply):
     res = await app.service.ingest(make_reply("beep", author_is_bot=True))
     assert res.outcome == Outcome.IGNORED

@@ -61,6 +61,21 @@ class Verdict:
 
 
 @dataclass(frozen=True, slots=True)
+class ModerationEvent:
+    """A verdict other than a plain allow, as the service hands it to its listeners (the Discord
+    layer carries it out: delete and tell the author, or post to the review queue)."""
+
+    guild_id: int
+    channel_id: int
+    message_id: int
+    author_id: int
+    content: str
+    verdict: Verdict
+    case_number: int | None
+    source: str = "rules"  # "rules" (at ingest) or "model" (after classification)
+
+
+@dataclass(frozen=True, slots=True)
 class Prediction:
     label: str
     confidence: float

@@ -7,12 +7,15 @@ Every call is idempotent on the message id: a replayed event changes nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from bot.content import ContentLibrary, UnknownQuestionError
 from bot.core.models import (
     MAX_REPLY_CHARS,
+    Action,
     IngestResult,
+    ModerationEvent,
     Outcome,
     Reply,
     Verdict,
@@ -24,6 +27,9 @@ from bot.moderation.rules import RecentReply, RuleModerator
 from bot.storage.repository import PendingItem, Repository
 
 log = logging.getLogger(__name__)
+
+
+ModerationListener = Callable[[ModerationEvent], Awaitable[None]]
 
 
 class ServiceError(ValueError):
@@ -42,6 +48,19 @@ class DiscussionService:
         self.library = library
         self.moderator = moderator
         self.queue = queue
+        self._listeners: list[ModerationListener] = []
+
+    def add_moderation_listener(self, listener: ModerationListener) -> None:
+        """Call `listener` (a coroutine function) with every review/remove verdict."""
+        self._listeners.append(listener)
+
+    async def _emit(self, event: ModerationEvent) -> None:
+        for listener in self._listeners:
+            try:
+                await listener(event)
+            except Exception:
+                # A listener's failure (Discord down, missing permission) never loses the reply.
+                log.exception("moderation listener failed for reply %s", event.message_id)
 
     async def start(self) -> None:
         await self.queue.start()
@@ -107,6 +126,18 @@ class DiscussionService:
                 verdict.action,
                 reply.message_id,
                 ", ".join(verdict.reasons),
+            )
+        if verdict.action is not Action.ALLOW:
+            await self._emit(
+                ModerationEvent(
+                    reply.guild_id,
+                    reply.channel_id,
+                    reply.message_id,
+                    reply.author_id,
+                    reply.content,
+                    verdict,
+                    case,
+                )
             )
         return verdict
 
