@@ -69,3 +69,43 @@ def test_flood_repeat_and_new_account_burst(mod, make_reply):
     assert "new_account_burst" in mod.check(fresh, burst).reasons
     veteran = make_reply("c", account_created_at=T0 - timedelta(days=900))
     assert "new_account_burst" not in mod.check(veteran, burst).reasons
+
+
+async def test_a_guild_policy_from_the_provider_changes_the_rules_for_that_guild_only(
+    app, make_reply
+):
+    from bot.moderation.policy import ModerationPolicy
+    from bot.moderation.rules import RuleSettings
+
+    from .conftest import GUILD_A, GUILD_B
+
+    strict = ModerationPolicy(rules=RuleSettings(blocklist=("tariff",)))
+
+    async def provider(guild_id):
+        return strict if guild_id == GUILD_A else ModerationPolicy()
+
+    app.service.policy_for = provider
+    text = "The tariff talk is a distraction."
+    a = await app.service.ingest(make_reply(text, guild=GUILD_A))
+    b = await app.service.ingest(make_reply(text, guild=GUILD_B))
+    assert a.verdict.action == "remove" and a.verdict.reasons == ("blocklisted_term",)
+    assert b.verdict.action == "allow"
+
+
+def test_policy_round_trips_through_json_and_refuses_bad_thresholds():
+    import pytest
+
+    from bot.moderation.policy import ModerationPolicy, PolicyError, Threshold
+    from bot.moderation.rules import RuleSettings
+
+    p = ModerationPolicy(rules=RuleSettings(blocklist=("scamword",), flood_max_replies=3))
+    p = p.with_threshold("insult", 0.3, 0.8)
+    back = ModerationPolicy.from_json(p.to_json())
+    assert back == p and back.threshold("insult") == Threshold(0.3, 0.8)
+    assert ModerationPolicy.from_json(None) == ModerationPolicy()
+    with pytest.raises(PolicyError, match="between"):
+        p.with_threshold("insult", 0.9, 0.5)
+    with pytest.raises(PolicyError, match="unknown category"):
+        p.with_threshold("opinion", 0.5, 0.9)
+    with pytest.raises(PolicyError, match="malformed"):
+        ModerationPolicy.from_json("{not json")

@@ -98,8 +98,11 @@ class ClassificationQueue:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # lands as the get() completes, and stop() would then wait forever.
             try:
-                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                async with asyncio.timeout(remaining):
+                    batch.append(await self._queue.get())
             except TimeoutError:
                 break
         return batch

@@ -23,13 +23,15 @@ from bot.core.models import (
     utcnow,
 )
 from bot.core.queue import ClassificationQueue
-from bot.moderation.rules import RecentReply, RuleModerator
+from bot.moderation.policy import ModerationPolicy
+from bot.moderation.rules import RecentReply, RuleModerator, RuleSettings
 from bot.storage.repository import PendingItem, Repository
 
 log = logging.getLogger(__name__)
 
 
 ModerationListener = Callable[[ModerationEvent], Awaitable[None]]
+PolicyProvider = Callable[[int], Awaitable[ModerationPolicy]]
 
 
 class ServiceError(ValueError):
@@ -49,6 +51,20 @@ class DiscussionService:
         self.moderator = moderator
         self.queue = queue
         self._listeners: list[ModerationListener] = []
+        # Per-guild policy (set by whoever stores it); without one, `moderator` applies to all.
+        self.policy_for: PolicyProvider | None = None
+        self._moderators: dict[RuleSettings, RuleModerator] = {moderator.settings: moderator}
+
+    async def policy(self, guild_id: int) -> ModerationPolicy:
+        if self.policy_for is None:
+            return ModerationPolicy(rules=self.moderator.settings)
+        return await self.policy_for(guild_id)
+
+    def _rules(self, settings: RuleSettings) -> RuleModerator:
+        moderator = self._moderators.get(settings)
+        if moderator is None:
+            moderator = self._moderators[settings] = RuleModerator(settings)
+        return moderator
 
     def add_moderation_listener(self, listener: ModerationListener) -> None:
         """Call `listener` (a coroutine function) with every review/remove verdict."""
@@ -107,14 +123,15 @@ class DiscussionService:
         return IngestResult(Outcome.STORED, mid, reason, verdict)
 
     async def _moderate(self, reply: Reply) -> Verdict:
-        since = as_utc(reply.created_at) - self.moderator.lookback
+        moderator = self._rules((await self.policy(reply.guild_id)).rules)
+        since = as_utc(reply.created_at) - moderator.lookback
         recent = [
             RecentReply(content, created)
             for content, created in await self.repo.recent_by_author(
                 reply.guild_id, reply.author_id, since, exclude=reply.message_id
             )
         ]
-        verdict = self.moderator.check(reply, recent)
+        verdict = moderator.check(reply, recent)
         case = await self.repo.record_verdict(
             reply.guild_id, reply.message_id, reply.author_id, verdict
         )
