@@ -45,6 +45,8 @@ class Reply:
     discussion_id: int | None = None
     author_is_bot: bool = False
     account_created_at: datetime | None = None
+    # When the author joined the server, if the source knows (Discord does; imports do not).
+    member_joined_at: datetime | None = None
 
 
 class Action(enum.StrEnum):

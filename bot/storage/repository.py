@@ -75,8 +75,9 @@ class Repository:
         async with self.db.transaction() as conn:
             cur = await conn.execute(
                 "INSERT INTO replies (message_id, guild_id, channel_id, discussion_id, question_id,"
-                " author_id, author_name, content, attachments, created_at, classify_state)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
+                " author_id, author_name, content, attachments, created_at, classify_state,"
+                " member_joined_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (message_id) DO NOTHING",
                 (
                     reply.message_id,
                     reply.guild_id,
@@ -89,6 +90,7 @@ class Repository:
                     reply.attachments,
                     iso(reply.created_at),
                     "pending" if classify else "skipped",
+                    iso(reply.member_joined_at) if reply.member_joined_at else None,
                 ),
             )
             return cur.rowcount == 1
@@ -441,7 +443,8 @@ class Repository:
     # --- export ----------------------------------------------------------------------------
 
     async def export_rows(self, guild_id: int | None = None) -> AsyncIterator[dict]:
-        """Every stored reply with its current stance (deleted replies left out)."""
+        """Every stored reply with its current stance (deleted replies and members who opted out
+        left out)."""
         sql = (
             "SELECT r.guild_id, r.message_id, r.author_id, r.author_name, r.created_at,"
             " r.question_id, r.content, r.moderation, s.label, s.confidence, s.low_confidence,"
@@ -449,6 +452,9 @@ class Repository:
             " FROM replies r"
             " LEFT JOIN stances s ON s.message_id = r.message_id AND s.is_current = 1"
             " WHERE r.deleted_at IS NULL"
+            # A member who opted out is not exported (nor quoted): /privacy opt-out.
+            " AND NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.guild_id = r.guild_id"
+            " AND o.user_id = r.author_id)"
         )
         args: tuple = ()
         if guild_id is not None:

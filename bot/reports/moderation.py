@@ -1,0 +1,114 @@
+"""The moderators' weekly view: removals by stance (is moderation silencing one side?) and
+brigading, bursts of same-stance replies from members new to the server. No discord."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import groupby
+
+from bot.core.moderation_actions import BrigadeSettings
+from bot.storage.db import Database
+from bot.storage.moderation import ModerationStore, StanceReply
+
+
+@dataclass(frozen=True, slots=True)
+class Burst:
+    """Same-stance replies from new members, close together in time."""
+
+    question_id: str
+    label: str
+    first_at: datetime
+    last_at: datetime
+    replies: int
+    members: int
+    message_ids: tuple[int, ...]
+
+    def describe(self) -> str:
+        minutes = max(1, round((self.last_at - self.first_at).total_seconds() / 60))
+        return (
+            f"{self.replies} `{self.label}` replies to `{self.question_id}` from "
+            f"{self.members} new members within {minutes} min "
+            f"({self.first_at:%d %b %H:%M}–{self.last_at:%H:%M} UTC)"
+        )
+
+
+def find_bursts(replies: Iterable[StanceReply], settings: BrigadeSettings) -> list[Burst]:
+    """Bursts in replies (any order): each maximal run of replies with one question and stance,
+    from members who joined less than `new_member_days` before posting, where every reply lies
+    in some `window_minutes` window holding ≥ `min_replies` of them from ≥ `min_members`
+    members. Ordered by start time."""
+    fresh = [r for r in replies if r.created_at - r.member_joined_at < settings.new_member]
+    fresh.sort(key=lambda r: (r.question_id, r.label, r.created_at, r.message_id))
+    bursts: list[Burst] = []
+    for (question, label), group in groupby(fresh, key=lambda r: (r.question_id, r.label)):
+        rows = list(group)
+        marked = [False] * len(rows)
+        start = 0
+        for end, reply in enumerate(rows):
+            while reply.created_at - rows[start].created_at > settings.window:
+                start += 1
+            window = rows[start : end + 1]
+            if (
+                len(window) >= settings.min_replies
+                and len({r.author_id for r in window}) >= settings.min_members
+            ):
+                marked[start : end + 1] = [True] * len(window)
+        run: list[StanceReply] = []
+        for reply, hit in zip([*rows, None], [*marked, False], strict=True):
+            if hit and reply is not None:
+                run.append(reply)
+                continue
+            if run:
+                bursts.append(_burst(question, label, run))
+                run = []
+    bursts.sort(key=lambda b: (b.first_at, b.question_id, b.label))
+    return bursts
+
+
+def _burst(question: str, label: str, run: Sequence[StanceReply]) -> Burst:
+    return Burst(
+        question_id=question,
+        label=label,
+        first_at=run[0].created_at,
+        last_at=run[-1].created_at,
+        replies=len(run),
+        members=len({r.author_id for r in run}),
+        message_ids=tuple(r.message_id for r in run),
+    )
+
+
+async def brigading_bursts(
+    db: Database,
+    guild_id: int,
+    start: datetime,
+    end: datetime,
+    *,
+    settings: BrigadeSettings | None = None,
+) -> list[Burst]:
+    """Brigading bursts among the replies posted in [start, end), with the guild's settings
+    (`/moderation settings brigading`) unless given."""
+    store = ModerationStore(db)
+    if settings is None:
+        settings = (await store.settings(guild_id)).brigading
+    candidates = await store.new_member_replies(
+        guild_id, start, end, new_member_days=settings.new_member_days
+    )
+    return find_bursts(candidates, settings)
+
+
+async def removals_by_stance(
+    db: Database,
+    guild_id: int,
+    start: datetime,
+    end: datetime,
+    *,
+    question_id: str | None = None,
+) -> dict[str, dict[str | None, int]]:
+    """{question id: {stance label: removed replies}} for replies posted in [start, end), by
+    rules or moderators; label None = removed before it was classified. Lets a moderation
+    team see whether its removals fall on one side."""
+    return await ModerationStore(db).removals_by_stance(
+        guild_id, start, end, question_id=question_id
+    )
