@@ -11,6 +11,9 @@ from datetime import datetime
 from bot.core.models import Prediction, Reply, Verdict, iso, parse_iso, utcnow
 from bot.storage.db import Database
 
+# The label the trigger-kept whole-discussion totals (migration 0005) set aside.
+TOTALS_SET_ASIDE = ("off_topic",)
+
 
 @dataclass(frozen=True, slots=True)
 class StoredReply:
@@ -505,6 +508,7 @@ class Repository:
         *,
         labels: tuple[str, ...],
         set_aside: tuple[str, ...] = ("off_topic",),
+        use_totals: bool = True,
     ) -> list[dict]:
         """Aggregates for consecutive periods [bounds[0], bounds[1]), [bounds[1], bounds[2]) …
         in one grouped pass over a covering index.
@@ -512,18 +516,31 @@ class Repository:
         people: each participant's stance is their latest confident reply in the period whose
         label is not set aside (a moderator's correction is confident and current); messages:
         every reply not removed or deleted, by label.
+
+        One period that covers the whole discussion so far is read from the trigger-kept
+        totals (migration 0005) instead, unless `use_totals` is false.
         """
         if len(bounds) < 2 or any(a >= b for a, b in itertools.pairwise(bounds)):
             raise ValueError("bounds must be at least two increasing times")
         start, end = bounds[0], bounds[-1]
+        # Two single-aggregate subqueries: SQLite answers each from one end of the index.
         async with self.db.conn.execute(
-            "SELECT MIN(created_at) FROM replies WHERE guild_id = ? AND question_id = ?",
+            "SELECT (SELECT MIN(created_at) FROM replies WHERE guild_id = ?1 AND question_id = ?2),"
+            " (SELECT MAX(created_at) FROM replies WHERE guild_id = ?1 AND question_id = ?2)",
             (guild_id, question_id),
         ) as cur:
-            (first,) = await cur.fetchone()
+            first, last = await cur.fetchone()
         # A window covering the whole discussion streams through the member-ordered index;
         # a shorter one reads only its own slice of the time-ordered index.
         whole = first is None or iso(start) <= first
+        if (
+            use_totals
+            and whole
+            and len(bounds) == 2
+            and tuple(set_aside) == TOTALS_SET_ASIDE
+            and (last is None or last < iso(end))
+        ):
+            return [await self._discussion_totals(guild_id, question_id, labels)]
         index = "replies_report_author" if whole else "replies_report_period"
         shown = "moderation != 'remove'"
         aside = ",".join("?" * len(set_aside)) or "''"
@@ -579,6 +596,37 @@ class Repository:
                 for lb, n in zip(labels, counts[5:], strict=True):
                     tally["messages"][lb] += n or 0
         return out
+
+    async def _discussion_totals(
+        self, guild_id: int, question_id: str, labels: tuple[str, ...]
+    ) -> dict:
+        """The whole discussion's tally from the totals the 0005 triggers keep."""
+        key = (guild_id, question_id)
+        async with self.db.conn.execute(
+            "SELECT kind, n FROM question_totals WHERE guild_id = ? AND question_id = ?", key
+        ) as cur:
+            kinds = dict(await cur.fetchall())
+        async with self.db.conn.execute(
+            "SELECT COUNT(*) FROM member_totals WHERE guild_id = ? AND question_id = ?"
+            " AND shown > 0",
+            key,
+        ) as cur:
+            (participants,) = await cur.fetchone()
+        async with self.db.conn.execute(
+            "SELECT label, COUNT(*) FROM member_totals WHERE guild_id = ? AND question_id = ?"
+            " AND label IS NOT NULL GROUP BY label",
+            key,
+        ) as cur:
+            people = dict(await cur.fetchall())
+        return {
+            "people": people,
+            "messages": {lb: kinds.get(f"label:{lb}", 0) for lb in labels},
+            "participants": participants,
+            "total_messages": kinds.get("visible", 0),
+            "removed_messages": kinds.get("removed", 0),
+            "unclassified_messages": kinds.get("unclassified", 0),
+            "low_confidence_messages": kinds.get("low", 0),
+        }
 
     async def stance_changes(
         self,
