@@ -386,6 +386,11 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         db, _ = _open_existing_db(settings)
         await db.open()
+        if args.db_command == "purge":
+            try:
+                return await _purge(db, args)
+            finally:
+                await db.close()
         try:
             await db.backup(args.target)
         finally:
@@ -394,6 +399,19 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     return asyncio.run(go())
+
+
+async def _purge(db, args: argparse.Namespace) -> int:
+    from bot.core.models import utcnow
+    from bot.storage.moderation import ModerationStore
+
+    if args.older_than < 1:
+        raise CliError("--older-than must be at least 1 day")
+    cutoff = utcnow() - timedelta(days=args.older_than)
+    n = await ModerationStore(db).purge_replies(cutoff, guild_id=args.guild)
+    where = f" of server {args.guild}" if args.guild is not None else ""
+    print(f"deleted {n} replies{where} posted before {cutoff:%Y-%m-%d %H:%M} UTC")
+    return 0
 
 
 # --- parser ---------------------------------------------------------------------------------
@@ -483,13 +501,19 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--guild", type=int, help="server id (needed if the database has several)")
     db_opt(sp)
 
-    sp = add("db", "Database maintenance: migrate, backup.", cmd_db)
+    sp = add("db", "Database maintenance: migrate, backup, purge.", cmd_db)
     dbsub = sp.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     m = dbsub.add_parser("migrate", help="apply pending schema migrations")
     db_opt(m)
     b = dbsub.add_parser("backup", help="online backup to a new file")
     b.add_argument("target", type=Path, help="backup file to create")
     db_opt(b)
+    pg = dbsub.add_parser(
+        "purge", help="delete replies (and their stances) older than a number of days"
+    )
+    pg.add_argument("--older-than", type=int, required=True, metavar="DAYS")
+    pg.add_argument("--guild", type=int, help="only this server")
+    db_opt(pg)
     return p
 
 

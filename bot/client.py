@@ -31,6 +31,8 @@ EXTENSIONS = (
     "bot.cogs.members",
     "bot.cogs.summary",
     "bot.cogs.export",
+    "bot.cogs.moderation",
+    "bot.cogs.privacy",
 )
 
 

@@ -1,8 +1,8 @@
 """Collecting replies: messages in a discussion's thread (or Discord replies to its question)
 become `Reply`s for DiscussionService; edits and deletes follow; missed ones are backfilled.
 
-The service stores, moderates and classifies; this cog only translates Discord events and
-carries out a `remove` verdict by deleting the message.
+The service stores, moderates and classifies; this cog only translates Discord events. Verdicts
+are carried out by the moderation cog, which listens to the service.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from bot.core.models import Action, IngestResult, Outcome, Reply
+from bot.core.models import IngestResult, Outcome, Reply
 from bot.core.service import ServiceError
 from bot.storage.repository import Discussion
 
@@ -44,6 +44,7 @@ def to_reply(message: discord.Message, discussion: Discussion) -> Reply:
         discussion_id=discussion.id,
         author_is_bot=author.bot or message.webhook_id is not None,
         account_created_at=author.created_at,
+        member_joined_at=getattr(author, "joined_at", None),
     )
 
 
@@ -51,9 +52,6 @@ class Replies(commands.Cog):
     def __init__(self, bot: StanceBot) -> None:
         self.bot = bot
         self._backfill_lock = asyncio.Lock()
-        # Messages the bot deletes itself for moderation: their delete event is not the member
-        # taking the reply back, so the reply stays on record as removed by moderation.
-        self._removing: set[int] = set()
 
     async def discussion_for(self, message: discord.Message) -> Discussion | None:
         assert message.guild is not None
@@ -77,45 +75,12 @@ class Replies(commands.Cog):
         if discussion is None:
             return None
         try:
-            result = await self.bot.app.service.ingest(to_reply(message, discussion))
+            return await self.bot.app.service.ingest(to_reply(message, discussion))
         except ServiceError as exc:
             log.warning(
                 "reply %s in discussion %d not collected: %s", message.id, discussion.id, exc
             )
             return None
-        if result.verdict is not None and result.verdict.action is Action.REMOVE:
-            await self.remove(message.channel, message.id, result)
-        return result
-
-    async def remove(
-        self, channel: discord.abc.Messageable, message_id: int, result: IngestResult
-    ) -> None:
-        """Carry out a `remove` verdict; without the permission, log it and go on."""
-        reasons = ", ".join(result.verdict.reasons) if result.verdict else ""
-        get_partial = getattr(channel, "get_partial_message", None)
-        if get_partial is None:
-            return
-        self._removing.add(message_id)
-        try:
-            await get_partial(message_id).delete()
-        except discord.NotFound:
-            self._removing.discard(message_id)
-        except discord.HTTPException as exc:
-            self._removing.discard(message_id)
-            log.warning(
-                "could not delete reply %s (%s) in channel %s: %s (grant Manage Messages)",
-                message_id,
-                reasons,
-                getattr(channel, "id", "?"),
-                exc,
-            )
-        else:
-            log.info(
-                "deleted reply %s in channel %s: %s",
-                message_id,
-                getattr(channel, "id", "?"),
-                reasons,
-            )
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -129,19 +94,14 @@ class Replies(commands.Cog):
         if (data.get("author") or {}).get("bot") or data.get("webhook_id"):
             return
         edited_at = discord.utils.parse_time(data.get("edited_timestamp"))
-        result = await self.bot.app.service.edit(
+        # Re-moderated by the service; a removal is carried out by the moderation cog.
+        await self.bot.app.service.edit(
             payload.guild_id,
             payload.message_id,
             data["content"],
             attachments=len(data.get("attachments") or []),
             edited_at=edited_at or discord.utils.utcnow(),
         )
-        if result.outcome is Outcome.UPDATED and result.verdict is not None:
-            if result.verdict.action is Action.REMOVE:
-                channel = self.bot.get_partial_messageable(
-                    payload.channel_id, guild_id=payload.guild_id
-                )
-                await self.remove(channel, payload.message_id, result)
 
     @commands.Cog.listener()
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
@@ -155,9 +115,7 @@ class Replies(commands.Cog):
     async def _deleted(self, guild_id: int | None, message_id: int) -> None:
         if guild_id is None:
             return
-        if message_id in self._removing:
-            self._removing.discard(message_id)
-            return
+        # A reply moderation removed stays on record as removed (the service knows).
         await self.bot.app.service.delete(guild_id, message_id, deleted_at=discord.utils.utcnow())
 
     # --- backfill --------------------------------------------------------------------------

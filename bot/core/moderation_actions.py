@@ -6,10 +6,10 @@ the moderation cog carries these decisions out.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from bot.moderation.policy import ModerationPolicy
+from bot.moderation.policy import ModerationPolicy, PolicyError
 
 # What each rule (and each abuse-model category) means, in words a member understands.
 REASON_TEXT = {
@@ -88,6 +88,69 @@ def timeout_due(policy: ModerationPolicy, removals_in_window: int) -> timedelta 
 
 def timeout_window(policy: ModerationPolicy) -> timedelta:
     return timedelta(hours=policy.timeout_window_hours)
+
+
+# --- changing a policy (what `/moderation settings` does), each change validated ------------
+
+MAX_BLOCKLIST = 200
+MAX_TERM_CHARS = 100
+
+
+def with_blocklist_term(policy: ModerationPolicy, term: str, *, blocked: bool) -> ModerationPolicy:
+    term = " ".join(term.split())
+    if not term:
+        raise PolicyError("the term is empty: give a word or phrase to block")
+    if len(term) > MAX_TERM_CHARS:
+        raise PolicyError(f"the term is {len(term)} characters; the limit is {MAX_TERM_CHARS}")
+    current = list(policy.rules.blocklist)
+    present = [t for t in current if t.casefold() == term.casefold()]
+    if blocked:
+        if present:
+            raise PolicyError(f"{term!r} is already blocked")
+        if len(current) >= MAX_BLOCKLIST:
+            raise PolicyError(f"the blocklist holds {MAX_BLOCKLIST} terms already; remove some")
+        current.append(term)
+    else:
+        if not present:
+            raise PolicyError(f"{term!r} is not on the blocklist")
+        current = [t for t in current if t.casefold() != term.casefold()]
+    return replace(policy, rules=replace(policy.rules, blocklist=tuple(current)))
+
+
+def _toggled(ids: tuple[int, ...], item: int, on: bool) -> tuple[int, ...]:
+    rest = tuple(i for i in ids if i != item)
+    return (*rest, item) if on else rest
+
+
+def with_exempt_role(policy: ModerationPolicy, role_id: int, *, exempt: bool) -> ModerationPolicy:
+    return replace(policy, exempt_role_ids=_toggled(policy.exempt_role_ids, role_id, exempt))
+
+
+def with_exempt_channel(
+    policy: ModerationPolicy, channel_id: int, *, exempt: bool
+) -> ModerationPolicy:
+    return replace(
+        policy, exempt_channel_ids=_toggled(policy.exempt_channel_ids, channel_id, exempt)
+    )
+
+
+def with_timeout(
+    policy: ModerationPolicy, removals: int, window_hours: int, minutes: int
+) -> ModerationPolicy:
+    """Time a member out for `minutes` after `removals` removals within `window_hours`
+    (removals 0: never)."""
+    if removals < 0:
+        raise PolicyError("removals must be 0 (off) or more")
+    if not 1 <= window_hours <= 24 * 30:
+        raise PolicyError("the window must be between 1 hour and 30 days (720 hours)")
+    if not 1 <= minutes <= 28 * 24 * 60:
+        raise PolicyError("a timeout lasts between 1 minute and 28 days (40320 minutes)")
+    return replace(
+        policy,
+        timeout_after_removals=removals,
+        timeout_window_hours=window_hours,
+        timeout_minutes=minutes,
+    )
 
 
 @dataclass(frozen=True, slots=True)

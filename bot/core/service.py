@@ -70,6 +70,11 @@ class DiscussionService:
         """Call `listener` (a coroutine function) with every review/remove verdict."""
         self._listeners.append(listener)
 
+    def remove_moderation_listener(self, listener: ModerationListener) -> None:
+        """Stop calling `listener` (a cog being unloaded, a bot restarting on the same App)."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     async def _emit(self, event: ModerationEvent) -> None:
         for listener in self._listeners:
             try:
@@ -200,7 +205,13 @@ class DiscussionService:
     async def delete(
         self, guild_id: int, message_id: int, *, deleted_at: datetime | None = None
     ) -> IngestResult:
-        """The member deleted the message: it leaves every tally (kept until retention ends)."""
+        """The member deleted the message: it leaves every tally (kept until retention ends).
+
+        A reply moderation removed stays on record as removed: its message going away is the
+        removal being carried out, not the member taking the reply back."""
+        stored = await self.repo.get_reply(guild_id, message_id)
+        if stored is not None and stored.moderation == Action.REMOVE and not stored.deleted_at:
+            return IngestResult(Outcome.UNCHANGED, message_id, "removed by moderation")
         if await self.repo.mark_deleted(guild_id, message_id, deleted_at or utcnow()):
             return IngestResult(Outcome.DELETED, message_id)
         if await self.repo.get_reply(guild_id, message_id) is None:

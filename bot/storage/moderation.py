@@ -126,8 +126,10 @@ def _case(row: Sequence) -> Case:
 
 
 class ModerationStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, default_policy: ModerationPolicy | None = None) -> None:
         self.db = db
+        # A guild that never changed its settings gets this (the bot's configured rules).
+        self.default_policy = default_policy or ModerationPolicy()
         # The service asks for a guild's policy on every reply: cached, and this store is the
         # only writer, so a change is seen at once.
         self._policies: dict[int, ModerationPolicy] = {}
@@ -148,7 +150,7 @@ class ModerationStore:
             "SELECT moderation_policy FROM guild_settings WHERE guild_id = ?", (guild_id,)
         ) as cur:
             row = await cur.fetchone()
-        policy = ModerationPolicy.from_json(row[0] if row else None)
+        policy = ModerationPolicy.from_json(row[0]) if row and row[0] else self.default_policy
         self._policies[guild_id] = policy
         return policy
 

@@ -74,12 +74,16 @@ async def test_the_client_logs_in_syncs_collects_and_answers_over_the_wire(
             ("summary", 1),
             ("export", 1),
             ("mystance", 1),
+            ("moderation", 1),
+            ("privacy", 1),
             ("Correct stance", 3),
         }
         manage_messages = discord.Permissions(manage_messages=True).value
-        for key in [k for k in by_name if k[0] != "mystance"]:
+        members = ("mystance", "privacy")
+        for key in [k for k in by_name if k[0] not in members]:
             assert int(by_name[key]["default_member_permissions"]) == manage_messages, key
-        assert by_name[("mystance", 1)]["default_member_permissions"] is None
+        for name in members:
+            assert by_name[(name, 1)]["default_member_permissions"] is None
         subcommands = {o["name"] for o in by_name[("discussion", 1)]["options"]}
         assert subcommands == {"start", "list", "close", "reopen"}
 
