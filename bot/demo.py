@@ -150,6 +150,7 @@ async def run_demo(
                 min_sample=min_sample,
                 title=f"Weekly summary — week of {start:%d %b %Y}",
                 charts=out is not None,
+                for_moderators=True,
             )
         )
 

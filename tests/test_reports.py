@@ -236,3 +236,46 @@ async def test_bucketed_tallies_equal_one_period_at_a_time(app, make_reply, libr
     assert together[1]["people"] == {"gamesmanship": 2, "partnership": 1}
     with pytest.raises(ValueError, match="increasing"):
         await app.repo.stance_tallies(GUILD_A, q.id, [bounds[1], bounds[0]], labels=q.label_names)
+
+
+async def test_moderators_view_shows_removals_by_stance_and_brigading_never_in_public(
+    app, make_reply, library
+):
+    from bot.core.models import Action, Verdict
+
+    joined = T0 - timedelta(days=1)  # members new to the server
+    for m in range(1, 7):
+        await app.service.ingest(
+            make_reply(
+                "Pure political theatre and backroom deals.",
+                author=100 + m,
+                minutes=m,
+                member_joined_at=joined,
+            )
+        )
+    removed = make_reply("A genuine partnership built on mutual respect.", author=9, minutes=20)
+    await app.service.ingest(removed)
+    await app.service.drain()
+    await app.repo.record_verdict(
+        GUILD_A, removed.message_id, 9, Verdict(Action.REMOVE, ("moderator",)), actor="moderator"
+    )
+    q = library.question("partnership")
+    day = T0.replace(hour=0)
+    window = (day, day + timedelta(days=1))
+    mods = await build_digest(
+        app.repo, library, GUILD_A, *window, questions=[q], charts=False, for_moderators=True
+    )
+    (r,) = mods.reports
+    assert r.removals == {"partnership": 1}
+    assert len(r.bursts) == 1 and r.bursts[0].label == "gamesmanship"
+    assert r.bursts[0].replies == 6 and r.bursts[0].members == 6
+    assert "**For moderators:** 1 replies removed (partnership 1)." in mods.markdown
+    assert "Possible brigading, 1 burst(s): 6 `gamesmanship` replies" in mods.markdown
+    data = json.loads(mods.json)["questions"][0]["moderation"]
+    assert data["removed_by_stance"] == {"partnership": 1}
+    assert data["brigading"][0]["members"] == 6
+    assert any(f["name"] == "For moderators" for f in mods.embeds()[0]["fields"])
+    public = await build_digest(app.repo, library, GUILD_A, *window, questions=[q], charts=False)
+    assert "For moderators" not in public.markdown and "brigading" not in public.markdown
+    assert "moderation" not in json.loads(public.json)["questions"][0]
+    assert all(f["name"] != "For moderators" for f in public.embeds()[0]["fields"])

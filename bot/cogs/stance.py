@@ -163,6 +163,7 @@ class Stance(commands.Cog):
             end,
             questions=questions,
             title=f"Live report · the last {days} days",
+            for_moderators=True,  # a moderators' command, answered only to them
         )
         header = f"**Live report**, the last {days} days (each member counted once)."
         await send_digest(interaction.followup.send, digest, header, ephemeral=True)

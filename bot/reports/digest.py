@@ -15,8 +15,10 @@ from datetime import UTC, datetime
 
 from bot.content import ContentLibrary, Question
 from bot.reports.charts import share_chart, trend_chart
+from bot.reports.moderation import Burst, find_bursts
 from bot.reports.render import SCHEMA_VERSION, period_label, set_aside_line
 from bot.reports.summary import QuestionSummary, build_summaries, build_summary
+from bot.storage.moderation import ModerationStore
 from bot.storage.repository import Repository
 
 # Discord's embed limits (developer docs: "Embed Limits").
@@ -60,6 +62,10 @@ class QuestionReport:
     changes: dict[tuple[str, str], int]  # (before, now) -> members with a stance in both
     representatives: dict[str, list[dict]]
     participation: dict[str, int]
+    # For moderators: removed replies posted in the period, by stance (None: removed before it
+    # was read), and brigading bursts (same-stance replies from members new to the server).
+    removals: dict[str | None, int] = field(default_factory=dict)
+    bursts: list[Burst] = field(default_factory=list)
 
     @property
     def changed(self) -> int:
@@ -106,6 +112,23 @@ class QuestionReport:
             "participation": self.participation,
         }
 
+    def moderation_dict(self) -> dict:
+        return {
+            "removed_by_stance": {
+                (label or "unread"): n for label, n in sorted_removals(self.removals)
+            },
+            "brigading": [
+                {
+                    "label": b.label,
+                    "first_at": b.first_at.isoformat(),
+                    "last_at": b.last_at.isoformat(),
+                    "replies": b.replies,
+                    "members": b.members,
+                }
+                for b in self.bursts
+            ],
+        }
+
     def link(self, quote: dict) -> str:
         return message_link(self.guild_id, quote["channel_id"], quote["message_id"])
 
@@ -116,6 +139,9 @@ class Digest:
     reports: list[QuestionReport]
     late: bool = False
     charts: list[tuple[str, bytes]] = field(default_factory=list)
+    # Moderators' view (removals by stance, brigading): for /stance report and the CLI, never
+    # in the public weekly post.
+    for_moderators: bool = False
 
     @property
     def summaries(self) -> list[QuestionSummary]:
@@ -132,7 +158,11 @@ class Digest:
                 "schema": SCHEMA_VERSION,
                 "title": self.title,
                 "late": self.late,
-                "questions": [r.to_dict() for r in self.reports],
+                "questions": [
+                    r.to_dict()
+                    | ({"moderation": r.moderation_dict()} if self.for_moderators else {})
+                    for r in self.reports
+                ],
             },
             ensure_ascii=False,
             indent=2,
@@ -140,7 +170,10 @@ class Digest:
 
     def embeds(self) -> list[dict]:
         """One Discord embed (as a dict) per question, each within Discord's limits."""
-        return [report_embed(r, title=self.title, late=self.late) for r in self.reports]
+        return [
+            report_embed(r, title=self.title, late=self.late, for_moderators=self.for_moderators)
+            for r in self.reports
+        ]
 
 
 # --- rendering --------------------------------------------------------------------------------
@@ -189,6 +222,31 @@ def participation_line(r: QuestionReport) -> str:
     )
 
 
+def sorted_removals(removals: dict[str | None, int]) -> list[tuple[str | None, int]]:
+    return sorted(removals.items(), key=lambda kv: (-kv[1], kv[0] or "~"))
+
+
+def moderators_line(r: QuestionReport) -> str:
+    """Removals by stance (is moderation falling on one side?) and brigading bursts."""
+    removed = sum(r.removals.values())
+    if removed:
+        parts = ", ".join(
+            f"{label or 'not yet read'} {n}" for label, n in sorted_removals(r.removals)
+        )
+        text = f"{removed} replies removed ({parts})."
+    else:
+        text = "No replies removed."
+    if r.bursts:
+        text += (
+            f" Possible brigading, {len(r.bursts)} burst(s): "
+            + "; ".join(b.describe() for b in r.bursts[:3])
+            + "."
+        )
+    else:
+        text += " No brigading bursts."
+    return text
+
+
 def to_markdown(d: Digest) -> str:
     lines = [f"# {d.title}", ""]
     if d.late:
@@ -221,6 +279,8 @@ def to_markdown(d: Digest) -> str:
             for label, q in quotes:
                 text = clip(one_line(q["content"]), QUOTE_CHARS).replace("|", "\\|")
                 lines.append(f"- *{label}*: “{text}” ([message]({r.link(q)}))")
+        if d.for_moderators:
+            lines += ["", f"**For moderators:** {moderators_line(r)}"]
         lines.append("")
     lines.append(
         "_Each member counts once, by their latest reply with a clear stance (a moderator's "
@@ -230,7 +290,9 @@ def to_markdown(d: Digest) -> str:
     return "\n".join(lines) + "\n"
 
 
-def report_embed(r: QuestionReport, *, title: str = "", late: bool = False) -> dict:
+def report_embed(
+    r: QuestionReport, *, title: str = "", late: bool = False, for_moderators: bool = False
+) -> dict:
     c = r.current
     rows = [
         f"**{s.label}** {_share(s)} · {s.people} members · {_delta(r.share_delta(s.label))}"
@@ -263,6 +325,14 @@ def report_embed(r: QuestionReport, *, title: str = "", late: bool = False) -> d
                 break
             value += line + "\n"
         fields.append({"name": "In their words", "value": value.strip(), "inline": False})
+    if for_moderators:
+        fields.append(
+            {
+                "name": "For moderators",
+                "value": clip(moderators_line(r), EMBED_FIELD_VALUE),
+                "inline": False,
+            }
+        )
     footer = "Each member counted once, by their latest reply. Ranges are 95% intervals."
     if late:
         footer = "Posted late (the bot was offline when it was due). " + footer
@@ -320,8 +390,24 @@ async def build_report(
         if quotes:
             representatives[sh.label] = quotes
     participation = await repo.participation(guild_id, question.id, start, end)
+    store = ModerationStore(repo.db)
+    removals = await store.removals_by_stance(guild_id, start, end, question_id=question.id)
+    brigading = (await store.settings(guild_id)).brigading
+    candidates = await store.new_member_replies(
+        guild_id, start, end, new_member_days=brigading.new_member_days
+    )
+    bursts = find_bursts((c for c in candidates if c.question_id == question.id), brigading)
     return QuestionReport(
-        guild_id, current, previous, overall, trend, changes, representatives, participation
+        guild_id,
+        current,
+        previous,
+        overall,
+        trend,
+        changes,
+        representatives,
+        participation,
+        removals.get(question.id, {}),
+        bursts,
     )
 
 
@@ -337,6 +423,7 @@ async def build_digest(
     title: str = "What the community thinks",
     late: bool = False,
     charts: bool = True,
+    for_moderators: bool = False,
 ) -> Digest:
     qs = questions if questions is not None else list(library.questions.values())
 
@@ -351,7 +438,9 @@ async def build_digest(
 
     # One read connection per question: they run in parallel and never block the writer.
     done = await asyncio.gather(*(report(q) for q in qs))
-    digest = Digest(title=title, reports=[r for r, _ in done], late=late)
+    digest = Digest(
+        title=title, reports=[r for r, _ in done], late=late, for_moderators=for_moderators
+    )
     digest.charts = [chart for _, drawn in done for chart in drawn]
     return digest
 

@@ -28,6 +28,7 @@ async def report_digest(
     title: str,
     questions: list[Question] | None = None,
     late: bool = False,
+    for_moderators: bool = False,
 ) -> Digest:
     app = bot.app
     kwargs = {
@@ -35,6 +36,7 @@ async def report_digest(
         "min_sample": bot.settings.min_sample,
         "title": title,
         "late": late,
+        "for_moderators": for_moderators,
     }
     try:
         return await build_digest(app.repo, app.library, guild_id, start, end, **kwargs)
