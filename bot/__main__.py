@@ -250,6 +250,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
                 questions=questions,
                 min_sample=settings.min_sample,
                 charts=args.charts is not None,
+                for_moderators=True,
             )
         finally:
             await db.close()
