@@ -4,12 +4,15 @@ export honouring deletions and opt-outs."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
-from bot.core.models import Action, Prediction, Verdict
+from bot.__main__ import main
+from bot.core.models import Action, Prediction, Verdict, utcnow
 from bot.storage.db import Database, migrations
 from bot.storage.moderation import ModerationStore
 from bot.storage.repository import PendingItem, Repository
@@ -190,3 +193,26 @@ async def test_retention_purges_old_replies_of_one_guild(db, make_reply):
     assert [r["content"] for r in await export(repo, GUILD_B)] == ["other server, old"]
     with pytest.raises(ValueError, match="at least 1 day"):
         await store.set_retention(GUILD_A, 0)
+
+
+def test_cli_db_purge_deletes_replies_older_than_days(tmp_path, make_reply, capsys):
+    path = tmp_path / "purge.db"
+
+    async def fill() -> None:
+        async with Database(path) as db:
+            repo = Repository(db)
+            await stored(repo, make_reply("from 2025"))
+            fresh = make_reply("from today")
+            await stored(repo, replace(fresh, created_at=utcnow()))
+
+    asyncio.run(fill())
+    assert main(["db", "purge", "--older-than", "30", "--db", str(path)]) == 0
+    assert capsys.readouterr().out.startswith("deleted 1 replies posted before ")
+
+    async def left() -> list[str]:
+        async with Database(path) as db:
+            return [r["content"] async for r in Repository(db).export_rows()]
+
+    assert asyncio.run(left()) == ["from today"]
+    assert main(["db", "purge", "--older-than", "0", "--db", str(path)]) == 2
+    assert "at least 1 day" in capsys.readouterr().err

@@ -1,0 +1,86 @@
+"""A member's data: /privacy forget-me deletes it (and export shows none of it after), opt-out
+stops the bot storing or exporting their replies, and retention deletes old replies, at once
+and in the daily job."""
+
+from __future__ import annotations
+
+import json
+
+from .conftest import GAMESMANSHIP, PARTNERSHIP, POSTURING, World
+from .test_cases import ATTACK, with_log_channel
+
+
+async def exported(world: World) -> list[dict]:
+    result = await world.mod.slash(world.news, "export", format="jsonl")
+    data = await result.response.attachments[0].read()
+    return [json.loads(line) for line in data.decode().splitlines()]
+
+
+async def test_forget_me_deletes_a_members_replies_stances_and_case_content(world: World):
+    log = await with_log_channel(world)
+    thread = await world.start_discussion()
+    await world.alice.send(thread, PARTNERSHIP)
+    await world.alice.send(thread, ATTACK)  # held for review: a case with a post quoting it
+    await world.bob.send(thread, GAMESMANSHIP)
+    await world.classified()
+    assert {r["author"] for r in await exported(world)} == {"alice", "bob"}
+
+    forgot = await world.alice.slash(world.news, "privacy forget-me")
+
+    text = forgot.followups[0].content if forgot.followups else forgot.response.content
+    assert forgot.ephemeral
+    assert "Deleted 2 replies and 2 stance readings" in text
+    assert "1 moderation case no longer names you" in text
+    assert [r["author"] for r in await exported(world)] == ["bob"]
+    [post] = log.history()  # the review post of Alice's held reply, now without her text
+    assert "deleted at the member's request" in post.content and not post.embeds
+    assert not post.components
+    case = await world.bot.get_cog("Moderation").store.case(world.guild.id, 1)
+    assert case.author_id is None and case.content is None and case.status == "closed"
+    mine = await world.alice.slash(world.news, "mystance")
+    assert "no replies from you yet" in mine.response.content
+    again = await world.alice.slash(world.news, "privacy forget-me")
+    again_text = again.followups[0].content if again.followups else again.response.content
+    assert "nothing to delete" in again_text
+
+
+async def test_opting_out_stops_storing_and_exporting_a_members_replies(world: World):
+    thread = await world.start_discussion()
+    before = await world.alice.send(thread, PARTNERSHIP)
+    await world.bob.send(thread, GAMESMANSHIP)
+
+    out = await world.alice.slash(world.news, "privacy opt-out")
+    assert out.ephemeral and "not stored" in out.response.content
+    during = await world.alice.send(thread, POSTURING)
+
+    repo = world.app.repo
+    assert await repo.get_reply(world.guild.id, during.id) is None
+    assert await repo.get_reply(world.guild.id, before.id) is not None  # kept, never exported
+    assert [r["author"] for r in await exported(world)] == ["bob"]
+
+    back = await world.alice.slash(world.news, "privacy opt-in")
+    assert "read and counted again" in back.response.content
+    after = await world.alice.send(thread, POSTURING)
+    assert await repo.get_reply(world.guild.id, after.id) is not None
+    assert [r["author"] for r in await exported(world)] == ["alice", "bob", "alice"]
+
+
+async def test_retention_deletes_old_replies_now_and_in_the_daily_job(world: World):
+    thread = await world.start_discussion()
+    await world.alice.send(thread, PARTNERSHIP)
+    await world.env.advance_time(3 * 86400)
+    await world.bob.send(thread, GAMESMANSHIP)
+
+    set_ = await world.mod.slash(world.news, "moderation settings retention", days=2)
+
+    assert "1 older replies were deleted now" in set_.response.content
+    assert [r["author"] for r in await exported(world)] == ["bob"]
+    shown = await world.mod.slash(world.news, "moderation settings show")
+    assert "Retention: 2 days" in shown.response.content
+
+    # Two and a half days on, the daily job (03:00 UTC) deletes Bob's reply too.
+    await world.env.advance_time(2.5 * 86400)
+    assert await exported(world) == []
+
+    off = await world.mod.slash(world.news, "moderation settings retention", days=0)
+    assert "kept" in off.response.content
