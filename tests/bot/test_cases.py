@@ -136,6 +136,20 @@ async def test_a_case_is_decided_once_from_the_case_command_too(world: World):
     world.refusals()
 
 
+async def test_removing_a_reply_its_author_already_deleted_is_no_error(world: World):
+    log = await with_log_channel(world)
+    thread = await world.start_discussion()
+    held = await world.alice.send(thread, ATTACK)
+    await world.alice.delete(held)
+
+    [post] = [m for m in log.history() if m.components]
+    removed = await world.mod.click(post, label="Remove")
+
+    assert "already gone" in removed.followups[0].content
+    case = await world.bot.get_cog("Moderation").store.case(GUILD_ID, 1)
+    assert case.status == "removed" and case.resolved_by == world.mod.id
+
+
 async def test_cases_are_numbered_in_order_and_exempt_roles_are_left_alone(world: World):
     log = await with_log_channel(world)
     trusted = world.guild.create_role("Trusted")
