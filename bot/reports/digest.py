@@ -394,9 +394,9 @@ async def build_report(
     removals = await store.removals_by_stance(guild_id, start, end, question_id=question.id)
     brigading = (await store.settings(guild_id)).brigading
     candidates = await store.new_member_replies(
-        guild_id, start, end, new_member_days=brigading.new_member_days
+        guild_id, start, end, new_member_days=brigading.new_member_days, question_id=question.id
     )
-    bursts = find_bursts((c for c in candidates if c.question_id == question.id), brigading)
+    bursts = find_bursts(candidates, brigading)
     return QuestionReport(
         guild_id,
         current,

@@ -413,19 +413,29 @@ class ModerationStore:
         *,
         new_member_days: int,
         set_aside: tuple[str, ...] = ("off_topic",),
+        question_id: str | None = None,
     ) -> list[StanceReply]:
         """Confident, classified replies in [start, end) whose authors had joined the server
-        less than `new_member_days` before posting, oldest first."""
+        less than `new_member_days` before posting, oldest first. With a question, only its
+        replies (read from the question's slice of the period index)."""
         aside = ",".join("?" * len(set_aside)) or "''"
+        question = " AND question_id = ?" if question_id is not None else ""
         async with self.db.conn.execute(
             "SELECT message_id, author_id, question_id, stance_label, created_at,"
             " member_joined_at FROM replies"
-            " WHERE guild_id = ? AND created_at >= ? AND created_at < ?"
+            f" WHERE guild_id = ?{question} AND created_at >= ? AND created_at < ?"
             " AND deleted_at IS NULL AND member_joined_at IS NOT NULL"
             f" AND stance_label IS NOT NULL AND stance_low = 0 AND stance_label NOT IN ({aside})"
             " AND julianday(created_at) - julianday(member_joined_at) < ?"
             " ORDER BY created_at, message_id",
-            (guild_id, iso(start), iso(end), *set_aside, new_member_days),
+            (
+                guild_id,
+                *((question_id,) if question_id is not None else ()),
+                iso(start),
+                iso(end),
+                *set_aside,
+                new_member_days,
+            ),
         ) as cur:
             rows = await cur.fetchall()
         return [StanceReply(r[0], r[1], r[2], r[3], parse_iso(r[4]), parse_iso(r[5])) for r in rows]
