@@ -9,6 +9,7 @@ whose custom_id carries the case number). The retention job and the brigading al
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from datetime import UTC, datetime, time, timedelta
@@ -48,6 +49,7 @@ QUEUE_SHOWN = 10
 LOG_PERMISSIONS = ("view_channel", "send_messages", "embed_links")
 RETENTION_AT = time(hour=3, tzinfo=UTC)
 BRIGADE_EVERY_MINUTES = 15
+UNLOAD_GRACE_SECONDS = 5
 STATUS_COLOURS = {
     "open": discord.Colour.orange(),
     "approved": discord.Colour.green(),
@@ -105,20 +107,28 @@ def case_embed(case: Case) -> discord.Embed:
 
 class CaseButton(
     discord.ui.DynamicItem[discord.ui.Button],
-    template=r"stancebot:case:(?P<number>[0-9]+):(?P<decision>approve|remove)",
+    # The guild is optional only so that posts made before it was added keep working.
+    template=(
+        r"stancebot:case:(?:(?P<guild>[0-9]+):)?(?P<number>[0-9]+):(?P<decision>approve|remove)"
+    ),
 ):
-    """Approve / Remove on a review post. The case number lives in the custom_id, so a post
-    made before a restart still works: discord.py rebuilds the button from its id."""
+    """Approve / Remove on a review post. The guild and case number live in the custom_id, so a
+    post made before a restart still works: discord.py rebuilds the button from its id. A press
+    whose custom_id names another server's case is refused (case numbers are per server)."""
 
-    def __init__(self, number: int, decision: Literal["approve", "remove"]) -> None:
+    def __init__(
+        self, guild_id: int | None, number: int, decision: Literal["approve", "remove"]
+    ) -> None:
         approve = decision == "approve"
+        prefix = "stancebot:case:" if guild_id is None else f"stancebot:case:{guild_id}:"
         super().__init__(
             discord.ui.Button(
                 label="Approve" if approve else "Remove",
                 style=discord.ButtonStyle.success if approve else discord.ButtonStyle.danger,
-                custom_id=f"stancebot:case:{number}:{decision}",
+                custom_id=f"{prefix}{number}:{decision}",
             )
         )
+        self.guild_id = guild_id
         self.number = number
         self.decision = decision
 
@@ -126,22 +136,29 @@ class CaseButton(
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
     ) -> CaseButton:
-        return cls(int(match["number"]), match["decision"])  # type: ignore[arg-type]
+        guild = int(match["guild"]) if match["guild"] else None
+        return cls(guild, int(match["number"]), match["decision"])  # type: ignore[arg-type]
 
     async def callback(self, interaction: discord.Interaction) -> None:
         cog = interaction.client.get_cog("Moderation")  # type: ignore[attr-defined]
         try:
             if not isinstance(cog, Moderation):
                 raise UserError("Moderation is not running right now; try again in a moment.")
+            if self.guild_id is not None and self.guild_id != interaction.guild_id:
+                await ensure_moderator(interaction)
+                raise UserError(
+                    f"This button belongs to case #{self.number} of another server; nothing "
+                    "changed. Use `/moderation case` for this server's cases."
+                )
             await cog.decide(interaction, self.number, self.decision)
         except Exception as exc:
             await answer_error(interaction, exc)
 
 
-def case_buttons(number: int) -> discord.ui.View:
+def case_buttons(guild_id: int, number: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
-    view.add_item(CaseButton(number, "approve"))
-    view.add_item(CaseButton(number, "remove"))
+    view.add_item(CaseButton(guild_id, number, "approve"))
+    view.add_item(CaseButton(guild_id, number, "remove"))
     return view
 
 
@@ -162,6 +179,7 @@ class Moderation(commands.Cog):
             bot.app.db, default_policy=ModerationPolicy(rules=service.moderator.settings)
         )
         self._active_guilds: set[int] = set()
+        self._carrying_out: set[asyncio.Task[None]] = set()
 
     async def cog_load(self) -> None:
         service = self.bot.app.service
@@ -179,6 +197,11 @@ class Moderation(commands.Cog):
         self.bot.remove_dynamic_items(CaseButton)
         self.retention.cancel()
         self.brigading.cancel()
+        # A removal under way is given a moment to finish (a deleted message, a told member).
+        if self._carrying_out:
+            _, late = await asyncio.wait(set(self._carrying_out), timeout=UNLOAD_GRACE_SECONDS)
+            for task in late:
+                task.cancel()
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         return await ensure_moderator(interaction)
@@ -195,7 +218,28 @@ class Moderation(commands.Cog):
             return None
 
     async def carry_out(self, event: ModerationEvent) -> None:
-        """The service's moderation listener: act on a review/remove verdict."""
+        """The service's moderation listener: act on a review/remove verdict, in the background.
+
+        The service calls this inside the reply path (before the reply is queued for its
+        stance): Discord calls here (a DM, a delete, a rate limit's retries) must not hold that
+        reply, or the next ones, up. Each verdict is carried out by its own task."""
+        task = asyncio.create_task(
+            self._carry_out(event), name=f"stancebot-case-{event.guild_id}-{event.case_number}"
+        )
+        self._carrying_out.add(task)
+        task.add_done_callback(self._carried_out)
+
+    def _carried_out(self, task: asyncio.Task[None]) -> None:
+        self._carrying_out.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("carrying out a moderation verdict failed", exc_info=task.exception())
+
+    async def wait_carried_out(self) -> None:
+        """Wait until every verdict handed over so far has been carried out (tests, shutdown)."""
+        while self._carrying_out:
+            await asyncio.gather(*self._carrying_out, return_exceptions=True)
+
+    async def _carry_out(self, event: ModerationEvent) -> None:
         guild = self.bot.get_guild(event.guild_id)
         if guild is None or event.case_number is None:
             log.warning(
@@ -230,7 +274,8 @@ class Moderation(commands.Cog):
                 exempt,
             )
             if case is not None:
-                await self.post_log(guild, config, embed=case_embed(case))
+                posted = await self.post_log(guild, config, embed=case_embed(case))
+                await self._remember_post(guild, case.number, posted)
             return
         if event.verdict.action is Action.REMOVE:
             await self.remove_reply(guild, config, event.case_number, member=member)
@@ -284,12 +329,12 @@ class Moderation(commands.Cog):
         if case is None:
             return
         posted = await self.post_log(
-            guild, config, embed=case_embed(case), view=case_buttons(number)
+            guild, config, embed=case_embed(case), view=case_buttons(guild.id, number)
         )
         if posted is None:
             log.info("guild %s: case %d waits in /moderation queue", guild.id, number)
             return
-        await self.store.set_review_post(guild.id, number, posted.channel.id, posted.id)
+        await self._remember_post(guild, number, posted)
 
     async def delete_reply(self, guild: discord.Guild, case: Case) -> str:
         """Delete the case's message; returns what happened, in words for the moderators."""
@@ -414,7 +459,16 @@ class Moderation(commands.Cog):
             outcomes.append(timed_out)
         embed = case_embed(case)
         embed.add_field(name="Done", value=clip("; ".join(outcomes), 1000), inline=False)
-        await self.post_log(guild, config, embed=embed)
+        posted = await self.post_log(guild, config, embed=embed)
+        await self._remember_post(guild, number, posted)
+
+    async def _remember_post(
+        self, guild: discord.Guild, number: int, posted: discord.Message | None
+    ) -> None:
+        """Keep where a log post quoting the case's reply is, so `/privacy forget-me` can take
+        the quote down with the reply."""
+        if posted is not None:
+            await self.store.set_review_post(guild.id, number, posted.channel.id, posted.id)
 
     # --- the Approve / Remove buttons ------------------------------------------------------
 
@@ -485,7 +539,8 @@ class Moderation(commands.Cog):
         if found is None:
             raise UserError(f"There is no case #{number} in this server; see /moderation queue.")
         if found.is_open:
-            await respond(interaction, embed=case_embed(found), view=case_buttons(number))
+            view = case_buttons(interaction.guild_id, number)
+            await respond(interaction, embed=case_embed(found), view=view)
         else:
             await respond(interaction, embed=case_embed(found))
 

@@ -4,6 +4,8 @@ repeat offenders, brigading alerts, and every moderator command refused to membe
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from datetime import timedelta
 
 import discord
@@ -11,6 +13,7 @@ import pytest
 import simcord
 
 from bot.client import build_bot
+from bot.core.models import Action, Reply, Verdict
 from bot.reports.moderation import brigading_bursts
 
 from .conftest import GAMESMANSHIP, GUILD_ID, PARTNERSHIP, World
@@ -283,3 +286,78 @@ async def test_every_moderation_command_refuses_members(world: World, name: str,
     store = world.bot.get_cog("Moderation").store
     assert (await store.settings(GUILD_ID)).retention_days is None  # nothing changed
     assert (await store.policy(GUILD_ID)).rules.blocklist == ()
+
+
+async def test_a_slow_discord_call_does_not_hold_up_the_reply_path(world: World):
+    """The service awaits its moderation listener inside ingest: Discord being slow (a DM or a
+    delete stuck in rate-limit retries) must not keep the reply from being queued and read."""
+    thread = await world.start_discussion()
+    cog = world.bot.get_cog("Moderation")
+    release = asyncio.Event()
+    deleting = []
+
+    async def stuck_delete(guild, case):
+        deleting.append(case.number)
+        await release.wait()
+        return "message deleted"
+
+    cog.delete_reply = stuck_delete
+    spam = Reply(
+        message_id=discord.utils.time_snowflake(discord.utils.utcnow()),
+        guild_id=GUILD_ID,
+        channel_id=thread.id,
+        author_id=world.bob.id,
+        question_id="partnership",
+        content=SPAM + " This partnership is a genuine one, by the way.",
+        created_at=discord.utils.utcnow(),
+    )
+
+    result = await asyncio.wait_for(world.app.service.ingest(spam), timeout=2)
+    await asyncio.wait_for(world.classified(), timeout=10)
+
+    assert result.verdict.action == "remove"
+    stored = await world.app.repo.get_reply(GUILD_ID, spam.message_id)
+    assert stored.moderation == "remove" and stored.classify_state == "done"
+    await asyncio.sleep(0)
+    assert deleting == [1]  # the removal is under way, in its own task
+    release.set()
+    await asyncio.wait_for(cog.wait_carried_out(), timeout=2)
+    [dm] = world.bob.user.dm_channel.history()
+    assert "case #1" in dm.content
+
+
+async def test_a_button_naming_another_servers_case_is_refused(world: World):
+    """Case numbers are per server: a press whose custom_id carries guild A's case must not
+    decide guild B's case with the same number (or A's)."""
+    thread = await world.start_discussion()
+    await world.alice.send(thread, ATTACK)  # guild A's case #1, open
+    other = world.env.create_guild("Other Club")
+    other_log = other.create_text_channel("mod-log")
+    other_mods = other.create_role("Mods", permissions=discord.Permissions(manage_messages=True))
+    other_mod = other.add_member(world.env.create_user("othermod"), roles=[other_mods])
+    reply = Reply(
+        message_id=discord.utils.time_snowflake(discord.utils.utcnow()),
+        guild_id=other.id,
+        channel_id=other_log.id,
+        author_id=other_mod.id,
+        question_id="partnership",
+        content="You are an idiot, all of you.",
+        created_at=discord.utils.utcnow(),
+    )
+    await world.app.repo.insert_reply(reply, classify=False)
+    assert await world.app.repo.record_verdict(
+        other.id, reply.message_id, other_mod.id, Verdict(Action.REVIEW, ("personal_attack",))
+    ) == 1  # guild B's case #1, open too
+    # A message in guild B whose buttons name guild A's case #1 (built by the loaded cog's
+    # module: load_extension gives the bot its own copy of bot.cogs.moderation).
+    case_buttons = sys.modules[type(world.bot.get_cog("Moderation")).__module__].case_buttons
+    await world.bot.get_channel(other_log.id).send("forged", view=case_buttons(GUILD_ID, 1))
+    [forged] = other_log.history()
+
+    pressed = await other_mod.click(forged, label="Remove")
+
+    assert pressed.ephemeral and "another server" in pressed.response.content
+    store = world.bot.get_cog("Moderation").store
+    assert (await store.case(other.id, 1)).status == "open"
+    assert (await store.case(GUILD_ID, 1)).status == "open"
+    world.refusals()
