@@ -216,3 +216,60 @@ def test_cli_db_purge_deletes_replies_older_than_days(tmp_path, make_reply, caps
     assert asyncio.run(left()) == ["from today"]
     assert main(["db", "purge", "--older-than", "0", "--db", str(path)]) == 2
     assert "at least 1 day" in capsys.readouterr().err
+
+
+async def test_forget_member_leaves_no_message_id_of_theirs_in_brigading_alerts(db, make_reply):
+    repo, store = Repository(db), ModerationStore(db)
+    mine = make_reply("backroom deals", author=42)
+    theirs = make_reply("backroom deals again", author=43, minutes=1)
+    elsewhere = make_reply("backroom deals there", author=42, guild=GUILD_B)
+    for r in (mine, theirs, elsewhere):
+        await stored(repo, r, "gamesmanship")
+    alert = {"first_at": T0, "last_at": T0, "replies": 5, "members": 2, "window_minutes": 30}
+    await store.record_brigade_alert(
+        GUILD_A, "partnership", "gamesmanship", first_message_id=mine.message_id, **alert
+    )
+    await store.record_brigade_alert(
+        GUILD_A, "oil-claims", "overstated", first_message_id=theirs.message_id, **alert
+    )
+    await store.record_brigade_alert(
+        GUILD_B, "partnership", "gamesmanship", first_message_id=elsewhere.message_id, **alert
+    )
+
+    await store.forget_member(GUILD_A, 42)
+
+    async with db.conn.execute(
+        "SELECT guild_id, question_id, first_message_id FROM brigading_alerts ORDER BY id"
+    ) as cur:
+        rows = await cur.fetchall()
+    assert mine.message_id not in [r[2] for r in rows]
+    assert [(r[0], r[1]) for r in rows] == [
+        (GUILD_A, "partnership"),  # the alert stays (the moderators' record), without the id
+        (GUILD_A, "oil-claims"),
+        (GUILD_B, "partnership"),
+    ]
+    assert rows[1][2] == theirs.message_id and rows[2][2] == elsewhere.message_id
+
+
+async def test_forget_member_and_retention_keep_the_whole_discussion_totals_right(db, make_reply):
+    repo, store = Repository(db), ModerationStore(db)
+    labels = ("partnership", "gamesmanship", "neutral", "off_topic")
+    ever = [T0 - timedelta(days=3650), T0 + timedelta(days=3650)]
+    for i, author in enumerate((42, 43, 42, 44, 43, 42)):
+        await stored(
+            repo, make_reply(f"reply {i}", author=author, minutes=i * 60 * 24), labels[i % 2]
+        )
+
+    async def both_ways() -> tuple[dict, dict]:
+        fast = await repo.stance_tallies(GUILD_A, "partnership", ever, labels=labels)
+        scan = await repo.stance_tallies(
+            GUILD_A, "partnership", ever, labels=labels, use_totals=False
+        )
+        return fast[0], scan[0]
+
+    await store.forget_member(GUILD_A, 42)
+    fast, scan = await both_ways()
+    assert fast == scan
+    await store.purge_replies(T0 + timedelta(days=2), guild_id=GUILD_A)
+    fast, scan = await both_ways()
+    assert fast == scan

@@ -352,6 +352,14 @@ class ModerationStore:
                 (guild_id, user_id),
             ) as cur:
                 posts = tuple((r[0], r[1]) for r in await cur.fetchall())
+            # A brigading alert keeps the id of its burst's first reply only to tell bursts
+            # apart: if that reply is the member's, a number of the alert's own replaces it.
+            await conn.execute(
+                "UPDATE brigading_alerts SET first_message_id = -id WHERE guild_id = ?"
+                " AND first_message_id IN (SELECT message_id FROM replies"
+                " WHERE guild_id = ? AND author_id = ?)",
+                (guild_id, guild_id, user_id),
+            )
             cur = await conn.execute(
                 "DELETE FROM replies WHERE guild_id = ? AND author_id = ?", (guild_id, user_id)
             )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from .conftest import GAMESMANSHIP, PARTNERSHIP, POSTURING, World
-from .test_cases import ATTACK, with_log_channel
+from .test_cases import ATTACK, SPAM, with_log_channel
 
 
 async def exported(world: World) -> list[dict]:
@@ -84,3 +84,20 @@ async def test_retention_deletes_old_replies_now_and_in_the_daily_job(world: Wor
 
     off = await world.mod.slash(world.news, "moderation settings retention", days=0)
     assert "kept" in off.response.content
+
+
+async def test_forget_me_takes_the_members_text_out_of_removal_log_posts_too(world: World):
+    log = await with_log_channel(world)
+    thread = await world.start_discussion()
+    await world.bob.send(thread, SPAM)  # removed: the log post quotes it
+    await world.alice.send(thread, SPAM + " Alice's copy.")
+    assert ["FREE NITRO" in (m.embeds[0].description or "") for m in log.history()] == [
+        True,
+        True,
+    ]
+
+    await world.bob.slash(world.news, "privacy forget-me")
+
+    bobs, alices = log.history()
+    assert "deleted at the member's request" in bobs.content and not bobs.embeds
+    assert "FREE NITRO" in alices.embeds[0].description  # another member's case is untouched
