@@ -225,8 +225,29 @@ async def test_listeners_hear_each_review_and_remove_verdict_and_their_failure_l
     spam = make_reply("@everyone @here join discord.gg/abc123")
     assert (await app.service.ingest(calm)).verdict.action == "allow"
     assert (await app.service.ingest(spam)).outcome == Outcome.STORED
+    await app.service.drain()
     assert heard == [(spam.message_id, "remove", 1, "rules")]
     assert await app.repo.get_reply(GUILD_A, spam.message_id) is not None
+
+
+async def test_a_slow_listener_never_holds_up_the_reply_path(app, make_reply):
+    import asyncio
+
+    release = asyncio.Event()
+    heard = []
+
+    async def slow(event):  # Discord taking its time (rate limit, slow DM)
+        await release.wait()
+        heard.append(event.message_id)
+
+    app.service.add_moderation_listener(slow)
+    spam = [make_reply(f"@everyone @here join discord.gg/abc{i}") for i in range(3)]
+    for r in spam:
+        assert (await asyncio.wait_for(app.service.ingest(r), 5)).verdict.action == "remove"
+    assert heard == []  # all three stored and judged while the listener is still busy
+    release.set()
+    await app.service.drain()
+    assert heard == [r.message_id for r in spam]  # carried out, in order
 
 
 async def test_bot_messages_and_opted_out_members_are_not_stored(app, make_reply):
@@ -296,3 +317,15 @@ async def test_one_reply_that_cannot_be_classified_does_not_hold_back_its_batch(
         assert [p.message_id for p in await app.repo.pending()] == [orphan.message_id]
     finally:
         await app.close()
+
+
+async def test_an_opted_out_members_edit_is_not_stored(app, make_reply):
+    r = make_reply("This is a genuine partnership built on mutual respect.", author=99)
+    await app.service.ingest(r)
+    await app.repo.set_opt_out(GUILD_A, 99, True)
+
+    res = await app.service.edit(GUILD_A, r.message_id, "@everyone my new words, do not keep")
+
+    assert res.outcome == Outcome.IGNORED and "opted out" in res.reason
+    stored = await app.repo.get_reply(GUILD_A, r.message_id)
+    assert stored.content == r.content and stored.edited_at is None

@@ -6,6 +6,7 @@ Every call is idempotent on the message id: a replayed event changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -51,6 +52,8 @@ class DiscussionService:
         self.moderator = moderator
         self.queue = queue
         self._listeners: list[ModerationListener] = []
+        self._events: asyncio.Queue[ModerationEvent] = asyncio.Queue()
+        self._deliverer: asyncio.Task | None = None
         # Per-guild policy (set by whoever stores it); without one, `moderator` applies to all.
         self.policy_for: PolicyProvider | None = None
         self._moderators: dict[RuleSettings, RuleModerator] = {moderator.settings: moderator}
@@ -76,21 +79,54 @@ class DiscussionService:
             self._listeners.remove(listener)
 
     async def _emit(self, event: ModerationEvent) -> None:
-        for listener in self._listeners:
+        """Hand a verdict to the listeners. Once the service is started they run in order in a
+        task of their own, so a slow or failing Discord call never holds up a reply or the
+        classification worker; `drain()` waits for them."""
+        if not self._listeners:
+            return
+        if self._deliverer is None:
+            await self._deliver(event)
+        else:
+            self._events.put_nowait(event)
+
+    async def _deliver(self, event: ModerationEvent) -> None:
+        for listener in list(self._listeners):
             try:
                 await listener(event)
             except Exception:
                 # A listener's failure (Discord down, missing permission) never loses the reply.
                 log.exception("moderation listener failed for reply %s", event.message_id)
 
+    async def _deliver_forever(self) -> None:
+        while True:
+            event = await self._events.get()
+            try:
+                await self._deliver(event)
+            finally:
+                self._events.task_done()
+
     async def start(self) -> None:
         await self.queue.start()
+        if self._deliverer is None:
+            self._deliverer = asyncio.create_task(self._deliver_forever(), name="verdicts")
 
     async def drain(self) -> None:
         await self.queue.drain()
+        await self._events.join()
 
-    async def close(self) -> None:
+    async def close(self, *, grace: float = 10.0) -> None:
         await self.queue.stop()
+        if self._deliverer is not None:
+            try:  # verdicts already decided are carried out, within reason
+                await asyncio.wait_for(self._events.join(), grace)
+            except TimeoutError:
+                log.warning("%d verdicts not carried out at shutdown", self._events.qsize())
+            self._deliverer.cancel()
+            try:
+                await self._deliverer
+            except asyncio.CancelledError:
+                pass
+            self._deliverer = None
 
     # --- the reply path ------------------------------------------------------------------------
 
@@ -179,6 +215,9 @@ class DiscussionService:
         stored = await self.repo.get_reply(guild_id, message_id)
         if stored is None:
             return IngestResult(Outcome.NOT_FOUND, message_id, "no such stored reply")
+        if await self.repo.is_opted_out(guild_id, stored.author_id):
+            # Stored before they opted out: kept as it was; its new text is not stored.
+            return IngestResult(Outcome.IGNORED, message_id, "author opted out of stancebot")
         has_text = bool(content.strip())
         version = await self.repo.update_content(
             guild_id, message_id, content, attachments, edited_at or utcnow(), classify=has_text
