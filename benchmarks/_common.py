@@ -1,15 +1,46 @@
-"""What every benchmark prints about the machine it ran on."""
+"""What every benchmark prints about the machine it ran on, and the replies they feed in."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import resource
 import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def machine() -> dict:
+    import torch
+
     return {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "python": platform.python_version(),
-        "date": time.strftime("%Y-%m-%d"),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        # Other work on the machine distorts timings: the 1-minute load average says how much.
+        "load_average_at_start": round(os.getloadavg()[0], 2),
     }
+
+
+def load_now() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def seed_texts() -> list[str]:
+    """Every hand-written reply in seeds/ (labelled and evaluation sets, both questions): the
+    natural mix of short and long replies, sarcasm, Hinglish, emoji …"""
+    texts = []
+    for pattern in ("labelled/*.jsonl", "eval/*.jsonl"):
+        for path in sorted((ROOT / "seeds").glob(pattern)):
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    texts.append(json.loads(line)["text"])
+    return texts

@@ -54,6 +54,8 @@ def load_encoder(settings: Settings) -> Encoder:
                 adapter_path,
                 exc,
             )
+    if settings.quantize:
+        encoder.quantize()  # after the adapter: it merges into the float weights
     return encoder
 
 

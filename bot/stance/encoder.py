@@ -7,8 +7,14 @@ against their published SHA-256. Any local folder or Hugging Face model id works
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import hashlib
 import logging
+import sys
+import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +27,7 @@ BUNDLED = "bundled"
 BUNDLED_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 BUNDLED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 MAX_TOKENS = 128  # replies are short; longer text is truncated for the encoder only
+MAX_BATCH_TOKENS = 2048  # padded tokens per forward pass: bounds activation memory
 
 
 class ModelLoadError(RuntimeError):
@@ -86,6 +93,40 @@ def resolve(source: str, *, expected_sha256: str | None = None) -> ResolvedModel
     return ResolvedModel(str(folder), name, local=True, sha256=digest)
 
 
+_last_trim = 0.0
+
+
+def _release_freed_memory(every: float = 0.2) -> None:
+    """Hand memory freed by inference back to the OS (glibc only), at most five times a second.
+
+    Activations of varying shapes fragment glibc's heaps: without this the bot's RSS grew by
+    about 150 MB under sustained load although the memory was free (benchmarks.pipeline).
+    """
+    global _last_trim
+    now = time.monotonic()
+    if now - _last_trim < every:
+        return
+    _last_trim = now
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (e.g. musl)
+        return None
+
+
+def _is_ffn_output(name: str) -> bool:
+    """A transformer block's feed-forward output layer (BERT naming: layer.N.output.dense)."""
+    return name.endswith("output.dense") and "attention" not in name
+
+
 class Encoder:
     """Mean-pooled, L2-normalised sentence embeddings from any BERT-like transformer."""
 
@@ -96,6 +137,7 @@ class Encoder:
         self.max_tokens = max_tokens
         self.dim = int(model.config.hidden_size)
         self.adapter: str | None = None  # digest of a merged LoRA adapter, if any
+        self.quantized = False
 
     @classmethod
     def load(cls, source: str = BUNDLED, *, threads: int = 0) -> Encoder:
@@ -119,6 +161,8 @@ class Encoder:
                 "installed MiniLM, a local model folder, or a Hugging Face id on a machine "
                 "with internet access"
             ) from None
+        if getattr(model, "pooler", None) is not None:
+            model.pooler = None  # we mean-pool the hidden states; the [CLS] pooler is dead weight
         model.eval()
         log.info("loaded encoder %s (%s)", resolved.name, resolved.location)
         return cls(tokenizer, model, resolved)
@@ -142,6 +186,8 @@ class Encoder:
 
         if self.adapter is not None:
             raise RuntimeError("an adapter is already merged into this encoder")
+        if self.quantized:
+            raise RuntimeError("merge the adapter before quantising the encoder")
         state, config, base, _meta = adapter.load(path)
         if base != self.base_fingerprint:
             log.warning(
@@ -156,27 +202,111 @@ class Encoder:
         log.info("merged adapter %s (%s)", path.name, self.adapter[:8])
         return True
 
+    def quantize(self) -> bool:
+        """Dynamic int8 quantisation of the Linear layers (after any adapter is merged).
+
+        Weights are quantised per output channel; activations per batch at run time. Each
+        block's feed-forward output layer stays float: its input (after GELU) has outliers that
+        int8 cannot carry, and quantising it cost up to 0.04 macro-F1 where the rest costs under
+        0.01. About 1.6x less CPU per reply (README, Benchmarks). False if this torch build has
+        no quantised kernels; the encoder then stays float and still works.
+        """
+        if self.quantized:
+            return True
+        import torch
+
+        try:
+            from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+        except ImportError:  # a future torch without eager-mode quantisation
+            log.warning("this torch has no dynamic quantisation; the encoder stays float32")
+            return False
+        spec = {
+            name: per_channel_dynamic_qconfig
+            for name, module in self.model.named_modules()
+            if isinstance(module, torch.nn.Linear) and not _is_ffn_output(name)
+        }
+        if not spec:
+            return False
+        with warnings.catch_warnings():
+            # torch marks eager-mode quantisation deprecated but ships it (and the pin is exact).
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", UserWarning)
+            quantize_dynamic(self.model, spec, dtype=torch.qint8, inplace=True)
+        self.model.eval()
+        self.quantized = True
+        log.info("encoder quantised to int8 (%d linear layers)", len(spec))
+        return True
+
     def encode(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
-        """Embeddings for texts, in input order. Batches are formed from length-sorted texts."""
+        """Embeddings for texts, in input order.
+
+        Texts are tokenized once, sorted by token count and run in buckets of similar length,
+        so a batch of mixed short and long replies is not padded to its longest one (padding
+        is compute spent on nothing: mixed replies from the queue wasted about half).
+        """
         import torch
 
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        tokens = self.tokenizer(
+            [t or " " for t in texts], truncation=True, max_length=self.max_tokens
+        )
+        ids = tokens["input_ids"]
         with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                batch = self.tokenizer(
-                    [texts[i] or " " for i in idx],
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_tokens,
-                    return_tensors="pt",
-                )
+            for idx in length_buckets([len(x) for x in ids], batch_size):
+                batch = self._padded(tokens, idx)
                 hidden = self.model(**batch).last_hidden_state
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
                 pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-                out[idx] = pooled.cpu().numpy()
+                out[idx] = pooled.float().cpu().numpy()
+        _release_freed_memory()
         return out
+
+    def _padded(self, tokens, idx: list[int]) -> dict:
+        """The rows `idx` of the tokenizer's output as right-padded tensors."""
+        import torch
+
+        width = max(len(tokens["input_ids"][i]) for i in idx)
+        pad_id = self.tokenizer.pad_token_id or 0
+        batch = {}
+        for key in ("input_ids", "token_type_ids", "attention_mask"):
+            if key not in tokens:
+                continue
+            arr = np.full((len(idx), width), pad_id if key == "input_ids" else 0, dtype=np.int64)
+            for row, i in enumerate(idx):
+                seq = tokens[key][i]
+                arr[row, : len(seq)] = seq
+            batch[key] = torch.from_numpy(arr)
+        return batch
+
+
+def length_buckets(
+    lengths: Sequence[int], batch_size: int, *, slack: int = 48, max_tokens: int = MAX_BATCH_TOKENS
+) -> list[list[int]]:
+    """Indices grouped into batches of similar length, shortest first.
+
+    A batch closes when it is full, when it would hold more than `max_tokens` padded tokens
+    (which bounds the activations' memory), or when padding every row to the next text's
+    length would waste more than a quarter of its tokens plus `slack` (which lets small
+    batches form: one forward pass has a fixed cost of roughly that many tokens).
+    """
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    buckets: list[list[int]] = []
+    current: list[int] = []
+    real = 0
+    for i in order:
+        n = lengths[i]
+        if current and (
+            len(current) >= batch_size
+            or (len(current) + 1) * n > max_tokens
+            or (len(current) + 1) * n > 1.25 * (real + n) + slack
+        ):
+            buckets.append(current)
+            current, real = [], 0
+        current.append(i)
+        real += n
+    if current:
+        buckets.append(current)
+    return buckets
