@@ -773,14 +773,19 @@ class Moderation(commands.Cog):
 
     @tasks.loop(time=RETENTION_AT)
     async def retention(self) -> None:
-        await purge_expired(self.store, discord.utils.utcnow())
+        await self.purge_expired()
 
     @retention.before_loop
     async def _before_retention(self) -> None:
         await self.bot.wait_until_ready()
-        await purge_expired(
-            self.store, discord.utils.utcnow()
-        )  # catch up on a day missed while offline
+        await self.purge_expired()  # catch up on a day missed while offline
+
+    async def purge_expired(self) -> None:
+        # A failure (a locked database) must not end the daily job: tomorrow's run tries again.
+        try:
+            await purge_expired(self.store, discord.utils.utcnow())
+        except Exception:
+            log.exception("retention: deleting old replies failed; the next daily run retries")
 
     @retention.error
     async def _retention_failed(self, error: BaseException) -> None:

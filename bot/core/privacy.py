@@ -15,7 +15,12 @@ async def purge_expired(store: ModerationStore, now: datetime) -> dict[int, int]
     """Delete every guild's replies older than its retention period: {guild id: replies}."""
     deleted: dict[int, int] = {}
     for guild_id, days in await store.retention_guilds():
-        n = await store.purge_replies(now - timedelta(days=days), guild_id=guild_id)
+        try:
+            n = await store.purge_replies(now - timedelta(days=days), guild_id=guild_id)
+        except Exception:
+            # One guild's failure does not keep the others' old replies.
+            log.exception("guild %s: retention failed; the next daily run retries", guild_id)
+            continue
         if n:
             log.info(
                 "guild %s: deleted %d replies older than %d days (retention)", guild_id, n, days

@@ -5,6 +5,7 @@ and in the daily job."""
 from __future__ import annotations
 
 import json
+import sqlite3
 
 from .conftest import GAMESMANSHIP, PARTNERSHIP, POSTURING, World
 from .test_cases import ATTACK, SPAM, with_log_channel
@@ -101,3 +102,26 @@ async def test_forget_me_takes_the_members_text_out_of_removal_log_posts_too(wor
     bobs, alices = log.history()
     assert "deleted at the member's request" in bobs.content and not bobs.embeds
     assert "FREE NITRO" in alices.embeds[0].description  # another member's case is untouched
+
+
+async def test_a_failed_retention_run_does_not_stop_the_daily_job(world: World, caplog):
+    thread = await world.start_discussion()
+    await world.mod.slash(world.news, "moderation settings retention", days=1)
+    await world.alice.send(thread, PARTNERSHIP)
+    store = world.bot.get_cog("Moderation").store
+    purge = store.purge_replies
+    locked = [True]
+
+    async def maybe_locked(before, *, guild_id=None):
+        if locked[0]:
+            raise sqlite3.OperationalError("database is locked")
+        return await purge(before, guild_id=guild_id)
+
+    store.purge_replies = maybe_locked
+    await world.env.advance_time(1.5 * 86400)  # the daily runs fail
+    assert "retention failed" in caplog.text
+    assert [r["author"] for r in await exported(world)] == ["alice"]
+
+    locked[0] = False
+    await world.env.advance_time(86400)  # the next one still runs
+    assert await exported(world) == []
