@@ -78,16 +78,17 @@ class DiscussionService:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
-    async def _emit(self, event: ModerationEvent) -> None:
-        """Hand a verdict to the listeners. Once the service is started they run in order in a
-        task of their own, so a slow or failing Discord call never holds up a reply or the
-        classification worker; `drain()` waits for them."""
+    async def _emit(self, event: ModerationEvent, *, background: bool = False) -> None:
+        """Hand a verdict to the listeners. A rules verdict is carried out before ingest returns
+        (ingest runs in the Discord event's own task). With `background` — model verdicts, which
+        come from the classification worker — the listeners run in order in a task of their
+        own, so a slow Discord call never holds up classification; `drain()` waits for them."""
         if not self._listeners:
             return
-        if self._deliverer is None:
-            await self._deliver(event)
-        else:
+        if background and self._deliverer is not None:
             self._events.put_nowait(event)
+        else:
+            await self._deliver(event)
 
     async def _deliver(self, event: ModerationEvent) -> None:
         for listener in list(self._listeners):
