@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -170,6 +171,11 @@ class FakeDiscord:
     answered: asyncio.Future | None = None
     outbox: asyncio.Queue = field(default_factory=asyncio.Queue)
     port: int = 0
+    heartbeat_interval_ms: int = 45_000
+    # When each gateway event left (time.monotonic), by the dispatched message's id, and the
+    # heartbeats the bot sent: load benchmarks measure latency and heartbeat delays with them.
+    sent_at: dict[int, float] = field(default_factory=dict)
+    heartbeats: list[float] = field(default_factory=list)
     _runner: web.AppRunner | None = None
 
     @property
@@ -269,7 +275,7 @@ class FakeDiscord:
                 json.dumps({"op": op, "d": data, "s": seq if op == 0 else None, "t": event})
             )
 
-        await send(10, {"heartbeat_interval": 45_000})
+        await send(10, {"heartbeat_interval": self.heartbeat_interval_ms})
         while True:  # discord.py heartbeats once on HELLO, then identifies
             frame = await ws.receive(timeout=10)
             assert frame.type == WSMsgType.TEXT, frame
@@ -297,12 +303,17 @@ class FakeDiscord:
             while True:
                 event, data = await self.outbox.get()
                 await send(0, data, event)
+                if event == "MESSAGE_CREATE":
+                    self.sent_at[int(data["id"])] = time.monotonic()
 
         pumping = asyncio.create_task(pump())
         try:
-            async for msg in ws:  # heartbeats and the like: read and ignore
+            async for msg in ws:  # heartbeats are acknowledged; anything else is ignored
                 if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
                     break
+                if msg.type == WSMsgType.TEXT and json.loads(msg.data).get("op") == 1:
+                    self.heartbeats.append(time.monotonic())
+                    await send(11, None)
         finally:
             pumping.cancel()
         return ws
