@@ -88,8 +88,10 @@ class StanceBot(commands.Bot):
         app: App | None = None,
         classifier: StanceClassifier | None = None,
         library: ContentLibrary | None = None,
+        **options: Any,
     ) -> None:
         super().__init__(
+            **options,
             command_prefix=commands.when_mentioned,
             help_command=None,
             intents=bot_intents(),
@@ -171,6 +173,13 @@ class StanceBot(commands.Bot):
                 self._app = None
 
 
+class ShardedStanceBot(StanceBot, commands.AutoShardedBot):
+    """The same bot over several gateway connections (shards) in one process."""
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        log.info("shard %d of %s is connected", shard_id, self.shard_count)
+
+
 def build_bot(
     settings: Settings,
     *,
@@ -182,8 +191,18 @@ def build_bot(
 
     By default setup_hook opens an App from the settings (reusing `classifier` and `library`
     if given) and the bot closes it. Pass an already open `app` to share one the caller owns
-    and closes.
+    and closes. With STANCEBOT_SHARD_COUNT set it is an AutoShardedBot running those shards
+    (or the STANCEBOT_SHARD_IDS share of them).
     """
+    if settings.shard_count is not None:
+        return ShardedStanceBot(
+            settings,
+            app=app,
+            classifier=classifier,
+            library=library,
+            shard_count=settings.shard_count,
+            shard_ids=settings.shard_ids,
+        )
     return StanceBot(settings, app=app, classifier=classifier, library=library)
 
 

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     guild_ids: list[int] = Field(default_factory=list, description="Guilds to sync commands to")
     sync_global: bool = False
     moderator_role_id: int | None = None
+    # Sharding: unset runs one gateway connection; a count runs discord.py's AutoShardedBot
+    # with that many shards, all of them in this process unless shard_ids names this
+    # process's share (README, Scaling).
+    shard_count: int | None = Field(default=None, ge=1, le=4096)
+    shard_ids: list[int] | None = None
 
     # Storage and content
     database: Path = Path("stancebot.db")
@@ -76,6 +81,18 @@ class Settings(BaseSettings):
     min_sample: int = Field(default=10, ge=1, description="Fewer participants: 'too few replies'")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shards_fit(cls, v: list[int] | None, info: ValidationInfo) -> list[int] | None:
+        if v is None:
+            return v
+        count = info.data.get("shard_count")
+        if count is None:
+            raise ValueError("needs STANCEBOT_SHARD_COUNT as well")
+        if not v or len(set(v)) != len(v) or not all(0 <= i < count for i in v):
+            raise ValueError(f"must be distinct shard numbers from 0 to {count - 1}")
+        return v
 
     @field_validator("log_level", mode="before")
     @classmethod
