@@ -76,7 +76,7 @@ def test_shard_settings_are_checked_with_a_clear_message(monkeypatch):
     assert isinstance(bot, discord.AutoShardedClient)
     assert (bot.shard_count, bot.shard_ids) == (4, [2, 3])
     monkeypatch.setenv("STANCEBOT_SHARD_IDS", "[4]")
-    with pytest.raises(ConfigError, match="STANCEBOT_SHARD_IDS.*from 0 to 3"):
+    with pytest.raises(ConfigError, match=r"STANCEBOT_SHARD_IDS.*from 0 to 3"):
         load_settings()
     monkeypatch.delenv("STANCEBOT_SHARD_COUNT")
     monkeypatch.setenv("STANCEBOT_SHARD_IDS", "[0]")
