@@ -222,7 +222,11 @@ class Moderation(commands.Cog):
 
         The service calls this inside the reply path (before the reply is queued for its
         stance): Discord calls here (a DM, a delete, a rate limit's retries) must not hold that
-        reply, or the next ones, up. Each verdict is carried out by its own task."""
+        reply, or the next ones, up. Each rules verdict is carried out by its own task; a model
+        verdict already comes in the service's own delivery task (which `drain()` waits for)."""
+        if event.source == "model":
+            await self._carry_out(event)
+            return
         task = asyncio.create_task(
             self._carry_out(event), name=f"stancebot-case-{event.guild_id}-{event.case_number}"
         )
