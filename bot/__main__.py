@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import sqlite3
 import sys
 import tempfile
 from collections import Counter
@@ -536,6 +537,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except UnknownQuestionError as exc:
         print(f"stancebot: error: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as exc:  # mid-run: another program holds the lock, the disk is full …
+        from bot.storage.db import _explain
+
+        database = getattr(args, "db", None) or settings.database
+        print(f"stancebot: error: {_explain(str(database), exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("stancebot: interrupted", file=sys.stderr)
