@@ -334,3 +334,22 @@ async def test_an_opted_out_members_edit_is_not_stored(app, make_reply):
     assert res.outcome == Outcome.IGNORED and "opted out" in res.reason
     stored = await app.repo.get_reply(GUILD_A, r.message_id)
     assert stored.content == r.content and stored.edited_at is None
+
+
+async def test_an_edit_never_undoes_a_moderators_removal(app, make_reply):
+    from bot.core.models import Action, Verdict
+
+    r = make_reply("You are an idiot and everyone here knows it.")
+    await app.service.ingest(r)
+    await app.repo.record_verdict(
+        GUILD_A, r.message_id, r.author_id, Verdict(Action.REMOVE), actor="moderator"
+    )
+    # The delete failed (missing permission), and the member edits the text to something calm.
+    res = await app.service.edit(GUILD_A, r.message_id, "Fair point about the tariffs.")
+    assert res.outcome == Outcome.UPDATED and res.verdict.action == "allow"
+    assert (await app.repo.get_reply(GUILD_A, r.message_id)).moderation == "remove"
+    # An automatic removal, by contrast, is judged again on the new text.
+    spam = make_reply("@everyone @here discord.gg/abc123")
+    await app.service.ingest(spam)
+    await app.service.edit(GUILD_A, spam.message_id, "Sorry, wrong channel: the tariffs matter.")
+    assert (await app.repo.get_reply(GUILD_A, spam.message_id)).moderation == "allow"

@@ -194,11 +194,17 @@ class Repository:
         actor: str = "auto",
         moderator_id: int | None = None,
     ) -> int | None:
-        """Set the reply's moderation state; log a numbered case unless it is a plain allow."""
+        """Set the reply's moderation state; log a numbered case unless it is a plain allow.
+        An automatic verdict (say, on an edit) never undoes a moderator's removal."""
         async with self.db.transaction() as conn:
             await conn.execute(
-                "UPDATE replies SET moderation = ? WHERE guild_id = ? AND message_id = ?",
-                (verdict.action.value, guild_id, message_id),
+                "UPDATE replies SET moderation = ? WHERE guild_id = ? AND message_id = ?"
+                " AND NOT (? = 'auto' AND moderation = 'remove' AND EXISTS ("
+                " SELECT 1 FROM moderation_events e WHERE e.guild_id = replies.guild_id"
+                " AND e.message_id = replies.message_id AND ((e.actor = 'moderator'"
+                " AND e.action = 'remove') OR (e.status = 'removed'"
+                " AND e.resolved_by IS NOT NULL))))",
+                (verdict.action.value, guild_id, message_id, actor),
             )
             if verdict.action == "allow" and actor == "auto":
                 return None
