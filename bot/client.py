@@ -218,6 +218,12 @@ class _RedactToken(logging.Filter):
         if self.token in text:
             record.msg = text.replace(self.token, "[token redacted]")
             record.args = None
+        if record.exc_info and record.exc_info[0] is not None:
+            # A traceback can carry it too (an exception's message, a request's headers).
+            trace = logging.Formatter().formatException(record.exc_info)
+            if self.token in trace:
+                record.exc_text = trace.replace(self.token, "[token redacted]")
+                record.exc_info = None
         return True
 
 
