@@ -176,6 +176,12 @@ class FakeDiscord:
     # heartbeats the bot sent: load benchmarks measure latency and heartbeat delays with them.
     sent_at: dict[int, float] = field(default_factory=dict)
     heartbeats: list[float] = field(default_factory=list)
+    # Injected REST failures: (method, path) -> statuses answered in turn before the real one.
+    faults: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    # Gateway: RESUMEs received, the events a resumed session is sent again, the live socket.
+    resumes: list[dict] = field(default_factory=list)
+    replay: list[tuple[str, dict]] = field(default_factory=list)
+    _ws: web.WebSocketResponse | None = None
     _runner: web.AppRunner | None = None
 
     @property
@@ -206,6 +212,11 @@ class FakeDiscord:
     async def dispatch(self, event: str, data: dict) -> None:
         await self.outbox.put((event, data))
 
+    async def drop_connection(self, code: int = 4000) -> None:
+        """Close the gateway socket as Discord does on a hiccup: the client should RESUME."""
+        if self._ws is not None:
+            await self._ws.close(code=code)
+
     # --- REST ------------------------------------------------------------------------------
 
     @staticmethod
@@ -216,6 +227,17 @@ class FakeDiscord:
         path = "/" + request.match_info["path"]
         body = await request.json() if request.can_read_body else None
         self.requests.append((request.method, path, body))
+        pending = self.faults.get((request.method, path))
+        if pending:
+            status = pending.pop(0)
+            if status == 429:
+                retry = {"message": "You are being rate limited.", "retry_after": 0.05}
+                return web.Response(
+                    body=json.dumps(retry | {"global": False}).encode(),
+                    status=429,
+                    headers=JSON | {"Via": "1.1 google", "X-RateLimit-Scope": "user"},
+                )
+            return self._json({"message": f"{status}: injected", "code": 0}, status)
         if request.headers.get("Authorization") != f"Bot {self.token}" and not path.startswith(
             "/interactions/"
         ):
@@ -275,13 +297,21 @@ class FakeDiscord:
                 json.dumps({"op": op, "d": data, "s": seq if op == 0 else None, "t": event})
             )
 
+        self._ws = ws
         await send(10, {"heartbeat_interval": self.heartbeat_interval_ms})
-        while True:  # discord.py heartbeats once on HELLO, then identifies
+        while True:  # discord.py heartbeats once on HELLO, then identifies (or resumes)
             frame = await ws.receive(timeout=10)
             assert frame.type == WSMsgType.TEXT, frame
             payload = json.loads(frame.data)
-            if payload["op"] == 2:
+            if payload["op"] in (2, 6):
                 break
+        if payload["op"] == 6:
+            self.resumes.append(payload["d"])
+            seq = int(payload["d"].get("seq") or 0)
+            for event, data in self.replay:  # at-least-once: events it may have seen already
+                await send(0, data, event)
+            await send(0, {}, "RESUMED")
+            return await self._serve(ws, send)
         if not self.identify.done():
             self.identify.set_result(payload)
         await send(
@@ -298,7 +328,9 @@ class FakeDiscord:
             "READY",
         )
         await send(0, guild_payload(), "GUILD_CREATE")
+        return await self._serve(ws, send)
 
+    async def _serve(self, ws: web.WebSocketResponse, send) -> web.WebSocketResponse:
         async def pump() -> None:
             while True:
                 event, data = await self.outbox.get()
