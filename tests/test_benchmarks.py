@@ -1,0 +1,32 @@
+"""Smoke tests: each benchmark runs end to end on a small N and checks its own results.
+(No timings are asserted here: the benchmarks measure, the tests only run them.)"""
+
+from __future__ import annotations
+
+import discord
+from discord.gateway import DiscordWebSocket
+
+from benchmarks import backfill, latency, pipeline
+
+
+def test_pipeline_benchmark_runs(capsys):
+    result = pipeline.main(["--replies", "150"])
+    assert result["replies"] == 150 and result["replies_per_second"] > 0
+    assert result["breakdown_seconds"]["batches"] >= 1
+    assert '"replies_per_second"' in capsys.readouterr().out
+
+
+def test_latency_benchmark_runs(monkeypatch):
+    # It points discord.py at the fake Discord; put things back afterwards.
+    monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
+    monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", DiscordWebSocket.DEFAULT_GATEWAY)
+    result = latency.main(["--rate", "20", "--seconds", "2", "--heartbeat-ms", "500"])
+    assert result["messages_sent"] == result["stances_stored"] == 40
+    assert 0 < result["latency_ms"]["p50"] <= result["latency_ms"]["p99"]
+    assert result["heartbeat"]["acks"] >= 1
+
+
+def test_backfill_benchmark_runs():
+    result = backfill.main(["--replies", "300"])
+    assert result["replies_stored"] == 300 and result["replies_classified"] == 298
+    assert "300 stored" in result["cli_summary"]
