@@ -483,6 +483,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--format", choices=("text", "json"), default="text")
     sp.add_argument("--model", help="model: 'bundled', a local folder or a Hugging Face id")
 
+    from bot.moderation.cli import add_commands as add_moderation_commands
+
+    add_moderation_commands(add)
+
     sp = add("ingest", "Import a DiscordChatExporter JSON channel export.", cmd_ingest)
     sp.add_argument("file", type=Path, help="the export (.json)")
     sp.add_argument("--question", required=True, help="question the channel discussed")

@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.content import ContentLibrary
 from bot.core.queue import ClassificationQueue
 from bot.core.service import DiscussionService
+from bot.moderation.model import AbuseScorer, ModeratedClassifier
 from bot.moderation.rules import RuleModerator, RuleSettings
 from bot.stance.adapter import ADAPTER_FILE
 from bot.stance.classifier import SHIPPED_HEADS, StanceClassifier
@@ -70,6 +71,22 @@ def load_classifier(settings: Settings, library: ContentLibrary) -> StanceClassi
     )
 
 
+def load_abuse_scorer(
+    settings: Settings, encoder: Encoder, *, heads_dir: Path | None = None
+) -> AbuseScorer | None:
+    """The abuse model on the stance encoder (and the user's toxicity model, if configured);
+    None when both are off or missing (only the rules moderate then)."""
+    from bot.moderation.model import SHIPPED_MODERATION, ToxicityModel, load_head
+
+    head = None
+    if settings.moderation_model:
+        head = load_head(heads_dir or SHIPPED_MODERATION, encoder)
+    toxicity = ToxicityModel.load(settings.toxicity_model) if settings.toxicity_model else None
+    if head is None and toxicity is None:
+        return None
+    return AbuseScorer(encoder, head, toxicity)
+
+
 @dataclass
 class App:
     settings: Settings
@@ -78,6 +95,7 @@ class App:
     library: ContentLibrary
     classifier: StanceClassifier
     service: DiscussionService
+    abuse: AbuseScorer | None = None
 
     @classmethod
     async def open(
@@ -88,21 +106,30 @@ class App:
         classifier: StanceClassifier | None = None,
         library: ContentLibrary | None = None,
         on_batch: Callable[[int], None] | None = None,
+        abuse: AbuseScorer | bool | None = True,
     ) -> App:
+        """`abuse`: True loads the abuse model from settings, False runs the rules alone, or
+        pass a scorer already loaded (it must read `classifier`'s encoder)."""
         library = library or load_library(settings)
         classifier = classifier or load_classifier(settings, library)
+        if abuse is True:
+            abuse = load_abuse_scorer(settings, classifier.encoder)
+        scorer = abuse or None
+        classify = classifier.predict_many
+        if scorer is not None:
+            classify = ModeratedClassifier(classifier, scorer).predict_many
         db = await Database(database or settings.database).open()
         repo = Repository(db)
         queue = ClassificationQueue(
             repo,
-            classifier.predict_many,
+            classify,
             batch_size=settings.batch_size,
             max_delay=settings.batch_max_delay_ms / 1000,
         )
         queue.on_batch = on_batch
         service = DiscussionService(repo, library, RuleModerator(rule_settings(settings)), queue)
         await service.start()
-        return cls(settings, db, repo, library, classifier, service)
+        return cls(settings, db, repo, library, classifier, service, scorer)
 
     async def close(self) -> None:
         await self.service.close()

@@ -68,6 +68,15 @@ class Settings(BaseSettings):
         default=True, description="int8 encoder: ~1.6x less CPU per reply, macro-F1 within 0.01"
     )
 
+    # Moderation model (besides the rules)
+    moderation_model: bool = Field(
+        default=True, description="score replies with the shipped abuse model (shares the pass)"
+    )
+    toxicity_model: str | None = Field(
+        default=None,
+        description="Detoxify-style text-classification model (local folder or Hugging Face id)",
+    )
+
     # Moderation rules
     flood_max_replies: int = Field(default=6, ge=1)
     flood_window_seconds: int = Field(default=60, ge=1)

@@ -84,6 +84,8 @@ class Prediction:
     scores: dict[str, float]
     model_version: str
     low_confidence: bool = False
+    # Abuse-model scores per moderation category, when moderation shared the encoder's pass.
+    abuse: dict[str, float] | None = None
 
 
 class Outcome(enum.StrEnum):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from bot.core.models import Prediction
@@ -43,6 +43,11 @@ class ClassificationQueue:
         self.classified = 0
         self.failed = 0  # replies that could not be classified (left pending)
         self.on_batch: Callable[[int], None] | None = None  # progress hook (count written)
+        # Called with each batch's predictions before their stances are written, so a crash in
+        # between leaves the replies pending and the hook runs again (it must be idempotent).
+        self.on_predictions: (
+            Callable[[list[tuple[PendingItem, Prediction]]], Awaitable[None]] | None
+        ) = None
 
     async def start(self, *, recover: bool = True) -> None:
         """Start the worker, and re-queue in the background the replies an earlier run stored
@@ -111,7 +116,10 @@ class ClassificationQueue:
         loop = asyncio.get_running_loop()
         pairs = [(item.question_id, item.content) for item in batch]
         preds = await loop.run_in_executor(self._executor, self.classify, pairs)
-        return await self.repo.write_model_stances(list(zip(batch, preds, strict=True)))
+        results = list(zip(batch, preds, strict=True))
+        if self.on_predictions is not None:
+            await self.on_predictions(results)
+        return await self.repo.write_model_stances(results)
 
     async def _run(self) -> None:
         while True:

@@ -18,6 +18,7 @@ from bot.core.models import (
     IngestResult,
     ModerationEvent,
     Outcome,
+    Prediction,
     Reply,
     Verdict,
     as_utc,
@@ -26,6 +27,7 @@ from bot.core.models import (
 from bot.core.queue import ClassificationQueue
 from bot.moderation.policy import ModerationPolicy
 from bot.moderation.rules import RecentReply, RuleModerator, RuleSettings
+from bot.moderation.verdicts import model_verdict
 from bot.storage.repository import PendingItem, Repository
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,8 @@ class DiscussionService:
         # Per-guild policy (set by whoever stores it); without one, `moderator` applies to all.
         self.policy_for: PolicyProvider | None = None
         self._moderators: dict[RuleSettings, RuleModerator] = {moderator.settings: moderator}
+        # The abuse model's scores arrive with each classified batch (one encoder pass).
+        queue.on_predictions = self._model_verdicts
 
     async def policy(self, guild_id: int) -> ModerationPolicy:
         if self.policy_for is None:
@@ -199,6 +203,49 @@ class DiscussionService:
                 )
             )
         return verdict
+
+    async def _model_verdicts(self, results: list[tuple[PendingItem, Prediction]]) -> None:
+        """Record the abuse model's verdicts on a classified batch and hand them to the
+        listeners (source "model"). A verdict only ever makes a reply's moderation stricter, and
+        never overrides a moderator's decision; a replayed batch records nothing twice."""
+        for item, pred in results:
+            if not pred.abuse:
+                continue
+            try:
+                verdict = model_verdict(pred.abuse, await self.policy(item.guild_id))
+                if verdict.action is Action.ALLOW:
+                    continue
+                recorded = await self.repo.record_model_verdict(
+                    item.guild_id, item.message_id, item.content_version, verdict
+                )
+            except Exception:
+                # The stance is still written; the rules' verdict stands for this reply.
+                log.exception("cannot record the model verdict on reply %s", item.message_id)
+                continue
+            if recorded is None:
+                continue
+            case, stored = recorded
+            log.info(
+                "moderation case %d in guild %s: %s reply %s (%s)",
+                case,
+                item.guild_id,
+                verdict.action,
+                item.message_id,
+                ", ".join(verdict.reasons),
+            )
+            await self._emit(
+                ModerationEvent(
+                    item.guild_id,
+                    stored.channel_id,
+                    item.message_id,
+                    stored.author_id,
+                    stored.content,
+                    verdict,
+                    case,
+                    source="model",
+                ),
+                background=True,
+            )
 
     async def edit(
         self,

@@ -245,7 +245,18 @@ class StanceClassifier:
         heads = {qid: self.head(qid) for qid, _ in items}  # fail fast on an unknown question
         emb = None
         if any(not isinstance(h, NLIHead) for h in heads.values()):
-            emb = self.encoder.encode([text for _, text in items], batch_size=self.batch_size)
+            emb = self.encode([text for _, text in items])
+        return self.predict_embedded(items, emb)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encoder.encode(texts, batch_size=self.batch_size)
+
+    def predict_embedded(
+        self, items: Sequence[tuple[str, str]], emb: np.ndarray | None
+    ) -> list[Prediction]:
+        """Predictions from embeddings already computed by `encode` (row i is items[i]), so a
+        caller that needs the same pass for something else (moderation) encodes only once."""
+        heads = {qid: self.head(qid) for qid, _ in items}
         out: list[Prediction | None] = [None] * len(items)
         for qid, head in heads.items():
             rows = [i for i, (q, _) in enumerate(items) if q == qid]

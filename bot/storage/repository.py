@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from bot.core.models import Prediction, Reply, Verdict, iso, parse_iso, utcnow
@@ -208,27 +208,92 @@ class Repository:
             )
             if verdict.action == "allow" and actor == "auto":
                 return None
+            return await self._insert_case(
+                conn, guild_id, message_id, author_id, verdict, actor, moderator_id
+            )
+
+    async def record_model_verdict(
+        self, guild_id: int, message_id: int, content_version: int, verdict: Verdict
+    ) -> tuple[int, StoredReply] | None:
+        """Record the abuse model's verdict on one version of a reply's text, as a new case.
+
+        Only ever stricter: nothing changes (None) unless the verdict is stricter than the
+        reply's current moderation, the text is still that version, the reply is not deleted,
+        and no moderator has decided on this text (a case they resolved or a decision of their
+        own since its last edit). So a replayed or late result never doubles a case.
+        Returns (case number, the stored reply).
+        """
+        rank = {"pending": -1, "allow": 0, "review": 1, "remove": 2}
+        async with self.db.transaction() as conn:
             cur = await conn.execute(
-                "INSERT INTO moderation_events (guild_id, case_number, message_id, author_id,"
-                " action,"
-                " reasons, scores, actor, moderator_id, created_at)"
-                " VALUES (?, (SELECT COALESCE(MAX(case_number), 0) + 1 FROM moderation_events"
-                " WHERE guild_id = ?), ?, ?, ?, ?, ?, ?, ?, ?) RETURNING case_number",
-                (
-                    guild_id,
-                    guild_id,
-                    message_id,
-                    author_id,
-                    verdict.action.value,
-                    json.dumps(list(verdict.reasons)),
-                    json.dumps(verdict.scores),
-                    actor,
-                    moderator_id,
-                    iso(utcnow()),
-                ),
+                f"SELECT {_REPLY_COLUMNS} FROM replies WHERE guild_id = ? AND message_id = ?",
+                (guild_id, message_id),
             )
             row = await cur.fetchone()
-            return int(row[0])
+            if row is None:
+                return None
+            reply = StoredReply(*row)
+            if (
+                reply.deleted_at is not None
+                or reply.content_version != content_version
+                or rank.get(reply.moderation, -1) >= rank[verdict.action.value]
+            ):
+                return None
+            since = reply.edited_at or ""
+            cur = await conn.execute(
+                "SELECT 1 FROM moderation_events WHERE guild_id = ? AND message_id = ?"
+                " AND ((actor = 'moderator' AND created_at >= ?)"
+                " OR (resolved_by IS NOT NULL AND resolved_at >= ?)) LIMIT 1",
+                (guild_id, message_id, since, since),
+            )
+            if await cur.fetchone() is not None:
+                return None
+            await conn.execute(
+                "UPDATE replies SET moderation = ? WHERE guild_id = ? AND message_id = ?",
+                (verdict.action.value, guild_id, message_id),
+            )
+            case = await self._insert_case(
+                conn, guild_id, message_id, reply.author_id, verdict, "auto", None
+            )
+            if verdict.action == "remove":  # an open review of the same text is moot now
+                await conn.execute(
+                    "UPDATE moderation_events SET status = 'closed', resolved_at = ?,"
+                    " resolution = ? WHERE guild_id = ? AND message_id = ? AND status = 'open'"
+                    " AND case_number != ?",
+                    (iso(utcnow()), f"superseded by case {case}", guild_id, message_id, case),
+                )
+        return case, replace(reply, moderation=verdict.action.value)
+
+    async def _insert_case(
+        self,
+        conn,
+        guild_id: int,
+        message_id: int,
+        author_id: int,
+        verdict: Verdict,
+        actor: str,
+        moderator_id: int | None,
+    ) -> int:
+        cur = await conn.execute(
+            "INSERT INTO moderation_events (guild_id, case_number, message_id, author_id,"
+            " action, reasons, scores, actor, moderator_id, created_at)"
+            " VALUES (?, (SELECT COALESCE(MAX(case_number), 0) + 1 FROM moderation_events"
+            " WHERE guild_id = ?), ?, ?, ?, ?, ?, ?, ?, ?) RETURNING case_number",
+            (
+                guild_id,
+                guild_id,
+                message_id,
+                author_id,
+                verdict.action.value,
+                json.dumps(list(verdict.reasons)),
+                json.dumps(verdict.scores),
+                actor,
+                moderator_id,
+                iso(utcnow()),
+            ),
+        )
+        row = await cur.fetchone()
+        return int(row[0])
 
     # --- stances ---------------------------------------------------------------------------
 

@@ -1,0 +1,397 @@
+"""The abuse model: per-category scores (insult, harassment, threat, hate, spam) -> a Verdict.
+
+The shipped scorer is a logistic head on a middle layer of the stance encoder, read from the very
+forward pass that computes the stance embedding (a hook on the layer), so moderation adds no
+second encoder pass. A user may configure a Hugging Face toxicity model instead
+(`STANCEBOT_TOXICITY_MODEL`, Detoxify-style multi-label `text-classification`); its labels are
+mapped onto the categories. No discord imports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from bot.core.models import Prediction
+from bot.moderation.policy import CATEGORIES
+from bot.stance.classifier import StanceClassifier
+from bot.stance.encoder import Encoder
+
+log = logging.getLogger(__name__)
+
+SHIPPED_MODERATION = Path(__file__).resolve().parent / "artifacts"
+ABUSE_FILE = "abuse.safetensors"
+CIVIL = "civil"
+CLASSES = (CIVIL, *CATEGORIES)  # what the head predicts: civil plus each abuse category
+
+# --- reading a middle layer out of the encoder's own pass -----------------------------------
+
+
+def _pool(hidden, mask):
+    import torch
+
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+
+class LayerTap:
+    """Captures the mean-pooled hidden states of one transformer layer whenever the encoder's
+    model runs in the calling thread, and lines them up with `Encoder.encode`'s output rows.
+
+    The encoder may batch and reorder texts however it likes: each captured row is matched to
+    its output row by its final embedding, which the tap pools the same way.
+    """
+
+    def __init__(self, encoder: Encoder, layer: int) -> None:
+        self.encoder = encoder
+        self.layer = layer
+        self._owner: int | None = None
+        self._final: list = []
+        self._middle: list = []
+        self._mask = None
+        self._warned = False
+
+    def _layers(self):
+        return self.encoder.model.encoder.layer
+
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 64
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(the encoder's embeddings, this layer's pooled features), both in input order."""
+        emb, feats = self.run(lambda: self.encoder.encode(texts, batch_size=batch_size), texts)
+        return emb, feats
+
+    def run(self, encode, texts: Sequence[str]):
+        """Call `encode()` (which must return the embeddings of `texts`) with the tap attached."""
+        model = self.encoder.model
+        if not 1 <= self.layer <= len(self._layers()):
+            raise ValueError(f"layer {self.layer} is outside 1..{len(self._layers())}")
+        self._owner = threading.get_ident()
+        self._final, self._middle = [], []
+        hooks = [
+            model.register_forward_pre_hook(self._before, with_kwargs=True),
+            self._layers()[self.layer - 1].register_forward_hook(self._at_layer),
+            model.register_forward_hook(self._after),
+        ]
+        try:
+            emb = encode()
+        finally:
+            for h in hooks:
+                h.remove()
+            self._owner = None
+        return emb, self._align(np.asarray(emb), texts)
+
+    def _mine(self) -> bool:
+        return self._owner == threading.get_ident()
+
+    def _before(self, module, args, kwargs):
+        if self._mine():
+            self._mask = kwargs.get("attention_mask")
+        return None
+
+    def _at_layer(self, module, args, output):
+        if self._mine() and self._mask is not None:
+            hidden = output[0] if isinstance(output, tuple) else output
+            self._middle.append(_pool(hidden, self._mask).detach().cpu().numpy())
+
+    def _after(self, module, args, output):
+        if self._mine() and self._mask is not None:
+            self._final.append(_pool(output.last_hidden_state, self._mask).detach().cpu().numpy())
+            self._mask = None
+
+    def _align(self, emb: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        dim = self.encoder.dim
+        if len(texts) == 0:
+            return np.zeros((0, dim), dtype=np.float32)
+        final = np.concatenate(self._final) if self._final else np.zeros((0, dim))
+        middle = np.concatenate(self._middle) if self._middle else np.zeros((0, dim))
+        if len(final) != len(texts) or len(middle) != len(texts):
+            # The encoder did not run its model in the usual way (e.g. another runtime):
+            # compute the layer directly, at the cost of a second pass.
+            if not self._warned:
+                self._warned = True
+                log.warning(
+                    "the encoder did not run its transformer as expected; moderation reads the "
+                    "layer in a second pass (slower)"
+                )
+            return self.direct(texts)
+        feats = np.zeros((len(texts), middle.shape[1]), dtype=np.float32)
+        for start in range(0, len(final), 1024):
+            sims = final[start : start + 1024] @ emb.T
+            feats[sims.argmax(axis=1)] = middle[start : start + 1024]
+        return feats
+
+    def direct(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+        """The layer's pooled features from a forward pass of its own (training, fallbacks)."""
+        import torch
+
+        enc = self.encoder
+        out = np.zeros((len(texts), enc.dim), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(texts), batch_size):
+                chunk = [t or " " for t in texts[start : start + batch_size]]
+                batch = enc.tokenizer(
+                    chunk,
+                    padding=True,
+                    truncation=True,
+                    max_length=enc.max_tokens,
+                    return_tensors="pt",
+                )
+                hidden = enc.model(**batch, output_hidden_states=True).hidden_states[self.layer]
+                out[start : start + len(chunk)] = _pool(hidden, batch["attention_mask"]).numpy()
+        return out
+
+
+# --- the shipped head -----------------------------------------------------------------------
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@dataclass
+class AbuseHead:
+    """Multinomial logistic head over CLASSES on one layer's pooled features.
+
+    A category's score is how much more the reply looks like that category than like civil
+    discussion: sigmoid(logit[category] - logit[civil]), so similar categories do not split one
+    message's score between them. Temperature and the operating point chosen by
+    cross-validation are folded into the weights: 0.5 is the calibrated review threshold.
+    """
+
+    weight: np.ndarray  # (len(CLASSES), dim)
+    bias: np.ndarray  # (len(CLASSES),)
+    layer: int
+    version: str
+    encoder_fingerprint: str
+    meta: dict = field(default_factory=dict)
+    classes: tuple[str, ...] = CLASSES
+
+    def scores(self, features: np.ndarray) -> list[dict[str, float]]:
+        logits = features @ self.weight.T + self.bias
+        civil = self.classes.index(CIVIL)
+        out = []
+        for row in _sigmoid(logits - logits[:, [civil]]):
+            out.append(
+                {c: round(float(row[i]), 4) for i, c in enumerate(self.classes) if c != CIVIL}
+            )
+        return out
+
+    def save(self, path: Path) -> None:
+        from safetensors.numpy import save_file
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file(
+            {"weight": self.weight.astype(np.float32), "bias": self.bias.astype(np.float32)},
+            str(path),
+            metadata={
+                "classes": json.dumps(list(self.classes)),
+                "layer": str(self.layer),
+                "version": self.version,
+                "encoder": self.encoder_fingerprint,
+                "meta": json.dumps(self.meta, sort_keys=True),
+            },
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> AbuseHead:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="numpy") as fh:
+            md = fh.metadata() or {}
+            weight, bias = fh.get_tensor("weight"), fh.get_tensor("bias")
+        try:
+            return cls(
+                weight=weight,
+                bias=bias,
+                layer=int(md["layer"]),
+                version=md["version"],
+                encoder_fingerprint=md["encoder"],
+                meta=json.loads(md.get("meta", "{}")),
+                classes=tuple(json.loads(md["classes"])),
+            )
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"{path}: not a stancebot moderation head ({exc})") from None
+
+    @staticmethod
+    def digest(weight: np.ndarray, bias: np.ndarray) -> str:
+        return hashlib.sha256(weight.astype(np.float32).tobytes() + bias.tobytes()).hexdigest()[:8]
+
+
+# --- a user's toxicity model ----------------------------------------------------------------
+
+# Detoxify / Jigsaw label names -> our categories (a label named after a category maps to it).
+TOXICITY_LABELS: dict[str, str] = {
+    "toxic": "insult",
+    "toxicity": "insult",
+    "severe_toxic": "insult",
+    "severe_toxicity": "insult",
+    "obscene": "insult",
+    "insult": "insult",
+    "harassment": "harassment",
+    "sexual_explicit": "harassment",
+    "threat": "threat",
+    "identity_hate": "hate",
+    "identity_attack": "hate",
+    "hate": "hate",
+    "spam": "spam",
+}
+
+
+class ToxicityModel:
+    """A multi-label `text-classification` model; each category's score is the highest score of
+    the model's labels that map to it. It reads the text: one more pass of its own per reply."""
+
+    def __init__(self, pipeline, name: str, mapping: Mapping[str, str]) -> None:
+        self.pipeline = pipeline
+        self.name = name
+        self.mapping = dict(mapping)
+        self.categories = tuple(c for c in CATEGORIES if c in self.mapping.values())
+        self.version = f"toxicity-{name.replace('/', '_')}"
+
+    @classmethod
+    def load(cls, source: str) -> ToxicityModel:
+        from transformers import pipeline
+
+        from bot.stance.encoder import ModelLoadError, resolve
+
+        resolved = resolve(source)
+        try:
+            clf = pipeline("text-classification", model=resolved.location, device=-1)
+        except (OSError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelLoadError(
+                f"cannot load toxicity model {source!r}: {first} — set STANCEBOT_TOXICITY_MODEL to "
+                "a local text-classification model folder or a Hugging Face id (or unset it)"
+            ) from None
+        labels = [str(v) for v in clf.model.config.id2label.values()]
+        mapping = {
+            lb: TOXICITY_LABELS[lb.lower()] for lb in labels if lb.lower() in TOXICITY_LABELS
+        }
+        if not mapping:
+            raise ModelLoadError(
+                f"toxicity model {source!r} has labels {labels}, none of which is a known toxicity "
+                f"label ({', '.join(sorted(TOXICITY_LABELS))}): use a Detoxify-style model"
+            )
+        log.info("loaded toxicity model %s (labels %s)", resolved.name, mapping)
+        return cls(clf, resolved.name, mapping)
+
+    def scores(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        if not texts:
+            return []
+        results = self.pipeline(
+            [t or " " for t in texts], top_k=None, function_to_apply="sigmoid", truncation=True
+        )
+        out = []
+        for result in results:
+            row = dict.fromkeys(self.categories, 0.0)
+            for item in result:
+                cat = self.mapping.get(item["label"])
+                if cat is not None:
+                    row[cat] = max(row[cat], round(float(item["score"]), 4))
+            out.append(row)
+        return out
+
+
+# --- the scorer the application uses --------------------------------------------------------
+
+
+class AbuseScorer:
+    """Scores texts for every category: the shipped head (from the stance encoder's pass) and,
+    when configured, a toxicity model whose categories replace the head's."""
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        head: AbuseHead | None,
+        toxicity: ToxicityModel | None = None,
+    ) -> None:
+        if head is None and toxicity is None:
+            raise ValueError("an abuse scorer needs a head or a toxicity model")
+        self.encoder = encoder
+        self.head = head
+        self.toxicity = toxicity
+        self.tap = LayerTap(encoder, head.layer) if head is not None else None
+
+    @property
+    def version(self) -> str:
+        parts = [m.version for m in (self.head, self.toxicity) if m is not None]
+        return "+".join(parts)
+
+    def embed(self, texts: Sequence[str], encode) -> tuple[np.ndarray, list[dict[str, float]]]:
+        """Run `encode()` (the stance embeddings of `texts`) and score the same texts, sharing
+        the encoder's pass. Returns (embeddings, scores per text)."""
+        if self.tap is not None:
+            emb, feats = self.tap.run(encode, texts)
+            scores = self.head.scores(feats)
+        else:
+            emb = encode()
+            scores = [{} for _ in texts]
+        return emb, self._merge_toxicity(texts, scores)
+
+    def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        """Scores for texts on their own (the `moderate` command, evaluation)."""
+        if self.tap is not None:
+            scores = self.head.scores(self.tap.direct(texts))
+        else:
+            scores = [{} for _ in texts]
+        return self._merge_toxicity(texts, scores)
+
+    def _merge_toxicity(self, texts, scores: list[dict[str, float]]) -> list[dict[str, float]]:
+        if self.toxicity is None:
+            return scores
+        return [base | tox for base, tox in zip(scores, self.toxicity.scores(texts), strict=True)]
+
+
+class ModeratedClassifier:
+    """The stance classifier and the abuse scorer on one encoder pass: what the classification
+    queue runs. Each Prediction carries the reply's abuse scores in `abuse`."""
+
+    def __init__(self, classifier: StanceClassifier, scorer: AbuseScorer) -> None:
+        if scorer.encoder is not classifier.encoder:
+            raise ValueError("the abuse scorer must read the stance classifier's own encoder")
+        self.classifier = classifier
+        self.scorer = scorer
+
+    def predict_many(self, items: Sequence[tuple[str, str]]) -> list[Prediction]:
+        texts = [text for _, text in items]
+        emb, scores = self.scorer.embed(texts, lambda: self.classifier.encode(texts))
+        preds = self.classifier.predict_embedded(items, emb)
+        return [replace(p, abuse=s) for p, s in zip(preds, scores, strict=True)]
+
+
+def load_head(directory: Path, encoder: Encoder) -> AbuseHead | None:
+    """The trained head in `directory`, if there is one made for this encoder."""
+    path = directory / ABUSE_FILE
+    if not path.is_file():
+        log.warning(
+            "%s: no moderation model; only the rules moderate until `stancebot train-moderation`",
+            path,
+        )
+        return None
+    try:
+        head = AbuseHead.load(path)
+    except (ValueError, OSError) as exc:
+        log.warning("%s: unreadable moderation head (%s); only the rules moderate", path, exc)
+        return None
+    except Exception as exc:  # safetensors' own error type
+        log.warning("%s: unreadable moderation head (%s); only the rules moderate", path, exc)
+        return None
+    if head.encoder_fingerprint != encoder.fingerprint:
+        log.warning(
+            "%s: trained on encoder %s, the stance encoder is now %s; only the rules moderate "
+            "until `stancebot train-moderation`",
+            path,
+            head.encoder_fingerprint,
+            encoder.fingerprint,
+        )
+        return None
+    return head
