@@ -1,0 +1,124 @@
+"""What moderation adds to each reply on top of stance classification.
+
+    .venv/bin/python -m benchmarks.moderation_latency [--replies 1000] [--rounds 5]
+
+The replies (the seeds' hand-written stance replies and moderation examples, shuffled) go
+through the classification queue's function in batches of 64 (the queue's default), with the
+encoder as the application loads it: once as stance classification alone, once with the abuse
+model reading the same encoder pass (what the pipeline runs). The difference, per reply, is
+the model's cost; the rules' cost is timed apart. Wall-clock and process CPU time are both
+printed: on a shared machine the CPU time is the steadier of the two. For comparison: the abuse head with a second
+encoder pass of its own. Each variant runs `rounds` times, interleaved; medians are printed.
+Target: under 5 ms per reply on top of classification.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import time
+
+from benchmarks._common import ROOT, load_now, machine, seed_texts
+from bot.app import load_abuse_scorer, load_classifier, load_library, rule_settings
+from bot.config import load_settings
+from bot.core.models import Reply, utcnow
+from bot.moderation.model import ModeratedClassifier
+from bot.moderation.policy import ModerationPolicy
+from bot.moderation.rules import RuleModerator
+from bot.moderation.verdicts import model_verdict
+
+BATCH = 64
+
+
+def replies(n: int, seed: int = 11) -> list[str]:
+    texts = seed_texts()
+    for name in ("train.jsonl", "heldout.jsonl"):
+        path = ROOT / "seeds" / "moderation" / name
+        texts += [json.loads(x)["text"] for x in path.read_text(encoding="utf-8").splitlines()]
+    random.Random(seed).shuffle(texts)
+    return (texts * (n // len(texts) + 1))[:n]
+
+
+def run(n: int, rounds: int) -> dict:
+    settings = load_settings()
+    library = load_library(settings)
+    classifier = load_classifier(settings, library)
+    scorer = load_abuse_scorer(settings, classifier.encoder)
+    if scorer is None or scorer.head is None:
+        raise SystemExit("no abuse model: run `stancebot train-moderation` first")
+    moderated = ModeratedClassifier(classifier, scorer)
+    texts = replies(n)
+    batches = [[("partnership", t) for t in texts[i : i + BATCH]] for i in range(0, n, BATCH)]
+    rules = RuleModerator(rule_settings(settings))
+    policy = ModerationPolicy(rules=rules.settings)
+    now = utcnow()
+
+    def stance_only() -> None:
+        for b in batches:
+            classifier.predict_many(b)
+
+    def shared_pass() -> None:
+        for b in batches:
+            for p in moderated.predict_many(b):
+                model_verdict(p.abuse, policy)
+
+    def second_pass() -> None:
+        for b in batches:
+            classifier.predict_many(b)
+            scorer.score([t for _, t in b])
+
+    def rules_only() -> None:
+        for i, t in enumerate(texts):
+            rules.check(Reply(i, 0, 0, 0, "", t, now))
+
+    variants = {
+        "stance": stance_only,
+        "stance+model": shared_pass,
+        "stance+second_pass": second_pass,
+        "rules": rules_only,
+    }
+    stance_only()  # warm-up: lazy heads, allocator
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    cpu: dict[str, list[float]] = {k: [] for k in variants}
+    for _ in range(rounds):
+        for name, fn in variants.items():
+            start, start_cpu = time.perf_counter(), time.process_time()
+            fn()
+            times[name].append((time.perf_counter() - start) / n * 1000)
+            cpu[name].append((time.process_time() - start_cpu) / n * 1000)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    overhead = [m - s for m, s in zip(times["stance+model"], times["stance"], strict=True)]
+    cpu_med = {k: statistics.median(v) for k, v in cpu.items()}
+    return machine() | {
+        "replies": n,
+        "rounds": rounds,
+        "batch": BATCH,
+        "quantize": settings.quantize,
+        "model": scorer.version,
+        "ms_per_reply_median": {k: round(v, 3) for k, v in med.items()},
+        "model_overhead_ms_per_reply": {
+            "median": round(statistics.median(overhead), 3),
+            "per_round": [round(x, 3) for x in overhead],
+        },
+        # CPU time of the process (all threads): less distorted by other work on the machine.
+        "cpu_ms_per_reply_median": {k: round(v, 3) for k, v in cpu_med.items()},
+        "model_overhead_cpu_ms_per_reply": round(cpu_med["stance+model"] - cpu_med["stance"], 3),
+        "moderation_total_ms_per_reply": round(statistics.median(overhead) + med["rules"], 3),
+        "second_pass_overhead_ms_per_reply": round(med["stance+second_pass"] - med["stance"], 3),
+        "load_average_at_end": load_now(),
+        "target_ms": 5.0,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--replies", type=int, default=1000)
+    p.add_argument("--rounds", type=int, default=5)
+    args = p.parse_args()
+    print(json.dumps(run(args.replies, args.rounds), indent=2))
+
+
+if __name__ == "__main__":
+    main()
