@@ -6,9 +6,9 @@ The replies (the seeds' hand-written stance replies and moderation examples, shu
 through the classification queue's function in batches of 64 (the queue's default), with the
 encoder as the application loads it: once as stance classification alone, once with the abuse
 model reading the same encoder pass (what the pipeline runs). The difference, per reply, is
-the model's cost; the rules' cost is timed apart. Wall-clock and process CPU time are both
-printed: on a shared machine the CPU time is the steadier of the two. For comparison: the abuse head with a second
-encoder pass of its own. Each variant runs `rounds` times, interleaved; medians are printed.
+the model's cost; the rules' cost is timed apart. For comparison: the abuse head with a second
+encoder pass of its own. Each variant runs `rounds` times, interleaved; medians are printed,
+of wall-clock and of process CPU time (the steadier of the two on a shared machine).
 Target: under 5 ms per reply on top of classification.
 """
 
