@@ -123,10 +123,12 @@ class LayerTap:
                     "layer in a second pass (slower)"
                 )
             return self.direct(texts)
+        # Each output row takes the captured row with the same final embedding (identical
+        # texts share one, which is right: their features are identical too).
         feats = np.zeros((len(texts), middle.shape[1]), dtype=np.float32)
-        for start in range(0, len(final), 1024):
-            sims = final[start : start + 1024] @ emb.T
-            feats[sims.argmax(axis=1)] = middle[start : start + 1024]
+        for start in range(0, len(emb), 1024):
+            sims = emb[start : start + 1024] @ final.T
+            feats[start : start + 1024] = middle[sims.argmax(axis=1)]
         return feats
 
     def direct(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
@@ -161,10 +163,12 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 class AbuseHead:
     """Multinomial logistic head over CLASSES on one layer's pooled features.
 
-    A category's score is how much more the reply looks like that category than like civil
-    discussion: sigmoid(logit[category] - logit[civil]), so similar categories do not split one
-    message's score between them. Temperature and the operating point chosen by
-    cross-validation are folded into the weights: 0.5 is the calibrated review threshold.
+    How abusive a reply is: sigmoid of its most likely category's logit minus the civil logit,
+    so similar categories (insult, harassment) do not split one message's score between them.
+    Each category's score is that, times the category's probability relative to the most likely
+    one: the top category carries the whole score, the others only as much as they are likely.
+    Temperature and the operating point chosen by cross-validation are folded into the weights:
+    0.5 is the calibrated review threshold.
     """
 
     weight: np.ndarray  # (len(CLASSES), dim)
@@ -178,12 +182,11 @@ class AbuseHead:
     def scores(self, features: np.ndarray) -> list[dict[str, float]]:
         logits = features @ self.weight.T + self.bias
         civil = self.classes.index(CIVIL)
-        out = []
-        for row in _sigmoid(logits - logits[:, [civil]]):
-            out.append(
-                {c: round(float(row[i]), 4) for i, c in enumerate(self.classes) if c != CIVIL}
-            )
-        return out
+        names = [c for c in self.classes if c != CIVIL]
+        abusive = np.delete(logits, civil, axis=1)
+        top = abusive.max(axis=1, keepdims=True)
+        score = _sigmoid(top - logits[:, [civil]]) * np.exp(abusive - top)
+        return [{c: round(float(v), 4) for c, v in zip(names, row, strict=True)} for row in score]
 
     def save(self, path: Path) -> None:
         from safetensors.numpy import save_file

@@ -1,0 +1,332 @@
+"""The abuse model: the line it draws (shipped artefacts), its training, a user's toxicity model,
+model verdicts in the reply pipeline, and the `stancebot moderate` contract."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+
+import numpy as np
+import pytest
+
+import bot.app
+from bot.__main__ import main
+from bot.core.models import Action, Verdict
+from bot.moderation.model import (
+    SHIPPED_MODERATION,
+    AbuseScorer,
+    LayerTap,
+    ToxicityModel,
+    load_head,
+)
+from bot.moderation.policy import ModerationPolicy
+from bot.moderation.verdicts import combine, model_verdict
+from bot.storage.repository import PendingItem
+
+from .conftest import save_tiny_model
+
+# Written for these tests (not in seeds/moderation): heated, rude-about-politicians opinion.
+HEATED_PRO = [
+    "The doom-mongers were wrong about the tariffs and they're wrong about this. Real partnership.",
+    "Trump is a blowhard but this framework is the best thing to happen to US-India ties.",
+    "Honestly the opposition's whining about 'surrender' is pathetic. Modi played it perfectly.",
+]
+HEATED_CRITICAL = [
+    "This deal is a disaster and Trump's oil claims are complete nonsense.",
+    "Modi caved. Washington snapped its fingers and Delhi folded, shameful.",
+    "Both governments are lying about the oil numbers, it's pure theatre.",
+]
+ABUSIVE = {
+    "insult": "what a spineless little coward you are, everyone here can see it",
+    "harassment": "I'm going to follow you into every channel until you leave this server",
+    "threat": "I know where you live and I will hurt you",
+    "hate": "Indians are all liars and cheats, it's in their blood",
+    "spam": "FREE crypto giveaway!!! send 0.1 BTC get 1 BTC back, DM me now 💰💰💰",
+}
+
+
+@pytest.fixture(scope="module")
+def scorer(stance_encoder) -> AbuseScorer:
+    head = load_head(SHIPPED_MODERATION, stance_encoder)
+    assert head is not None, "the shipped abuse head does not fit the shipped stance encoder"
+    return AbuseScorer(stance_encoder, head)
+
+
+@pytest.mark.parametrize("text", HEATED_PRO + HEATED_CRITICAL)
+def test_heated_political_opinion_on_either_side_is_allowed(scorer, text):
+    verdict = model_verdict(scorer.score([text])[0], ModerationPolicy())
+    assert verdict.action == "allow", verdict
+
+
+@pytest.mark.parametrize("category", list(ABUSIVE))
+def test_attacks_threats_hate_and_spam_are_flagged_with_their_category(scorer, category):
+    scores = scorer.score([ABUSIVE[category]])[0]
+    verdict = model_verdict(scores, ModerationPolicy())
+    assert verdict.action != "allow"
+    assert max(scores, key=scores.get) == category
+    assert f"model:{category}" in verdict.reasons
+
+
+def test_the_layer_tap_reads_the_stance_pass_in_input_order(stance_encoder, scorer):
+    texts = ["short", "a much longer reply " * 12, "", "Modi caved.", "short"]
+    tap = LayerTap(stance_encoder, scorer.head.layer)
+    emb, feats = tap.encode(texts)
+    np.testing.assert_allclose(emb, stance_encoder.encode(texts), atol=1e-5)
+    np.testing.assert_allclose(feats, tap.direct(texts), atol=1e-4)
+    np.testing.assert_allclose(feats[0], feats[4], atol=1e-6)
+    assert not np.allclose(feats[0], feats[1])
+
+
+def test_thresholds_per_category_and_the_stricter_verdict_wins():
+    scores = {"insult": 0.7, "harassment": 0.2, "threat": 0.95, "hate": 0.1, "spam": 0.0}
+    default = model_verdict(scores, ModerationPolicy())
+    assert default.action == "remove" and default.reasons == ("model:threat", "model:insult")
+    lenient = (
+        ModerationPolicy().with_threshold("threat", 0.99, 1.01).with_threshold("insult", 0.8, 1.01)
+    )
+    assert model_verdict(scores, lenient).action == "allow"
+    rules = Verdict(Action.REVIEW, ("personal_attack",), {"links": 0.0})
+    joined = combine(rules, default)
+    assert joined.action == "remove"
+    assert joined.reasons == ("personal_attack", "model:threat", "model:insult")
+    assert combine(rules, model_verdict(scores, lenient)).reasons == ("personal_attack",)
+
+
+def test_training_is_reproducible_and_picks_its_operating_point_by_cross_validation(
+    stance_encoder,
+):
+    from bot.moderation.training import (
+        ModerationData,
+        ModerationTrainingArgs,
+        moderation_report,
+        train_abuse_head,
+    )
+
+    civil = [f"{w} deal, {p}" for w in ("great", "awful", "fine", "bad") for p in HEATED_PRO]
+    civil += [f"{t} honestly" for t in HEATED_CRITICAL + HEATED_PRO]
+    abuse = [f"{t} {s}" for t in ABUSIVE.values() for s in ("!", "lol", "@you")]
+    data = ModerationData(
+        civil + abuse,
+        ["civil"] * len(civil) + [c for c in ABUSIVE for _ in range(3)],
+        ["critical" if i % 2 else "pro_partnership" for i in range(len(civil))]
+        + ["none"] * len(abuse),
+    )
+    args = ModerationTrainingArgs(layers=(2,), c_grid=(1.0,), folds=3, max_flag_rate=0.0)
+    head, report = train_abuse_head(stance_encoder, data, args)
+    again, _ = train_abuse_head(stance_encoder, data, args)
+    np.testing.assert_array_equal(head.weight, again.weight)
+    assert head.version == again.version and head.layer == 2
+    assert report.cv_flagged == {"pro_partnership": 0.0, "critical": 0.0}
+    scores = AbuseScorer(stance_encoder, head).score(data.texts)
+    flagged = [model_verdict(s, ModerationPolicy()).action != "allow" for s in scores]
+    rep = moderation_report(data, flagged)
+    assert rep.rate(rep.caught_all) == 1.0
+    assert all(rep.rate(v) == 0.0 for v in rep.flagged.values())
+
+
+def test_a_users_toxicity_model_is_loaded_and_its_labels_mapped(tmp_path, stance_encoder):
+    from transformers import BertForSequenceClassification
+
+    from bot.config import load_settings
+    from bot.stance.encoder import ModelLoadError
+
+    labels = ["toxicity", "severe_toxicity", "obscene", "identity_attack", "insult", "threat"]
+    folder = save_tiny_model(
+        tmp_path / "detox",
+        BertForSequenceClassification,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={lb: i for i, lb in enumerate(labels)},
+        problem_type="multi_label_classification",
+    )
+    settings = load_settings(toxicity_model=str(folder), moderation_model=False)
+    scorer = bot.app.load_abuse_scorer(settings, stance_encoder)
+    assert scorer.head is None and scorer.toxicity.categories == ("insult", "threat", "hate")
+    texts = ["you are an idiot", "nice deal"]
+    scores = scorer.score(texts)
+    raw = scorer.toxicity.pipeline(texts, top_k=None, function_to_apply="sigmoid")
+    for row, result in zip(scores, raw, strict=True):
+        by_label = {r["label"]: r["score"] for r in result}
+        assert set(row) == {"insult", "threat", "hate"}
+        insult = max(by_label[k] for k in ("toxicity", "severe_toxicity", "obscene", "insult"))
+        assert row["insult"] == pytest.approx(insult, abs=1e-4)
+        assert row["hate"] == pytest.approx(by_label["identity_attack"], abs=1e-4)
+    # With the shipped head as well, the toxicity model replaces only the categories it scores.
+    both = AbuseScorer(stance_encoder, load_head(SHIPPED_MODERATION, stance_encoder))
+    both.toxicity = scorer.toxicity
+    merged = both.score(texts)[0]
+    assert set(merged) == {"insult", "harassment", "threat", "hate", "spam"}
+    assert merged["insult"] == scores[0]["insult"]
+
+    save_tiny_model(
+        tmp_path / "sentiment",
+        BertForSequenceClassification,
+        num_labels=2,
+        id2label={0: "NEGATIVE", 1: "POSITIVE"},
+        label2id={"NEGATIVE": 0, "POSITIVE": 1},
+    )
+    with pytest.raises(ModelLoadError, match="Detoxify-style"):
+        ToxicityModel.load(str(tmp_path / "sentiment"))
+
+
+# --- in the pipeline ------------------------------------------------------------------------
+
+
+async def _cases(app, message_id: int) -> list[tuple[str, str, str]]:
+    async with app.db.conn.execute(
+        "SELECT action, reasons, actor FROM moderation_events WHERE message_id = ?"
+        " ORDER BY case_number",
+        (message_id,),
+    ) as cur:
+        return [tuple(r) for r in await cur.fetchall()]
+
+
+async def test_model_verdicts_join_the_pipeline_once_and_never_override_a_moderator(
+    app, make_reply
+):
+    events = []
+
+    async def listener(event):
+        events.append(event)
+
+    app.service.add_moderation_listener(listener)
+    insult = make_reply(ABUSIVE["insult"])
+    heated = make_reply("This deal is a disaster and Trump's oil claims are complete nonsense.")
+    for reply in (insult, heated):
+        res = await app.service.ingest(reply)
+        assert res.verdict.action == "allow"  # no rule fires: only the model can catch it
+    await app.service.drain()
+
+    assert [(e.message_id, e.source, e.verdict.action) for e in events] == [
+        (insult.message_id, "model", "review")
+    ]
+    assert "model:insult" in events[0].verdict.reasons and events[0].case_number is not None
+    stored = await app.repo.get_reply(insult.guild_id, insult.message_id)
+    assert stored.moderation == "review" and stored.classify_state == "done"
+    assert (await app.repo.get_reply(heated.guild_id, heated.message_id)).moderation == "allow"
+    assert len(await _cases(app, insult.message_id)) == 1
+    assert await _cases(app, heated.message_id) == []
+
+    # A replayed item (crash recovery, a duplicate in the queue) records nothing twice.
+    item = PendingItem(
+        insult.guild_id, insult.message_id, "partnership", insult.content, stored.content_version
+    )
+    await app.service.queue.submit(item)
+    await app.service.drain()
+    assert len(await _cases(app, insult.message_id)) == 1 and len(events) == 1
+
+    # A moderator approves it; the model's later verdict on the same text does not undo that.
+    await app.repo.record_verdict(
+        insult.guild_id,
+        insult.message_id,
+        insult.author_id,
+        Verdict(Action.ALLOW, ("approved",)),
+        actor="moderator",
+        moderator_id=99,
+    )
+    await app.service.queue.submit(item)
+    await app.service.drain()
+    assert (await app.repo.get_reply(insult.guild_id, insult.message_id)).moderation == "allow"
+    assert len(await _cases(app, insult.message_id)) == 2 and len(events) == 1
+
+    # An edit re-moderates: the new text is judged afresh, by the rules and the model.
+    await app.service.edit(
+        heated.guild_id, heated.message_id, "I know where you live and I will hurt you"
+    )
+    await app.service.drain()
+    # The rules hold it for review at once ("I will hurt you"); the model then removes it.
+    assert [(e.source, e.verdict.action) for e in events[1:]] == [
+        ("rules", "review"),
+        ("model", "remove"),
+    ]
+    edited = await app.repo.get_reply(heated.guild_id, heated.message_id)
+    assert edited.moderation == "remove"
+    assert (
+        events[-1].message_id == heated.message_id and "model:threat" in events[-1].verdict.reasons
+    )
+
+
+async def test_the_pipeline_runs_without_the_model_when_it_is_off(settings, classifier, library):
+    app = await bot.app.App.open(settings, classifier=classifier, library=library, abuse=False)
+    try:
+        assert app.abuse is None
+        from .conftest import ReplyFactory
+
+        reply = ReplyFactory()(ABUSIVE["insult"])
+        await app.service.ingest(reply)
+        await app.service.drain()
+        stored = await app.repo.get_reply(reply.guild_id, reply.message_id)
+        assert stored.moderation == "allow" and stored.classify_state == "done"
+    finally:
+        await app.close()
+
+
+# --- stancebot moderate ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def shared_model(monkeypatch, classifier):
+    monkeypatch.setattr(bot.app, "load_classifier", lambda settings, library: classifier)
+
+
+def moderate(capsys, monkeypatch, lines: list[str], *argv: str):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(lines) + "\n"))
+    code = main(["moderate", *argv])
+    out, err = capsys.readouterr()
+    return code, [json.loads(x) for x in out.splitlines()], err
+
+
+def test_moderate_writes_one_verdict_per_line_in_order(capsys, monkeypatch, shared_model):
+    lines = [
+        json.dumps({"id": 1, "text": HEATED_CRITICAL[0]}),
+        "{not json",
+        json.dumps({"id": "b", "text": ABUSIVE["insult"]}),
+        json.dumps({"id": 3, "text": ""}),
+        json.dumps({"id": 4, "text": "@everyone @everyone read this"}),
+        json.dumps({"id": 5, "text": "partnership " * 334}),  # 4,008 characters
+        json.dumps({"id": 6}),
+        json.dumps({"id": 7, "text": ABUSIVE["threat"], "author_id": 9}),
+    ]
+    code, rows, err = moderate(capsys, monkeypatch, lines)
+    assert code == 1 and len(rows) == len(lines)
+    assert [r.get("id") for r in rows] == [1, None, "b", 3, 4, 5, None, 7]
+    assert rows[0]["action"] == "allow" and rows[0]["reasons"] == []
+    assert set(rows[0]["scores"]) >= {"insult", "harassment", "threat", "hate", "spam"}
+    assert "line 2" in rows[1]["error"] and "line 2" in err
+    assert rows[2]["action"] == "review" and "model:insult" in rows[2]["reasons"]
+    assert rows[3]["action"] == "allow" and "insult" not in rows[3]["scores"]  # no text
+    assert rows[4]["action"] == "remove" and "mention_spam" in rows[4]["reasons"]
+    assert rows[5]["action"] == "review" and "wall_of_text" in rows[5]["reasons"]
+    assert "error" in rows[6] and "line 7" in rows[6]["error"]
+    assert rows[7]["action"] == "remove" and "model:threat" in rows[7]["reasons"]
+
+
+def test_moderate_applies_flood_and_repeat_rules_per_author_across_the_stream(
+    capsys, monkeypatch, shared_model
+):
+    lines = [
+        json.dumps({"id": i, "text": f"point {i} about tariffs", "author_id": 5}) for i in range(7)
+    ]
+    lines += [
+        json.dumps({"id": "x", "text": "Genuine partnership, end of story!", "author_id": "ann"}),
+        json.dumps({"id": "y", "text": "genuine partnership end of story", "author_id": "ann"}),
+        json.dumps({"id": "z", "text": "genuine partnership end of story", "author_id": "bob"}),
+    ]
+    code, rows, _ = moderate(capsys, monkeypatch, lines)
+    assert code == 0
+    assert ["flood" in r["reasons"] for r in rows[:7]] == [False] * 6 + [True]
+    assert "repeated_text" not in rows[7]["reasons"]
+    assert "repeated_text" in rows[8]["reasons"] and rows[8]["action"] == "review"
+    assert rows[9]["reasons"] == []
+
+
+def test_moderate_refuses_text_over_the_limit_and_has_help(capsys, monkeypatch, shared_model):
+    code, rows, _ = moderate(
+        capsys, monkeypatch, [json.dumps({"id": 1, "text": "x" * 16_001})], "--rules-only"
+    )
+    assert code == 1 and "16,000" in rows[0]["error"]
+    with pytest.raises(SystemExit) as exit_:
+        main(["moderate", "--help"])
+    assert exit_.value.code == 0
+    assert "author_id" in capsys.readouterr().out
