@@ -80,7 +80,11 @@ def test_the_layer_tap_reads_the_stance_pass_in_input_order(stance_encoder, scor
 
 def test_thresholds_per_category_and_the_stricter_verdict_wins():
     scores = {"insult": 0.7, "harassment": 0.2, "threat": 0.95, "hate": 0.1, "spam": 0.0}
-    default = model_verdict(scores, ModerationPolicy())
+    # By default the model alone only sends to review; a guild opts in to removal per category.
+    by_default = model_verdict(scores, ModerationPolicy())
+    assert by_default.action == "review"
+    assert by_default.reasons == ("model:threat", "model:insult")
+    default = model_verdict(scores, ModerationPolicy().with_threshold("threat", 0.5, 0.9))
     assert default.action == "remove" and default.reasons == ("model:threat", "model:insult")
     lenient = (
         ModerationPolicy().with_threshold("threat", 0.99, 1.01).with_threshold("insult", 0.8, 1.01)
@@ -230,7 +234,14 @@ async def test_model_verdicts_join_the_pipeline_once_and_never_override_a_modera
     assert (await app.repo.get_reply(insult.guild_id, insult.message_id)).moderation == "allow"
     assert len(await _cases(app, insult.message_id)) == 2 and len(events) == 1
 
-    # An edit re-moderates: the new text is judged afresh, by the rules and the model.
+    # An edit re-moderates: the new text is judged afresh, by the rules and the model. This
+    # server lets the model remove threats (by default it only sends them to review).
+    strict = ModerationPolicy().with_threshold("threat", 0.5, 0.9)
+
+    async def policy(guild_id):
+        return strict
+
+    app.service.policy_for = policy
     await app.service.edit(
         heated.guild_id, heated.message_id, "I know where you live and I will hurt you"
     )
@@ -301,7 +312,8 @@ def test_moderate_writes_one_verdict_per_line_in_order(capsys, monkeypatch, shar
     assert rows[5]["action"] != "allow"
     assert rows[5]["reasons"][:2] == ["wall_of_text", "model:spam"]
     assert "error" in rows[6] and "line 7" in rows[6]["error"]
-    assert rows[7]["action"] == "remove" and "model:threat" in rows[7]["reasons"]
+    # The model alone sends a threat to review by default (a moderator decides).
+    assert rows[7]["action"] == "review" and "model:threat" in rows[7]["reasons"]
 
 
 def test_moderate_applies_flood_and_repeat_rules_per_author_across_the_stream(

@@ -38,12 +38,15 @@ class Threshold:
             )
 
 
+# By default the model alone never removes: it sends to the review queue at its calibrated
+# operating point (0.5), and a moderator decides. The rules still remove spam, scams and
+# mention floods at once. A guild can opt in to removal per category.
 DEFAULT_THRESHOLDS: dict[str, Threshold] = {
     "insult": Threshold(0.5, 1.01),
     "harassment": Threshold(0.5, 1.01),
-    "threat": Threshold(0.4, 0.9),
-    "hate": Threshold(0.4, 0.9),
-    "spam": Threshold(0.5, 0.95),
+    "threat": Threshold(0.5, 1.01),
+    "hate": Threshold(0.5, 1.01),
+    "spam": Threshold(0.5, 1.01),
 }
 
 

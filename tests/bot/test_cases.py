@@ -217,7 +217,7 @@ async def test_settings_change_what_is_removed_and_are_shown(world: World):
     text = shown.response.content
     assert "Blocklist: ||sellout||" in text and "insult 0.3/0.9" in text
     assert (
-        "hate 0.4/0.9" in text and "Log channel (review queue, removals, alerts): not set" in text
+        "hate 0.5/never" in text and "Log channel (review queue, removals, alerts): not set" in text
     )
     removed = await world.mod.slash(
         world.news, "moderation settings blocklist", action="remove", term="SELLOUT"
@@ -345,9 +345,12 @@ async def test_a_button_naming_another_servers_case_is_refused(world: World):
         created_at=discord.utils.utcnow(),
     )
     await world.app.repo.insert_reply(reply, classify=False)
-    assert await world.app.repo.record_verdict(
-        other.id, reply.message_id, other_mod.id, Verdict(Action.REVIEW, ("personal_attack",))
-    ) == 1  # guild B's case #1, open too
+    assert (
+        await world.app.repo.record_verdict(
+            other.id, reply.message_id, other_mod.id, Verdict(Action.REVIEW, ("personal_attack",))
+        )
+        == 1
+    )  # guild B's case #1, open too
     # A message in guild B whose buttons name guild A's case #1 (built by the loaded cog's
     # module: load_extension gives the bot its own copy of bot.cogs.moderation).
     case_buttons = sys.modules[type(world.bot.get_cog("Moderation")).__module__].case_buttons
