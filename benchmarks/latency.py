@@ -26,15 +26,12 @@ import threading
 import time
 from pathlib import Path
 
-import discord
-from discord.gateway import DiscordWebSocket, KeepAliveHandler
+from discord.gateway import KeepAliveHandler
 
 from benchmarks._common import load_now, machine, peak_rss_mb, seed_texts
 from bot.app import App
 from bot.client import build_bot
 from bot.config import load_settings
-from bot.storage.db import Database
-from bot.storage.repository import Repository
 from tests.bot import fake_discord as fake
 
 TOKEN = "bench.TOKEN.not-a-secret"
@@ -118,20 +115,12 @@ async def run(rate: float, seconds: float, heartbeat_ms: int) -> dict:
     KeepAliveHandler.ack = ack  # type: ignore[method-assign]
     remote = FakeInThread(heartbeat_ms)
     server = remote.server
-    discord.http.Route.BASE = server.api  # type: ignore[misc]
-    DiscordWebSocket.DEFAULT_GATEWAY = discord.gateway.yarl.URL(server.gateway)
+    fake.point_client_at(server)
     stored_at: dict[int, float] = {}
     all_stored = asyncio.Event()
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(database=Path(tmp) / "bench.db", guild_ids=[fake.GUILD_ID])
-        async with Database(settings.database) as db:
-            await Repository(db).create_discussion(
-                fake.GUILD_ID,
-                fake.CHANNEL_ID,
-                "partnership",
-                thread_id=fake.THREAD_ID,
-                message_id=fake.QUESTION_ID,
-            )
+        await fake.open_question_thread(settings.database)
         app = await App.open(settings)
         write = app.repo.write_model_stances
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -349,3 +350,41 @@ class FakeDiscord:
         finally:
             pumping.cancel()
         return ws
+
+
+def point_client_at(server: FakeDiscord) -> Callable[[], None]:
+    """Send discord.py's REST calls and gateway connection to `server`; returns the undo."""
+    import discord
+    from discord.gateway import DiscordWebSocket
+
+    before = discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
+    discord.http.Route.BASE = server.api  # type: ignore[misc]
+    DiscordWebSocket.DEFAULT_GATEWAY = discord.gateway.yarl.URL(server.gateway)
+
+    def undo() -> None:
+        discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = before  # type: ignore[misc]
+
+    return undo
+
+
+async def serving(token: str) -> AsyncIterator[FakeDiscord]:
+    """A started fake with the client pointed at it; stopped and undone afterwards (use as an
+    async generator fixture body: `async for server in serving(TOKEN): yield server`)."""
+    server = await FakeDiscord(token).start()
+    undo = point_client_at(server)
+    try:
+        yield server
+    finally:
+        undo()
+        await server.stop()
+
+
+async def open_question_thread(database) -> None:
+    """Store the discussion the bot posted earlier in the fake guild's thread."""
+    from bot.storage.db import Database
+    from bot.storage.repository import Repository
+
+    async with Database(database) as db:
+        await Repository(db).create_discussion(
+            GUILD_ID, CHANNEL_ID, "partnership", thread_id=THREAD_ID, message_id=QUESTION_ID
+        )

@@ -11,13 +11,10 @@ import threading
 
 import discord
 import pytest
-from discord.gateway import DiscordWebSocket
 
 from bot.__main__ import main
 from bot.client import bot_intents, build_bot
 from bot.config import load_settings
-from bot.storage.db import Database
-from bot.storage.repository import Repository
 
 from . import fake_discord as fake
 
@@ -26,16 +23,9 @@ TIMEOUT = 15
 
 
 @pytest.fixture
-async def discord_fake(monkeypatch):
-    server = await fake.FakeDiscord(TOKEN).start()
-    monkeypatch.setattr(discord.http.Route, "BASE", server.api)
-    monkeypatch.setattr(
-        DiscordWebSocket, "DEFAULT_GATEWAY", discord.gateway.yarl.URL(server.gateway)
-    )
-    try:
+async def discord_fake():
+    async for server in fake.serving(TOKEN):
         yield server
-    finally:
-        await server.stop()
 
 
 async def test_the_client_logs_in_syncs_collects_and_answers_over_the_wire(
@@ -44,14 +34,7 @@ async def test_the_client_logs_in_syncs_collects_and_answers_over_the_wire(
     settings = load_settings(
         database=tmp_path / "wire.db", guild_ids=[fake.GUILD_ID, fake.NOT_JOINED]
     )
-    async with Database(settings.database) as db:  # a discussion the bot posted earlier
-        await Repository(db).create_discussion(
-            fake.GUILD_ID,
-            fake.CHANNEL_ID,
-            "partnership",
-            thread_id=fake.THREAD_ID,
-            message_id=fake.QUESTION_ID,
-        )
+    await fake.open_question_thread(settings.database)  # a discussion the bot posted earlier
     bot = build_bot(settings, classifier=shared_classifier, library=library)
     bot._connection.guild_ready_timeout = 0.05
     caplog.set_level(logging.DEBUG)

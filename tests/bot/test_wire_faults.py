@@ -7,14 +7,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import discord
 import pytest
-from discord.gateway import DiscordWebSocket
 
 from bot.client import build_bot
 from bot.config import load_settings
-from bot.storage.db import Database
-from bot.storage.repository import Repository
 
 from . import fake_discord as fake
 
@@ -24,29 +20,15 @@ HISTORY = ("GET", f"/channels/{fake.THREAD_ID}/messages")
 
 
 @pytest.fixture
-async def server(monkeypatch):
-    discord_fake = await fake.FakeDiscord(TOKEN).start()
-    monkeypatch.setattr(discord.http.Route, "BASE", discord_fake.api)
-    monkeypatch.setattr(
-        DiscordWebSocket, "DEFAULT_GATEWAY", discord.gateway.yarl.URL(discord_fake.gateway)
-    )
-    try:
+async def server():
+    async for discord_fake in fake.serving(TOKEN):
         yield discord_fake
-    finally:
-        await discord_fake.stop()
 
 
 @pytest.fixture
 async def running_bot(server, tmp_path, shared_classifier, library):
     settings = load_settings(database=tmp_path / "wire.db", batch_max_delay_ms=5)
-    async with Database(settings.database) as db:
-        await Repository(db).create_discussion(
-            fake.GUILD_ID,
-            fake.CHANNEL_ID,
-            "partnership",
-            thread_id=fake.THREAD_ID,
-            message_id=fake.QUESTION_ID,
-        )
+    await fake.open_question_thread(settings.database)
     bot = build_bot(settings, classifier=shared_classifier, library=library)
     bot._connection.guild_ready_timeout = 0.05
 
