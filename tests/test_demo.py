@@ -1,6 +1,7 @@
 """The demo replays the shipped discussion through the real pipeline and writes its report."""
 
 import json
+import re
 
 import pytest
 
@@ -33,6 +34,12 @@ def test_demo_prints_the_summary_and_writes_files(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Replayed 210 replies: 210 stored" in out
     assert "removed" in out and "Weekly summary" in out and "Week by week" in out
+    # The moderation line is the final stored state: the abuse model's verdicts, which arrive
+    # after classification, are in it, not only what the rules said at ingest.
+    line = next(ln for ln in out.splitlines() if ln.startswith("Moderation:"))
+    assert "model:" in line and "scam" in line
+    counts = [int(n) for n in re.findall(r"(\d+) (?:allowed|held for review|removed)", line)]
+    assert len(counts) == 3 and sum(counts) == 210 - 2  # every reply but the 2 deleted
     for q in ("genuine partnership", "Russian oil imports"):
         assert q in out
     md = (out_dir / "summary.md").read_text()

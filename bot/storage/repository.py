@@ -295,6 +295,25 @@ class Repository:
         row = await cur.fetchone()
         return int(row[0])
 
+    async def moderation_tally(self, guild_id: int) -> tuple[dict[str, int], dict[str, int]]:
+        """({moderation state: replies}, {reason: automatic cases}) for a guild, as stored now:
+        rules verdicts at ingest and the abuse model's after classification."""
+        async with self.db.conn.execute(
+            "SELECT moderation, COUNT(*) FROM replies WHERE guild_id = ? AND deleted_at IS NULL"
+            " GROUP BY moderation",
+            (guild_id,),
+        ) as cur:
+            states = dict(await cur.fetchall())
+        reasons: dict[str, int] = {}
+        async with self.db.conn.execute(
+            "SELECT reasons FROM moderation_events WHERE guild_id = ? AND actor = 'auto'",
+            (guild_id,),
+        ) as cur:
+            for (text,) in await cur.fetchall():
+                for reason in json.loads(text):
+                    reasons[reason] = reasons.get(reason, 0) + 1
+        return states, reasons
+
     # --- stances ---------------------------------------------------------------------------
 
     async def write_model_stances(self, items: Sequence[tuple[PendingItem, Prediction]]) -> int:
