@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -133,23 +133,37 @@ class LayerTap:
 
     def direct(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
         """The layer's pooled features from a forward pass of its own (training, fallbacks)."""
-        import torch
+        return layer_features(self.encoder, texts, (self.layer,), batch_size=batch_size)[self.layer]
 
-        enc = self.encoder
-        out = np.zeros((len(texts), enc.dim), dtype=np.float32)
-        with torch.inference_mode():
-            for start in range(0, len(texts), batch_size):
-                chunk = [t or " " for t in texts[start : start + batch_size]]
-                batch = enc.tokenizer(
-                    chunk,
-                    padding=True,
-                    truncation=True,
-                    max_length=enc.max_tokens,
-                    return_tensors="pt",
-                )
-                hidden = enc.model(**batch, output_hidden_states=True).hidden_states[self.layer]
-                out[start : start + len(chunk)] = _pool(hidden, batch["attention_mask"]).numpy()
-        return out
+
+def layer_features(
+    encoder: Encoder,
+    texts: Sequence[str],
+    layers: Sequence[int],
+    *,
+    batch_size: int = 32,
+    progress: Callable[[int], None] | None = None,
+) -> dict[int, np.ndarray]:
+    """Pooled features of several layers from one forward pass per batch (as LayerTap pools)."""
+    import torch
+
+    out = {k: np.zeros((len(texts), encoder.dim), dtype=np.float32) for k in layers}
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            chunk = [t or " " for t in texts[start : start + batch_size]]
+            batch = encoder.tokenizer(
+                chunk,
+                padding=True,
+                truncation=True,
+                max_length=encoder.max_tokens,
+                return_tensors="pt",
+            )
+            hidden = encoder.model(**batch, output_hidden_states=True).hidden_states
+            for k in layers:
+                out[k][start : start + len(chunk)] = _pool(hidden[k], batch["attention_mask"])
+            if progress is not None:
+                progress(len(chunk))
+    return out
 
 
 # --- the shipped head -----------------------------------------------------------------------

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.moderation.model import CIVIL, CLASSES, AbuseHead, _pool
+from bot.moderation.model import CIVIL, CLASSES, AbuseHead, layer_features
 from bot.moderation.policy import CATEGORIES
 from bot.stance.encoder import Encoder
 
@@ -65,36 +65,6 @@ def read_moderation(path: Path) -> ModerationData:
             cats.append(category)
             leans.append(row.get("lean", "none"))
     return ModerationData(texts, cats, leans)
-
-
-def layer_features(
-    encoder: Encoder,
-    texts: Sequence[str],
-    layers: Sequence[int],
-    *,
-    batch_size: int = 32,
-    progress: Callable[[int], None] | None = None,
-) -> dict[int, np.ndarray]:
-    """Pooled features of several layers from one forward pass per batch (as LayerTap pools)."""
-    import torch
-
-    out = {k: np.zeros((len(texts), encoder.dim), dtype=np.float32) for k in layers}
-    with torch.inference_mode():
-        for start in range(0, len(texts), batch_size):
-            chunk = [t or " " for t in texts[start : start + batch_size]]
-            batch = encoder.tokenizer(
-                chunk,
-                padding=True,
-                truncation=True,
-                max_length=encoder.max_tokens,
-                return_tensors="pt",
-            )
-            hidden = encoder.model(**batch, output_hidden_states=True).hidden_states
-            for k in layers:
-                out[k][start : start + len(chunk)] = _pool(hidden[k], batch["attention_mask"])
-            if progress is not None:
-                progress(len(chunk))
-    return out
 
 
 @dataclass
