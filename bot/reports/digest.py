@@ -15,10 +15,9 @@ from datetime import UTC, datetime
 
 from bot.content import ContentLibrary, Question
 from bot.reports.charts import share_chart, trend_chart
-from bot.reports.moderation import Burst, find_bursts
+from bot.reports.moderation import Burst, brigading_bursts, removals_by_stance
 from bot.reports.render import SCHEMA_VERSION, period_label, set_aside_line
 from bot.reports.summary import QuestionSummary, build_summaries, build_summary
-from bot.storage.moderation import ModerationStore
 from bot.storage.repository import Repository
 
 # Discord's embed limits (developer docs: "Embed Limits").
@@ -390,13 +389,8 @@ async def build_report(
         if quotes:
             representatives[sh.label] = quotes
     participation = await repo.participation(guild_id, question.id, start, end)
-    store = ModerationStore(repo.db)
-    removals = await store.removals_by_stance(guild_id, start, end, question_id=question.id)
-    brigading = (await store.settings(guild_id)).brigading
-    candidates = await store.new_member_replies(
-        guild_id, start, end, new_member_days=brigading.new_member_days, question_id=question.id
-    )
-    bursts = find_bursts(candidates, brigading)
+    removals = await removals_by_stance(repo.db, guild_id, start, end, question_id=question.id)
+    bursts = await brigading_bursts(repo.db, guild_id, start, end, question_id=question.id)
     return QuestionReport(
         guild_id,
         current,

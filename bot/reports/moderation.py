@@ -86,14 +86,15 @@ async def brigading_bursts(
     end: datetime,
     *,
     settings: BrigadeSettings | None = None,
+    question_id: str | None = None,
 ) -> list[Burst]:
-    """Brigading bursts among the replies posted in [start, end), with the guild's settings
-    (`/moderation settings brigading`) unless given."""
+    """Brigading bursts among the replies posted in [start, end) (to one question, if given),
+    with the guild's settings (`/moderation settings brigading`) unless given."""
     store = ModerationStore(db)
     if settings is None:
         settings = (await store.settings(guild_id)).brigading
     candidates = await store.new_member_replies(
-        guild_id, start, end, new_member_days=settings.new_member_days
+        guild_id, start, end, new_member_days=settings.new_member_days, question_id=question_id
     )
     return find_bursts(candidates, settings)
 
