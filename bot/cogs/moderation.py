@@ -180,6 +180,7 @@ class Moderation(commands.Cog):
         )
         self._active_guilds: set[int] = set()
         self._carrying_out: set[asyncio.Task[None]] = set()
+        self._timeout_locks: dict[tuple[int, int], asyncio.Lock] = {}
 
     async def cog_load(self) -> None:
         service = self.bot.app.service
@@ -412,6 +413,26 @@ class Moderation(commands.Cog):
         """Time a repeat offender out, as the policy says; returns what happened, if anything."""
         if case.author_id is None or policy.timeout_after_removals <= 0:
             return None
+        # Removals carried out together must not time the member out twice: one at a time per
+        # member, and a timeout this bot gave within its length counts even before Discord's
+        # member update arrives.
+        key = (guild.id, case.author_id)
+        lock = self._timeout_locks.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                return await self._time_out_if_due(guild, policy, case, member)
+        finally:
+            if not lock.locked() and self._timeout_locks.get(key) is lock:
+                del self._timeout_locks[key]
+
+    async def _time_out_if_due(
+        self,
+        guild: discord.Guild,
+        policy: ModerationPolicy,
+        case: Case,
+        member: discord.Member | None,
+    ) -> str | None:
+        assert case.author_id is not None
         window = timeout_window(policy)
         removals = await self.store.removals_since(guild.id, case.author_id, utcnow() - window)
         length = timeout_due(policy, removals)
@@ -419,7 +440,9 @@ class Moderation(commands.Cog):
             return None
         if member is None:
             return "not timed out: the member is no longer in the server"
-        if member.is_timed_out():
+        if member.is_timed_out() or await self.store.timed_out_since(
+            guild.id, member.id, utcnow() - length
+        ):
             return None
         hours = policy.timeout_window_hours
         reason = f"{removals} removed replies within {hours} h (case #{case.number})"
@@ -744,6 +767,7 @@ class Moderation(commands.Cog):
         deleted = await self.store.purge_replies(
             discord.utils.utcnow() - timedelta(days=days), guild_id=interaction.guild_id
         )
+        await self.unquote_deleted_replies()
         await respond(
             interaction,
             f"Replies are deleted {days} days after they were posted (checked daily); "
@@ -788,8 +812,37 @@ class Moderation(commands.Cog):
         # A failure (a locked database) must not end the daily job: tomorrow's run tries again.
         try:
             await purge_expired(self.store, discord.utils.utcnow())
+            await self.unquote_deleted_replies()
         except Exception:
             log.exception("retention: deleting old replies failed; the next daily run retries")
+
+    async def unquote_deleted_replies(self) -> int:
+        """Take the quote out of every log post whose reply is no longer stored (retention,
+        `stancebot db purge` run offline, forget-me): the post keeps the case, not the text.
+        Returns how many posts were updated; one that fails is tried again the next day."""
+        done = 0
+        for case in await self.store.posts_quoting_deleted_replies():
+            assert case.review_channel_id is not None and case.review_message_id is not None
+            channel = self.bot.get_partial_messageable(
+                case.review_channel_id, guild_id=case.guild_id
+            )
+            try:
+                await channel.get_partial_message(case.review_message_id).edit(
+                    embed=case_embed(case), view=None
+                )
+            except discord.NotFound:
+                pass  # the post is gone: nothing quotes the reply any more
+            except discord.HTTPException as exc:
+                log.warning(
+                    "guild %s: case %d: could not take the quote out of its log post: %s",
+                    case.guild_id,
+                    case.number,
+                    exc,
+                )
+                continue
+            await self.store.forget_review_post(case.guild_id, case.number)
+            done += 1
+        return done
 
     @retention.error
     async def _retention_failed(self, error: BaseException) -> None:

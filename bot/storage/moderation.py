@@ -323,6 +323,15 @@ class ModerationStore:
             (number,) = await cur.fetchone()
         return int(number)
 
+    async def timed_out_since(self, guild_id: int, author_id: int, since: datetime) -> bool:
+        """Whether the bot has timed the member out since then (a timeout case exists)."""
+        async with self.db.conn.execute(
+            "SELECT 1 FROM moderation_events WHERE guild_id = ? AND author_id = ?"
+            " AND action = 'timeout' AND created_at >= ? LIMIT 1",
+            (guild_id, author_id, iso(since)),
+        ) as cur:
+            return await cur.fetchone() is not None
+
     async def removals_since(self, guild_id: int, author_id: int, since: datetime) -> int:
         """How many of the member's replies were removed (by rules or moderators) since then."""
         async with self.db.conn.execute(
@@ -381,15 +390,45 @@ class ModerationStore:
         return Forgotten(replies, stances, cases, posts)
 
     async def purge_replies(self, before: datetime, *, guild_id: int | None = None) -> int:
-        """Delete replies (and their stances) posted before a time; returns how many."""
-        sql = "DELETE FROM replies WHERE created_at < ?"
+        """Delete replies (and their stances) posted before a time; returns how many.
+
+        An open case about a deleted reply has nothing left to decide and is closed. Log posts
+        that quote a deleted reply are found by `posts_quoting_deleted_replies` (the bot's
+        daily job takes the quotes down; this may run offline, from the CLI)."""
+        where = "created_at < ?"
         args: tuple = (iso(before),)
         if guild_id is not None:
-            sql += " AND guild_id = ?"
+            where += " AND guild_id = ?"
             args = (*args, guild_id)
         async with self.db.transaction() as conn:
-            cur = await conn.execute(sql, args)
+            await conn.execute(
+                "UPDATE moderation_events SET status = 'closed', resolved_at = ?,"
+                " resolution = 'reply deleted by retention'"
+                " WHERE status = 'open' AND message_id IN"
+                f" (SELECT message_id FROM replies WHERE {where})",
+                (iso(utcnow()), *args),
+            )
+            cur = await conn.execute(f"DELETE FROM replies WHERE {where}", args)
             return cur.rowcount
+
+    async def posts_quoting_deleted_replies(self) -> list[Case]:
+        """Cases whose log post may still quote a reply that is no longer stored (deleted by
+        retention, `stancebot db purge` or the member): the posts to take the quote down from."""
+        async with self.db.conn.execute(
+            f"SELECT {_CASE_COLUMNS} {_CASE_FROM}"
+            " WHERE e.review_message_id IS NOT NULL AND e.message_id IS NOT NULL"
+            " AND r.message_id IS NULL ORDER BY e.guild_id, e.case_number",
+        ) as cur:
+            return [_case(r) for r in await cur.fetchall()]
+
+    async def forget_review_post(self, guild_id: int, number: int) -> None:
+        """The case's log post no longer quotes anything (or is gone): stop tracking it."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE moderation_events SET review_channel_id = NULL, review_message_id = NULL"
+                " WHERE guild_id = ? AND case_number = ?",
+                (guild_id, number),
+            )
 
     # --- reports ---------------------------------------------------------------------------
 

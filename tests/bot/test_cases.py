@@ -364,3 +364,37 @@ async def test_a_button_naming_another_servers_case_is_refused(world: World):
     assert (await store.case(other.id, 1)).status == "open"
     assert (await store.case(GUILD_ID, 1)).status == "open"
     world.refusals()
+
+
+async def test_removals_carried_out_at_once_time_a_member_out_once(world: World):
+    """Two removals of one member carried out together (a burst of spam, or the abuse model's
+    verdicts delivered in one batch) both find the member due a timeout before Discord has
+    told the bot about either: the member is timed out once, with one case."""
+    await with_log_channel(world)
+    await world.mod.slash(
+        world.news, "moderation settings timeout", removals=2, window_hours=24, minutes=30
+    )
+    thread = await world.start_discussion()
+    await world.bob.send(thread, SPAM)  # removal 1: below the limit
+    cog = world.bot.get_cog("Moderation")
+    await cog.wait_carried_out()
+    second = await cog.store.record_case(
+        GUILD_ID, "remove", author_id=world.bob.id, reasons=["rule:spam"], message_id=1
+    )
+    await cog.store.resolve(  # removal 2, as a moderator's Remove would record it
+        GUILD_ID, second, "removed", moderator_id=world.mod.id, note="", from_status=("closed",)
+    )
+    guild = world.bot.get_guild(GUILD_ID)
+    policy = await cog.store.policy(GUILD_ID)
+    case = await cog.store.case(GUILD_ID, second)
+    member = await guild.fetch_member(world.bob.id)  # the same stale view for both
+
+    outcomes = await asyncio.gather(
+        cog.time_out_if_due(guild, policy, case, member),
+        cog.time_out_if_due(guild, policy, case, member),
+    )
+
+    assert sum(bool(o and "timed out for 30 min" in o) for o in outcomes) == 1, outcomes
+    numbers = range(1, second + 3)
+    actions = [c.action for n in numbers if (c := await cog.store.case(GUILD_ID, n))]
+    assert actions.count("timeout") == 1

@@ -125,3 +125,51 @@ async def test_a_failed_retention_run_does_not_stop_the_daily_job(world: World, 
     locked[0] = False
     await world.env.advance_time(86400)  # the next one still runs
     assert await exported(world) == []
+
+
+async def test_retention_takes_deleted_replies_text_out_of_log_posts_and_closes_their_cases(
+    world: World,
+):
+    log = await with_log_channel(world)
+    thread = await world.start_discussion()
+    await world.alice.send(thread, ATTACK)  # held for review: the post quotes it, case open
+    await world.bob.send(thread, SPAM)  # removed: the removal's log post quotes it too
+    await world.classified()
+    assert [bool(m.embeds and m.embeds[0].description) for m in log.history()] == [True, True]
+    held = log.history()[0]
+    assert held.components  # Approve / Remove
+
+    await world.env.advance_time(3 * 86400)
+    await world.mod.slash(world.news, "moderation settings retention", days=2)
+
+    posts = log.history()
+    for post in posts:
+        text = post.content + " ".join(e.description or "" for e in post.embeds)
+        assert "FREE NITRO" not in text and ATTACK[:20] not in text
+        assert "no longer stored" in text  # the case stays, without the member's words
+    assert not posts[0].components  # nothing left to decide
+    store = world.bot.get_cog("Moderation").store
+    case = await store.case(world.guild.id, 1)
+    assert case.status == "closed" and case.resolution == "reply deleted by retention"
+    assert case.review_message_id is None  # done: the next daily run leaves the post alone
+    assert await store.posts_quoting_deleted_replies() == []
+
+
+async def test_log_posts_of_replies_purged_offline_are_unquoted_by_the_next_daily_run(
+    world: World,
+):
+    from datetime import timedelta
+
+    from bot.core.models import utcnow
+
+    log = await with_log_channel(world)
+    thread = await world.start_discussion()
+    await world.bob.send(thread, SPAM)
+    store = world.bot.get_cog("Moderation").store
+    # `stancebot db purge` runs without Discord: it can delete the reply, not edit the post.
+    assert await store.purge_replies(utcnow() + timedelta(seconds=1)) == 1
+    assert "FREE NITRO" in log.history()[0].embeds[0].description
+
+    await world.env.advance_time(86400)  # the daily job
+    assert "FREE NITRO" not in (log.history()[0].embeds[0].description or "")
+    assert await store.posts_quoting_deleted_replies() == []
