@@ -1,7 +1,8 @@
 """DiscussionService: the one path every reply takes, from Discord, the demo or an import.
 
-store (committed first) -> moderation verdict (logged) -> classification queue -> stance row.
-Every call is idempotent on the message id: a replayed event changes nothing.
+store with its rules verdict (one transaction) -> verdict carried out -> classification queue
+-> stance row (and the abuse model's verdict). Every call is idempotent on the message id: a
+replayed event changes nothing.
 """
 
 from __future__ import annotations
@@ -153,20 +154,38 @@ class DiscussionService:
         if refusal:
             log.info("refused reply %s in guild %s: %s", mid, reply.guild_id, refusal)
             return IngestResult(Outcome.REFUSED, mid, refusal)
-        if await self.repo.is_opted_out(reply.guild_id, reply.author_id):
-            return IngestResult(Outcome.IGNORED, mid, "author opted out of stancebot")
-
         has_text = bool(reply.content.strip())
-        if not await self.repo.insert_reply(reply, classify=has_text):
-            return IngestResult(Outcome.DUPLICATE, mid, "already stored")
+        try:
+            moderator = self._rules((await self.policy(reply.guild_id)).rules)
+            policy_error: Exception | None = None
+        except Exception as exc:  # the reply is still stored (unmoderated), then this is raised
+            moderator, policy_error = self.moderator, exc
 
-        verdict = await self._moderate(reply)
+        def decide(recent: list[tuple[str, datetime]]) -> Verdict:
+            if policy_error is not None:
+                raise policy_error
+            return moderator.check(reply, [RecentReply(text, at) for text, at in recent])
+
+        # Opt-out and duplicate checks, the author's recent replies, the verdict and the stored
+        # reply with its case: one transaction (store_new_reply).
+        new = await self.repo.store_new_reply(
+            reply,
+            classify=has_text,
+            since=as_utc(reply.created_at) - moderator.lookback,
+            decide=decide,
+        )
+        if new.outcome == "opted_out":
+            return IngestResult(Outcome.IGNORED, mid, "author opted out of stancebot")
+        if new.outcome == "duplicate":
+            return IngestResult(Outcome.DUPLICATE, mid, "already stored")
+        assert new.verdict is not None
+        await self._carry_out(reply, new.verdict, new.case)
         if has_text:
             await self.queue.submit(
                 PendingItem(reply.guild_id, mid, reply.question_id, reply.content, 0)
             )
         reason = "" if has_text else "stored without text (attachments only): not classified"
-        return IngestResult(Outcome.STORED, mid, reason, verdict)
+        return IngestResult(Outcome.STORED, mid, reason, new.verdict)
 
     async def _moderate(self, reply: Reply) -> Verdict:
         moderator = self._rules((await self.policy(reply.guild_id)).rules)
@@ -181,6 +200,11 @@ class DiscussionService:
         case = await self.repo.record_verdict(
             reply.guild_id, reply.message_id, reply.author_id, verdict
         )
+        await self._carry_out(reply, verdict, case)
+        return verdict
+
+    async def _carry_out(self, reply: Reply, verdict: Verdict, case: int | None) -> None:
+        """Log a rules verdict's case and hand a review/remove verdict to the listeners."""
         if case is not None:
             log.info(
                 "moderation case %d in guild %s: %s reply %s (%s)",
@@ -202,7 +226,6 @@ class DiscussionService:
                     case,
                 )
             )
-        return verdict
 
     async def _model_verdicts(self, results: list[tuple[PendingItem, Prediction]]) -> None:
         """Record the abuse model's verdicts on a classified batch and hand them to the

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Literal
 
 from bot.core.models import Prediction, Reply, Verdict, iso, parse_iso, utcnow
 from bot.storage.db import Database
@@ -45,6 +46,16 @@ class PendingItem:
 
 
 @dataclass(frozen=True, slots=True)
+class NewReply:
+    """What `Repository.store_new_reply` did: stored (with the verdict and its case number, if
+    one was opened), or nothing because the message is already stored or its author opted out."""
+
+    outcome: Literal["stored", "duplicate", "opted_out"]
+    verdict: Verdict | None = None
+    case: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Discussion:
     id: int
     guild_id: int
@@ -61,6 +72,35 @@ class Discussion:
         return self.closed_at is None
 
 
+# How many of an author's recent replies the rules see (recent_by_author, store_new_reply).
+RECENT_LIMIT = 50
+
+_INSERT_REPLY = (
+    "INSERT INTO replies (message_id, guild_id, channel_id, discussion_id, question_id,"
+    " author_id, author_name, content, attachments, created_at, classify_state,"
+    " member_joined_at, moderation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (message_id) DO NOTHING"
+)
+
+
+def _reply_row(reply: Reply, classify: bool, moderation: str) -> tuple:
+    return (
+        reply.message_id,
+        reply.guild_id,
+        reply.channel_id,
+        reply.discussion_id,
+        reply.question_id,
+        reply.author_id,
+        reply.author_name,
+        reply.content,
+        reply.attachments,
+        iso(reply.created_at),
+        "pending" if classify else "skipped",
+        iso(reply.member_joined_at) if reply.member_joined_at else None,
+        moderation,
+    )
+
+
 _REPLY_COLUMNS = (
     "message_id, guild_id, channel_id, author_id, author_name, question_id, content, attachments, "
     "created_at, edited_at, deleted_at, content_version, classify_state, moderation"
@@ -74,29 +114,70 @@ class Repository:
     # --- replies ---------------------------------------------------------------------------
 
     async def insert_reply(self, reply: Reply, *, classify: bool) -> bool:
-        """Insert a new reply; False (and no change) if its message id is already stored."""
+        """Insert a new reply, not yet moderated; False (and no change) if its message id is
+        already stored. The service stores replies with `store_new_reply`."""
         async with self.db.transaction() as conn:
-            cur = await conn.execute(
-                "INSERT INTO replies (message_id, guild_id, channel_id, discussion_id, question_id,"
-                " author_id, author_name, content, attachments, created_at, classify_state,"
-                " member_joined_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (message_id) DO NOTHING",
-                (
-                    reply.message_id,
-                    reply.guild_id,
-                    reply.channel_id,
-                    reply.discussion_id,
-                    reply.question_id,
-                    reply.author_id,
-                    reply.author_name,
-                    reply.content,
-                    reply.attachments,
-                    iso(reply.created_at),
-                    "pending" if classify else "skipped",
-                    iso(reply.member_joined_at) if reply.member_joined_at else None,
-                ),
-            )
+            cur = await conn.execute(_INSERT_REPLY, _reply_row(reply, classify, "pending"))
             return cur.rowcount == 1
+
+    async def store_new_reply(
+        self,
+        reply: Reply,
+        *,
+        classify: bool,
+        since: datetime,
+        decide: Callable[[list[tuple[str, datetime]]], Verdict],
+    ) -> NewReply:
+        """Store a new reply together with its rules verdict, in one transaction.
+
+        One read says whether the author opted out, whether the message is already stored, and
+        what the author posted since `since` (content, created; newest first, at most
+        RECENT_LIMIT, the reply itself left out — as `recent_by_author`). `decide` turns that
+        into the verdict; the reply is inserted carrying it and, unless it is a plain allow,
+        with its numbered case. So a reply is never stored without its verdict, a replayed
+        message or an opted-out author changes nothing, and replies are decided one at a time
+        (each sees the ones stored before it). Four statements in all where storing, reading
+        and recording one by one took a dozen round trips to the database thread.
+
+        If `decide` raises, the reply is still stored (moderation 'pending', nothing lost) and
+        the error is raised after the commit.
+        """
+        failure: Exception | None = None
+        async with self.db.transaction() as conn:
+            # The flags ride on every row; the LEFT JOIN keeps one row when there is no
+            # recent reply (content NULL then).
+            rows = await conn.execute_fetchall(
+                "SELECT EXISTS (SELECT 1 FROM opt_outs WHERE guild_id = ?1 AND user_id = ?2),"
+                " EXISTS (SELECT 1 FROM replies WHERE message_id = ?4), r.content, r.created_at"
+                " FROM (SELECT 1) LEFT JOIN (SELECT content, created_at FROM replies"
+                " WHERE guild_id = ?1 AND author_id = ?2 AND created_at >= ?3"
+                " AND message_id != ?4 ORDER BY created_at DESC LIMIT ?5) r ON 1",
+                (reply.guild_id, reply.author_id, iso(since), reply.message_id, RECENT_LIMIT),
+            )
+            opted_out, stored = rows[0][0], rows[0][1]
+            if opted_out:
+                return NewReply("opted_out")
+            if stored:
+                return NewReply("duplicate")
+            recent = sorted(
+                ((r[2], r[3]) for r in rows if r[2] is not None), key=lambda r: r[1], reverse=True
+            )
+            try:
+                verdict: Verdict | None = decide([(c, parse_iso(t)) for c, t in recent])
+            except Exception as exc:
+                verdict, failure = None, exc
+            moderation = verdict.action.value if verdict is not None else "pending"
+            cur = await conn.execute(_INSERT_REPLY, _reply_row(reply, classify, moderation))
+            if cur.rowcount != 1:  # stored by another process since the read
+                return NewReply("duplicate")
+            case = None
+            if verdict is not None and verdict.action != "allow":
+                case = await self._insert_case(
+                    conn, reply.guild_id, reply.message_id, reply.author_id, verdict, "auto", None
+                )
+        if failure is not None:
+            raise failure
+        return NewReply("stored", verdict, case)
 
     async def get_reply(self, guild_id: int, message_id: int) -> StoredReply | None:
         async with self.db.conn.execute(
@@ -159,8 +240,8 @@ class Repository:
         """(content, created) of the author's replies since a time, newest first."""
         async with self.db.conn.execute(
             "SELECT content, created_at FROM replies WHERE guild_id = ? AND author_id = ?"
-            " AND created_at >= ? AND message_id != ? ORDER BY created_at DESC LIMIT 50",
-            (guild_id, author_id, iso(since), exclude),
+            " AND created_at >= ? AND message_id != ? ORDER BY created_at DESC LIMIT ?",
+            (guild_id, author_id, iso(since), exclude, RECENT_LIMIT),
         ) as cur:
             return [(r[0], parse_iso(r[1])) for r in await cur.fetchall()]
 
@@ -317,38 +398,64 @@ class Repository:
     # --- stances ---------------------------------------------------------------------------
 
     async def write_model_stances(self, items: Sequence[tuple[PendingItem, Prediction]]) -> int:
-        """Store model stances in one transaction.
+        """Store model stances in one transaction; returns how many were written.
 
         A prediction for content that has since been edited is dropped (the newer version is
-        queued); a moderator's correction stays current over any model stance.
+        queued), as is one for a reply already classified (a replayed item, or the same item
+        twice in a batch); a moderator's correction stays current over any model stance.
+        A handful of statements per batch, whatever its size: one read of the replies' state,
+        then the writes with executemany.
         """
+        if not items:
+            return 0
         now = iso(utcnow())
-        written = 0
+        ids = sorted({item.message_id for item, _ in items})
+        written: list[tuple[PendingItem, Prediction, bool]] = []
         async with self.db.transaction() as conn:
-            for item, pred in items:
-                cur = await conn.execute(
-                    "UPDATE replies SET classify_state = 'done'"
-                    " WHERE guild_id = ? AND message_id = ?"
-                    " AND content_version = ? AND classify_state = 'pending'",
-                    (item.guild_id, item.message_id, item.content_version),
+            state: dict[int, list] = {}
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                rows = await conn.execute_fetchall(
+                    "SELECT r.message_id, r.guild_id, r.content_version,"
+                    " r.classify_state = 'pending',"
+                    " EXISTS (SELECT 1 FROM stances s WHERE s.message_id = r.message_id"
+                    " AND s.is_current = 1 AND s.source = 'moderator'),"
+                    " EXISTS (SELECT 1 FROM stances s WHERE s.message_id = r.message_id"
+                    " AND s.is_current = 1)"
+                    f" FROM replies r WHERE r.message_id IN ({','.join('?' * len(chunk))})",
+                    chunk,
                 )
-                if cur.rowcount != 1:
+                state.update((r[0], list(r[1:])) for r in rows)
+            superseded: list[int] = []  # current model stances the new ones replace
+            for item, pred in items:
+                row = state.get(item.message_id)
+                if row is None:
                     continue
-                async with conn.execute(
-                    "SELECT 1 FROM stances WHERE message_id = ? AND is_current = 1"
-                    " AND source = 'moderator'",
-                    (item.message_id,),
-                ) as c2:
-                    corrected = await c2.fetchone() is not None
-                if not corrected:
-                    await conn.execute(
-                        "UPDATE stances SET is_current = 0 WHERE message_id = ? AND is_current = 1",
-                        (item.message_id,),
-                    )
+                guild, version, pending, corrected, has_current = row
+                if guild != item.guild_id or version != item.content_version or not pending:
+                    continue
+                row[2] = False  # classified now: a second copy in this batch is a no-op
+                if has_current and not corrected:
+                    superseded.append(item.message_id)
+                written.append((item, pred, bool(corrected)))
+            if not written:
+                return 0
+            await conn.executemany(
+                "UPDATE replies SET classify_state = 'done' WHERE message_id = ?",
+                [(item.message_id,) for item, _, _ in written],
+            )
+            for start in range(0, len(superseded), 500):
+                chunk = superseded[start : start + 500]
                 await conn.execute(
-                    "INSERT INTO stances (message_id, guild_id, question_id, label, confidence,"
-                    " low_confidence, scores, model_version, source, is_current, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'model', ?, ?)",
+                    "UPDATE stances SET is_current = 0 WHERE is_current = 1"
+                    f" AND message_id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+            await conn.executemany(
+                "INSERT INTO stances (message_id, guild_id, question_id, label, confidence,"
+                " low_confidence, scores, model_version, source, is_current, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'model', ?, ?)",
+                [
                     (
                         item.message_id,
                         item.guild_id,
@@ -360,10 +467,11 @@ class Repository:
                         pred.model_version,
                         int(not corrected),
                         now,
-                    ),
-                )
-                written += 1
-        return written
+                    )
+                    for item, pred, corrected in written
+                ],
+            )
+        return len(written)
 
     async def correct_stance(
         self, guild_id: int, message_id: int, label: str, moderator_id: int
