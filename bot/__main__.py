@@ -299,7 +299,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     corrections = _corrections(settings, args.db, args.question, args.guild)
     out = args.out or settings.heads_dir or SHIPPED_HEADS
     labelled = settings.seeds_dir / "labelled"
-    targs = TrainingArgs(iterations=args.iterations)
+    targs = TrainingArgs(epochs=args.epochs)
     with_adapter = not args.heads_only and args.question is None
     bar = tqdm(desc="fine-tuning adapter", unit="batch", disable=not with_adapter)
 
@@ -322,6 +322,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         with_adapter=with_adapter,
         progress=progress,
         threads=settings.torch_threads,
+        quantize=settings.quantize,
     )
     bar.close()
     from bot.stance.classifier import LinearHead
@@ -329,7 +330,13 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     for r in reports:
         line = (
             f"{r.question_id}: {r.examples} replies ({r.corrections} corrections), C={r.c}, "
-            f"T={r.temperature}, cross-validated macro-F1 {r.cv_macro_f1:.3f} → {r.version}"
+            f"T={r.temperature}, macro-F1 {r.cv_macro_f1:.3f} "
+            + (
+                f"on {r.extra['calibration_replies']} calibration replies"
+                if "calibration_replies" in r.extra
+                else "cross-validated"
+            )
+            + f" → {r.version}"
         )
         heldout = labelled / f"{r.question_id}.heldout.jsonl"
         if heldout.is_file():
@@ -471,7 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--guild", type=int, help="with --db: only this server's corrections")
     sp.add_argument("--out", type=Path, help="where to write the model (default: the shipped one)")
     sp.add_argument("--heads-only", action="store_true", help="keep the adapter, refit heads")
-    sp.add_argument("--iterations", type=int, default=4, help="contrastive passes (default 4)")
+    sp.add_argument(
+        "--epochs", type=int, default=12, help="contrastive passes over the replies (default 12)"
+    )
 
     sp = add(
         "eval",

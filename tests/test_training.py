@@ -67,7 +67,7 @@ def tiny_labelled(tmp_path):
 def test_training_adapter_and_heads_on_a_tiny_set(tmp_path, tiny_labelled, library):
     out = tmp_path / "model"
     q = library.question("partnership")
-    args = TrainingArgs(iterations=1, folds=3)
+    args = TrainingArgs(epochs=2, folds=3)
     encoder, reports = train_models("bundled", [q], tiny_labelled, out, args=args)
     assert (out / ADAPTER_FILE).is_file() and (out / "partnership.safetensors").is_file()
     assert encoder.adapter is not None and "+" in encoder.fingerprint
@@ -195,7 +195,7 @@ def test_an_encoder_keeps_its_base_weights_after_adapter_training(tmp_path, tiny
     from bot.stance.training import train_adapter, training_set
 
     data = training_set(library.question("partnership"), tiny_labelled)
-    train_adapter(base, [data], TrainingArgs(iterations=1))
+    train_adapter(base, [data], TrainingArgs(epochs=1))
     assert np.allclose(base.encode(["genuine partnership"]), before, atol=1e-6)
 
 
@@ -219,3 +219,71 @@ def test_an_unreadable_head_falls_back_to_zero_shot(tmp_path, encoder, library):
     clf = StanceClassifier(encoder, library.questions, heads_dir=tmp_path)
     assert isinstance(clf.head("partnership"), PrototypeHead)
     assert clf.predict("partnership", ["theatre"])[0].model_version.startswith("zeroshot-")
+
+
+def _labelled_set(library, n_per_label: int, corrections: int = 0):
+    from bot.stance.training import TrainingSet
+
+    q = library.question("partnership")
+    texts, labels = [], []
+    for lb in q.label_names:
+        texts += [f"{lb} reply {i}" for i in range(n_per_label)]
+        labels += [lb] * n_per_label
+    texts += [f"correction {i}" for i in range(corrections)]
+    labels += ["neutral"] * corrections
+    return TrainingSet(q, texts, labels, corrections=corrections)
+
+
+def test_the_calibration_slice_is_stratified_reproducible_and_never_holds_corrections(library):
+    from bot.stance.training import split_calibration
+
+    data = _labelled_set(library, 100, corrections=10)
+    learn, calib = split_calibration(data, TrainingArgs())
+    assert len(calib) == 60 and len(learn) == 350  # 15% of the 400 seed replies
+    assert sorted(learn.texts + calib.texts) == sorted(data.texts)
+    assert {calib.labels.count(lb) for lb in set(calib.labels)} == {15}  # stratified
+    assert not any(t.startswith("correction") for t in calib.texts)
+    assert learn.corrections == 10 and calib.corrections == 0
+    again, calib2 = split_calibration(data, TrainingArgs())
+    assert calib2.texts == calib.texts and again.texts == learn.texts
+    # Too few replies to calibrate on: everything is learnt, cross-validation decides.
+    small = _labelled_set(library, 10)
+    assert split_calibration(small, TrainingArgs()) == (small, None)
+
+
+def test_the_contrastive_loss_rewards_replies_grouped_by_label():
+    import torch
+
+    from bot.stance.training import supervised_contrastive_loss
+
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    grouped = torch.nn.functional.normalize(
+        torch.eye(3).repeat_interleave(2, dim=0) + 0.05 * torch.randn(6, 3), dim=1
+    )
+    mixed = grouped[[0, 2, 4, 1, 3, 5]]  # the same points, partners now far apart
+    good = supervised_contrastive_loss(grouped, labels, 0.1)
+    bad = supervised_contrastive_loss(mixed, labels, 0.1)
+    assert good < 0.1 < 5 < bad
+    # Anchors with no partner in the batch are skipped; a batch with none gives 0.
+    alone = supervised_contrastive_loss(grouped[[0, 2, 4]], torch.tensor([0, 1, 2]), 0.1)
+    assert float(alone) == 0.0
+
+
+def test_a_head_is_calibrated_on_replies_it_did_not_learn(library, encoder):
+    from bot.stance.training import TrainingSet, fit_head
+
+    q = library.question("partnership")
+    texts = [t for lb, ts in TINY.items() for t in ts[:4]]
+    labels = [lb for lb, ts in TINY.items() for _ in ts[:4]]
+    calib_texts = [t for lb, ts in TINY.items() for t in ts[4:]]
+    calib_labels = [lb for lb, ts in TINY.items() for _ in ts[4:]]
+    calibration = TrainingSet(q, calib_texts, calib_labels)
+    head, report = fit_head(encoder, TrainingSet(q, texts, labels), TrainingArgs(), calibration)
+    assert report.extra == {"calibration_replies": 8} and report.examples == 24
+    # The temperature is the one that fits the unseen slice best.
+    from bot.stance.training import _fit_temperature
+
+    x = encoder.encode(calib_texts)
+    y = np.array([q.label_names.index(lb) for lb in calib_labels])
+    raw = (x @ head.weight.T + head.bias) * report.temperature
+    assert abs(_fit_temperature(raw, y) - report.temperature) < 1e-6

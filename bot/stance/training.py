@@ -1,8 +1,15 @@
 """Training the stance model, SetFit-style: contrastive fine-tuning of a LoRA adapter on the
 encoder, then one calibrated logistic head per question.
 
-Reproducible: fixed seeds, deterministic pair sampling, the same result for the same data.
-Moderator corrections from a database are added to the labelled replies of their question.
+The adapter learns with a supervised contrastive loss (Khosla et al., 2020): in each batch of one
+question's replies, every reply is pulled towards all replies with its label and pushed from the
+rest. A slice of each question's replies (15%, stratified) is kept out of the adapter's training:
+replies the adapter has learnt are far better separated than new ones, so the head's
+regularisation and its probability temperature are chosen on that unseen slice.
+
+Reproducible: fixed seeds, deterministic batches and split, the same result for the same data.
+Moderator corrections from a database are added to the labelled replies of their question (and
+always to the part the adapter learns from).
 """
 
 from __future__ import annotations
@@ -30,14 +37,17 @@ ADAPTER_FILE = adapter.ADAPTER_FILE
 @dataclass(frozen=True)
 class TrainingArgs:
     seed: int = 20251103
-    iterations: int = 4  # passes; each pairs every reply with one same- and one other-label reply
-    pair_batch: int = 16
+    epochs: int = 12  # passes over every question's replies
+    batch: int = 32  # replies of one question per contrastive batch
+    temperature: float = 0.1  # of the contrastive loss
     learning_rate: float = 5e-4
     rank: int = 8
     alpha: float = 16.0
     max_tokens: int = 64
-    c_grid: tuple[float, ...] = (1.0, 3.0, 10.0)
+    c_grid: tuple[float, ...] = (0.3, 1.0, 3.0, 10.0)
     folds: int = 5
+    calibration: float = 0.15  # share of each question's replies kept out of the adapter
+    min_calibration: int = 40  # smaller slices: cross-validation on all replies instead
 
 
 @dataclass
@@ -45,10 +55,42 @@ class TrainingSet:
     question: Question
     texts: list[str]
     labels: list[str]
-    corrections: int = 0
+    corrections: int = 0  # the last `corrections` rows are moderators' corrections
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    def subset(self, rows: Sequence[int]) -> TrainingSet:
+        fixes = sum(1 for i in rows if i >= len(self) - self.corrections)
+        return TrainingSet(
+            self.question,
+            [self.texts[i] for i in rows],
+            [self.labels[i] for i in rows],
+            corrections=fixes,
+        )
+
+
+def split_calibration(
+    data: TrainingSet, args: TrainingArgs
+) -> tuple[TrainingSet, TrainingSet | None]:
+    """(replies the adapter and head learn from, the unseen slice that calibrates the head).
+
+    Stratified by label with the fixed seed, over the seed replies only: moderators' corrections
+    always stay on the learning side, so adding one does not reshuffle the slice. None when the
+    slice would be too small to calibrate anything (a tiny or brand-new question)."""
+    from sklearn.model_selection import train_test_split
+
+    seeds = len(data) - data.corrections
+    size = round(seeds * args.calibration)
+    counts = np.unique(data.labels[:seeds], return_counts=True)[1]
+    if size < args.min_calibration or counts.min() < 5:
+        return data, None
+    rows = list(range(seeds))
+    learn, calib = train_test_split(
+        rows, test_size=size, stratify=data.labels[:seeds], random_state=args.seed
+    )
+    learn = sorted(learn) + list(range(seeds, len(data)))
+    return data.subset(learn), data.subset(sorted(calib))
 
 
 @dataclass
@@ -75,31 +117,50 @@ def training_set(
     if path.is_file():
         texts, labels = read_labelled(path, question.label_names)
     fixes = [(t, lb) for q, t, lb in corrections if q == question.id and lb in question.label_names]
-    # A corrected reply that repeats a seed reply replaces its label.
-    seen = {t: i for i, t in enumerate(texts)}
-    for text, label in fixes:
-        if text in seen:
-            labels[seen[text]] = label
-        else:
-            seen[text] = len(texts)
-            texts.append(text)
-            labels.append(label)
-    if not texts:
+    # A corrected reply that repeats a seed reply replaces it: it moves to the end, with the
+    # moderator's label, among the corrections.
+    fixed = dict(fixes)
+    kept = [(t, lb) for t, lb in zip(texts, labels, strict=True) if t not in fixed]
+    rows = kept + list(fixed.items())
+    if not rows:
         return None
-    return TrainingSet(question, texts, labels, corrections=len(fixes))
+    return TrainingSet(
+        question, [t for t, _ in rows], [lb for _, lb in rows], corrections=len(fixed)
+    )
 
 
-def _pairs(data: TrainingSet, rng: random.Random) -> list[tuple[str, str, float]]:
-    by_label: dict[str, list[str]] = {}
-    for t, lb in zip(data.texts, data.labels, strict=True):
-        by_label.setdefault(lb, []).append(t)
-    others = {lb: [o for o in by_label if o != lb] for lb in by_label}
-    pairs = []
-    for t, lb in zip(data.texts, data.labels, strict=True):
-        pairs.append((t, rng.choice(by_label[lb]), 1.0))
-        if others[lb]:
-            pairs.append((t, rng.choice(by_label[rng.choice(others[lb])]), 0.0))
-    return pairs
+def _batches(sets: Sequence[TrainingSet], args: TrainingArgs, rng: random.Random):
+    """Each epoch, each question's replies shuffled into batches; all batches shuffled."""
+    plan: list[tuple[TrainingSet, list[int]]] = []
+    for _ in range(args.epochs):
+        for data in sets:
+            rows = list(range(len(data)))
+            rng.shuffle(rows)
+            plan += [
+                (data, rows[i : i + args.batch])
+                for i in range(0, len(rows), args.batch)
+                if len(rows[i : i + args.batch]) >= 2
+            ]
+    rng.shuffle(plan)
+    return plan
+
+
+def supervised_contrastive_loss(z, labels, temperature: float):
+    """Mean over anchors with at least one same-label partner of -mean log p(partner | anchor),
+    p being the softmax of cosine similarities / temperature over the batch's other replies."""
+    import torch
+
+    n = len(labels)
+    eye = torch.eye(n, dtype=torch.bool)
+    sim = (z @ z.T / temperature).masked_fill(eye, float("-inf"))
+    log_p = sim - torch.logsumexp(sim, dim=1, keepdim=True)
+    partners = (labels[:, None] == labels[None, :]) & ~eye
+    count = partners.sum(1)
+    anchors = count > 0
+    if not anchors.any():
+        return z.sum() * 0.0
+    total = log_p.masked_fill(~partners, 0.0).sum(1)
+    return -(total[anchors] / count[anchors]).mean()
 
 
 def train_adapter(
@@ -108,8 +169,8 @@ def train_adapter(
     args: TrainingArgs,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Contrastive fine-tuning (cosine-similarity loss on same/different-label pairs, pairs
-    only within a question) of a LoRA adapter. The encoder's weights are left unchanged."""
+    """Contrastive fine-tuning of a LoRA adapter (supervised contrastive loss, batches within
+    one question). The encoder's weights are left unchanged."""
     import torch
 
     if encoder.adapter is not None:
@@ -130,24 +191,14 @@ def train_adapter(
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
         return torch.nn.functional.normalize(pooled, dim=1)
 
-    plan = []
-    for _ in range(args.iterations):
-        batches = []
-        for data in sets:
-            pairs = _pairs(data, rng)
-            rng.shuffle(pairs)
-            batches += [
-                pairs[i : i + args.pair_batch] for i in range(0, len(pairs), args.pair_batch)
-            ]
-        rng.shuffle(batches)
-        plan += batches
+    plan = _batches(sets, args, rng)
     model.train()
     try:
-        for step, batch in enumerate(plan, 1):
-            a = embed([p[0] for p in batch])
-            b = embed([p[1] for p in batch])
-            target = torch.tensor([p[2] for p in batch])
-            loss = ((a * b).sum(dim=1) - target).pow(2).mean()
+        for step, (data, rows) in enumerate(plan, 1):
+            names = data.question.label_names
+            labels = torch.tensor([names.index(data.labels[i]) for i in rows])
+            z = embed([data.texts[i] for i in rows])
+            loss = supervised_contrastive_loss(z, labels, args.temperature)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -170,11 +221,24 @@ def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return best_t
 
 
+def _logits(model, x: np.ndarray) -> np.ndarray:
+    scores = model.decision_function(x)
+    if scores.ndim == 1:  # two labels: sklearn gives one score, the second's logit
+        scores = np.stack([-scores / 2, scores / 2], axis=1)
+    return scores
+
+
 def fit_head(
-    encoder: Encoder, data: TrainingSet, args: TrainingArgs
+    encoder: Encoder,
+    data: TrainingSet,
+    args: TrainingArgs,
+    calibration: TrainingSet | None = None,
 ) -> tuple[LinearHead, HeadReport]:
-    """Logistic head on the (adapted) embeddings: C chosen by cross-validated macro-F1, then
-    temperature-calibrated on out-of-fold predictions. Uses the training replies only."""
+    """Logistic head on the (adapted) embeddings of `data`, temperature-calibrated.
+
+    With a calibration slice (replies the adapter never learnt from), C is the one with the best
+    macro-F1 on it and the temperature minimises its negative log-likelihood. Without one, both
+    come from cross-validation on `data`."""
     import hashlib
 
     from sklearn.linear_model import LogisticRegression
@@ -190,25 +254,30 @@ def fit_head(
         )
     x = encoder.encode(data.texts)
     y = np.array([present.index(lb) for lb in data.labels])
-    folds = min(args.folds, int(np.bincount(y).min()))
 
     def model(c: float):
         return LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
 
-    best_c, best_f1, oof_logits = args.c_grid[0], -1.0, None
-    if folds >= 2:
+    best_c, best_f1, held_logits, held_y = args.c_grid[0], -1.0, None, y
+    if calibration is not None:
+        known = [i for i, lb in enumerate(calibration.labels) if lb in present]
+        xc = encoder.encode([calibration.texts[i] for i in known])
+        held_y = np.array([present.index(calibration.labels[i]) for i in known])
+        for c in args.c_grid:
+            logits = _logits(model(c).fit(x, y), xc)
+            f1 = f1_score(held_y, logits.argmax(1), average="macro")
+            if f1 > best_f1:
+                best_c, best_f1, held_logits = c, float(f1), logits
+    elif (folds := min(args.folds, int(np.bincount(y).min()))) >= 2:
         splitter = StratifiedKFold(folds, shuffle=True, random_state=args.seed)
         for c in args.c_grid:
             logits = np.zeros((len(y), len(present)))
             for tr, te in splitter.split(x, y):
-                scores = model(c).fit(x[tr], y[tr]).decision_function(x[te])
-                if scores.ndim == 1:  # two labels: sklearn gives one score, the second's logit
-                    scores = np.stack([-scores / 2, scores / 2], axis=1)
-                logits[te] = scores
+                logits[te] = _logits(model(c).fit(x[tr], y[tr]), x[te])
             f1 = f1_score(y, logits.argmax(1), average="macro")
             if f1 > best_f1:
-                best_c, best_f1, oof_logits = c, float(f1), logits
-    temperature = _fit_temperature(oof_logits, y) if oof_logits is not None else 1.0
+                best_c, best_f1, held_logits = c, float(f1), logits
+    temperature = _fit_temperature(held_logits, held_y) if held_logits is not None else 1.0
     final = model(best_c).fit(x, y)
     coef, intercept = final.coef_, final.intercept_
     if len(present) == 2:  # sklearn's binary form: one row; expand to two logits
@@ -224,12 +293,13 @@ def fit_head(
     version = f"setfit-{encoder.fingerprint}-{data.question.id}-{digest}"
     report = HeadReport(
         question_id=data.question.id,
-        examples=len(data),
+        examples=len(data) + (len(calibration) if calibration is not None else 0),
         corrections=data.corrections,
         c=best_c,
         temperature=round(temperature, 4),
         cv_macro_f1=round(best_f1, 4),
         version=version,
+        extra={"calibration_replies": len(calibration)} if calibration is not None else {},
     )
     head = LinearHead(
         labels=labels,
@@ -254,11 +324,14 @@ def train_models(
     with_adapter: bool = True,
     progress: Callable[[int, int], None] | None = None,
     threads: int = 0,
+    quantize: bool = False,
 ) -> tuple[Encoder, list[HeadReport]]:
     """Train (optionally) the adapter on every question with data, then their heads.
 
     With with_adapter=False only the heads are refitted, on the adapter already in out_dir.
-    Returns the encoder in use (adapter merged) and one report per trained head.
+    With quantize, the heads are fitted on the int8 encoder the bot runs by default (the
+    adapter always trains in float32). Returns the encoder in use (adapter merged, quantised
+    if asked) and one report per trained head.
     """
     args = args or TrainingArgs()
     encoder = Encoder.load(encoder_source, threads=threads)
@@ -268,27 +341,31 @@ def train_models(
             f"no training data: add {labelled_dir}/<question>.train.jsonl or moderator corrections"
         )
     adapter_path = out_dir / ADAPTER_FILE
+    splits = [split_calibration(s, args) for s in sets]
     if with_adapter:
-        state = train_adapter(encoder, sets, args, progress)
+        state = train_adapter(encoder, [learn for learn, _ in splits], args, progress)
         config = AdapterConfig(rank=args.rank, alpha=args.alpha)
         meta = {
             "questions": [s.question.id for s in sets],
             "args": asdict(args),
-            "examples": sum(len(s) for s in sets),
+            "examples": sum(len(learn) for learn, _ in splits),
         }
         adapter.save(adapter_path, state, config, base=encoder.base_fingerprint, meta=meta)
     if adapter_path.is_file():
         encoder.apply_adapter(adapter_path)
+    if quantize:
+        encoder.quantize()
     reports = []
-    for data in sets:
-        head, report = fit_head(encoder, data, args)
-        head.save(out_dir / f"{data.question.id}.safetensors")
+    for learn, calibration in splits:
+        head, report = fit_head(encoder, learn, args, calibration)
+        head.save(out_dir / f"{learn.question.id}.safetensors")
         reports.append(report)
         log.info(
-            "trained head %s on %d replies (%d corrections), cv macro-F1 %.3f",
+            "trained head %s on %d replies (%d corrections), macro-F1 %.3f on %s",
             report.version,
             report.examples,
             report.corrections,
             report.cv_macro_f1,
+            "the calibration slice" if calibration is not None else "cross-validation",
         )
     return encoder, reports
