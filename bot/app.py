@@ -6,6 +6,7 @@ The CLI, the demo and the Discord client all start from here, so they share one 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,9 +42,25 @@ def load_library(settings: Settings) -> ContentLibrary:
     return ContentLibrary.load(settings.seeds_dir, settings.prompts_dir)
 
 
-def load_encoder(settings: Settings) -> Encoder:
-    """The configured encoder, with the trained adapter merged in when it fits these weights."""
-    encoder = Encoder.load(settings.model, threads=settings.torch_threads)
+def worker_threads(settings: Settings) -> int:
+    """Threads each classification worker's encoder runs on: the setting, or the cores divided
+    among the workers (0 with one worker: the runtime's own default, every core)."""
+    if settings.torch_threads:
+        return settings.torch_threads
+    if settings.classify_workers > 1:
+        return max(1, (os.cpu_count() or 1) // settings.classify_workers)
+    return 0
+
+
+def load_encoder(settings: Settings, *, torch_weights: bool = True) -> Encoder:
+    """The configured encoder, with the trained adapter merged in when it fits these weights,
+    run by ONNX Runtime when it is installed and matches torch (STANCEBOT_ENCODER_BACKEND).
+
+    `encoder.model` stays the torch model as before (int8 with `quantize`) for code that runs
+    it directly, such as training the moderation head; with `torch_weights=False` (processes
+    that only encode) its weights are dropped instead once ONNX Runtime runs the encoder."""
+    threads = worker_threads(settings)
+    encoder = Encoder.load(settings.model, threads=threads)
     adapter_path = (settings.heads_dir or SHIPPED_HEADS) / ADAPTER_FILE
     if adapter_path.is_file():
         try:
@@ -55,14 +72,32 @@ def load_encoder(settings: Settings) -> Encoder:
                 adapter_path,
                 exc,
             )
+    if settings.encoder_backend != "torch":
+        from bot.stance.onnx_backend import missing
+
+        why = missing()
+        if why is None:
+            # Exported from the float weights, adapter merged; below, torch's own model is
+            # quantised as before or, in processes that only encode, dropped.
+            encoder.use_onnx(
+                quantize=settings.quantize,
+                threads=threads or os.cpu_count() or 1,
+                cache_dir=settings.cache_dir,
+            )
+        elif settings.encoder_backend == "onnx":
+            log.warning("STANCEBOT_ENCODER_BACKEND=onnx but %s; the encoder runs on torch", why)
+    if not torch_weights and encoder.release_torch_weights():
+        return encoder
     if settings.quantize:
         encoder.quantize()  # after the adapter: it merges into the float weights
     return encoder
 
 
 def load_classifier(settings: Settings, library: ContentLibrary) -> StanceClassifier:
+    """The stance classifier the application runs (its encoder only encodes: on ONNX Runtime,
+    the torch weights are dropped)."""
     return StanceClassifier(
-        load_encoder(settings),
+        load_encoder(settings, torch_weights=False),
         library.questions,
         heads_dir=settings.heads_dir or SHIPPED_HEADS,
         low_confidence=settings.low_confidence,
@@ -84,7 +119,13 @@ def load_abuse_scorer(
     toxicity = ToxicityModel.load(settings.toxicity_model) if settings.toxicity_model else None
     if head is None and toxicity is None:
         return None
-    return AbuseScorer(encoder, head, toxicity)
+    scorer = AbuseScorer(encoder, head, toxicity)
+    if head is not None and (encoder.runtime is not None or settings.classify_workers > 1):
+        # The head's layer comes from the stance pass itself: LayerTap's torch hooks would see
+        # no ONNX pass (and fall back to a second one), and keep one capture per model where
+        # several workers encode at once.
+        scorer.tap = encoder.layer_tap(getattr(head, "layers", None) or head.layer)
+    return scorer
 
 
 @dataclass
@@ -125,6 +166,7 @@ class App:
             classify,
             batch_size=settings.batch_size,
             max_delay=settings.batch_max_delay_ms / 1000,
+            workers=settings.classify_workers,
         )
         queue.on_batch = on_batch
         service = DiscussionService(repo, library, RuleModerator(rule_settings(settings)), queue)

@@ -63,9 +63,26 @@ class Settings(BaseSettings):
     low_confidence: float = Field(default=0.45, ge=0.0, le=1.0)
     batch_size: int = Field(default=64, ge=1, le=1024)
     batch_max_delay_ms: int = Field(default=50, ge=0, le=10_000)
-    torch_threads: int = Field(default=0, ge=0, description="0 = let torch decide")
+    torch_threads: int = Field(
+        default=0,
+        ge=0,
+        description="threads per classification worker (torch or ONNX Runtime); 0 = the cores "
+        "divided among the workers",
+    )
     quantize: bool = Field(
         default=True, description="int8 encoder: ~1.6x less CPU per reply, macro-F1 within 0.01"
+    )
+    encoder_backend: Literal["auto", "onnx", "torch"] = Field(
+        default="auto",
+        description="what runs the encoder: auto = ONNX Runtime when installed (checked "
+        "against torch at load, else torch), onnx = the same but warn when it is missing",
+    )
+    cache_dir: Path | None = Field(
+        default=None,
+        description="where the exported ONNX encoder is cached (default ~/.cache/stancebot)",
+    )
+    classify_workers: int = Field(
+        default=1, ge=1, le=16, description="classification batches encoded at the same time"
     )
 
     # Moderation model (besides the rules)

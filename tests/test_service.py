@@ -353,3 +353,67 @@ async def test_an_edit_never_undoes_a_moderators_removal(app, make_reply):
     await app.service.ingest(spam)
     await app.service.edit(GUILD_A, spam.message_id, "Sorry, wrong channel: the tariffs matter.")
     assert (await app.repo.get_reply(GUILD_A, spam.message_id)).moderation == "allow"
+
+
+# --- one transaction per reply, several workers ---------------------------------------------
+
+
+async def test_replies_arriving_together_are_judged_one_after_another(app, make_reply):
+    """Each reply's rules verdict sees the replies stored before it, even when they all arrive
+    at once (Discord events run concurrently): the seventh in a minute is a flood."""
+    import asyncio
+
+    burst = [make_reply(f"Point number {i} about the tariffs", minutes=i / 10) for i in range(8)]
+    results = await asyncio.gather(*(app.service.ingest(r) for r in burst))
+    flagged = ["flood" in r.verdict.reasons for r in results]
+    assert flagged == [False] * 6 + [True] * 2
+    stored = [await app.repo.get_reply(GUILD_A, r.message_id) for r in burst]
+    assert [s.moderation for s in stored] == ["allow"] * 6 + ["review"] * 2
+
+
+async def test_a_reply_is_stored_even_when_its_moderation_fails(app, make_reply):
+    async def broken_policy(guild_id):
+        raise RuntimeError("policy store unreadable")
+
+    app.service.policy_for = broken_policy
+    r = make_reply("Genuine partnership, I think.")
+    with pytest.raises(RuntimeError, match="policy store unreadable"):
+        await app.service.ingest(r)
+    stored = await app.repo.get_reply(GUILD_A, r.message_id)
+    assert stored.moderation == "pending" and stored.classify_state == "pending"
+    assert [p.message_id for p in await app.repo.pending()] == [r.message_id]  # not lost
+    app.service.policy_for = None
+    assert (await app.service.ingest(r)).outcome == Outcome.DUPLICATE
+
+
+async def test_a_batch_holding_one_reply_twice_writes_one_stance(app, make_reply):
+    from bot.core.models import Prediction
+    from bot.storage.repository import PendingItem
+
+    r = make_reply("Backroom deals.")
+    await app.repo.insert_reply(r, classify=True)
+    item = PendingItem(GUILD_A, r.message_id, "partnership", r.content, 0)
+    pred = Prediction("gamesmanship", 0.9, {"gamesmanship": 0.9}, "m")
+    assert await app.repo.write_model_stances([(item, pred), (item, pred)]) == 1
+    assert await app.repo.write_model_stances([(item, pred)]) == 0  # replayed
+    assert await count(app, "stances") == 1
+
+
+async def test_two_classification_workers_classify_every_reply_once(
+    settings, classifier, library, make_reply
+):
+    settings = settings.model_copy(update={"classify_workers": 2})
+    app = await App.open(settings, classifier=classifier, library=library)
+    try:
+        assert app.service.queue.workers == 2
+        replies = [make_reply(f"Backroom deals, reply {i}", author=i) for i in range(60)]
+        for r in replies:
+            await app.service.ingest(r)
+        await app.service.drain()
+        assert app.service.queue.classified == 60 and await app.repo.pending() == []
+        async with app.db.conn.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT message_id) FROM stances WHERE is_current"
+        ) as cur:
+            assert tuple(await cur.fetchone()) == (60, 60)
+    finally:
+        await app.close()

@@ -30,15 +30,21 @@ class ClassificationQueue:
         batch_size: int = 64,
         max_delay: float = 0.05,
         max_pending: int = 4096,
+        workers: int = 1,
     ) -> None:
+        if workers < 1:
+            raise ValueError("a classification queue needs at least one worker")
         self.repo = repo
         self.classify = classify
         self.batch_size = batch_size
         self.max_delay = max_delay
+        self.workers = workers
         self._queue: asyncio.Queue[PendingItem] = asyncio.Queue(maxsize=max_pending)
-        # One worker thread: the model is used by one batch at a time, never on the event loop.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stance")
-        self._task: asyncio.Task | None = None
+        # Worker threads run the model, never the event loop: each takes a batch at a time,
+        # so `workers` batches can be classified at once (`classify` must then be thread-safe:
+        # the encoders are, for inference).
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stance")
+        self._tasks: list[asyncio.Task] = []
         self._recovery: asyncio.Task | None = None
         self.classified = 0
         self.failed = 0  # replies that could not be classified (left pending)
@@ -52,8 +58,11 @@ class ClassificationQueue:
     async def start(self, *, recover: bool = True) -> None:
         """Start the worker, and re-queue in the background the replies an earlier run stored
         but did not classify (start-up does not wait for a large backlog)."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="stance-queue")
+        if not self._tasks:
+            self._tasks = [
+                asyncio.create_task(self._run(), name=f"stance-queue-{i}")
+                for i in range(self.workers)
+            ]
         if recover and self._recovery is None:
             self._recovery = asyncio.create_task(self._recover(), name="stance-recovery")
 
@@ -69,7 +78,7 @@ class ClassificationQueue:
 
     async def submit(self, item: PendingItem) -> None:
         """Queue an item; waits (without blocking the loop) when the queue is full."""
-        if self._task is None:
+        if not self._tasks:
             raise RuntimeError("classification queue is not started")
         await self._queue.put(item)
 
@@ -82,13 +91,14 @@ class ClassificationQueue:
     async def stop(self) -> None:
         if self._recovery is not None and not self._recovery.done():
             self._recovery.cancel()
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             try:
-                await self._task
+                await task
             except asyncio.CancelledError:
                 pass
-            self._task = None
+        self._tasks = []
         self._executor.shutdown(wait=True)
 
     async def _next_batch(self) -> list[PendingItem]:
@@ -126,7 +136,10 @@ class ClassificationQueue:
             batch = await self._next_batch()
             try:
                 try:
-                    self.classified += await self._classify(batch)
+                    # Not `self.classified += await …`: that reads the count before the await,
+                    # and with several workers another one's update in between would be lost.
+                    written = await self._classify(batch)
+                    self.classified += written
                 except asyncio.CancelledError:
                     raise
                 except Exception:
@@ -136,7 +149,8 @@ class ClassificationQueue:
                     log.warning("a batch of %d failed; classifying one by one", len(batch))
                     for item in batch:
                         try:
-                            self.classified += await self._classify([item])
+                            written = await self._classify([item])
+                            self.classified += written
                         except asyncio.CancelledError:
                             raise
                         except Exception:

@@ -7,15 +7,17 @@ against their published SHA-256. Any local folder or Hugging Face model id works
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
 import hashlib
 import logging
 import sys
+import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,7 +139,10 @@ class Encoder:
         self.max_tokens = max_tokens
         self.dim = int(model.config.hidden_size)
         self.adapter: str | None = None  # digest of a merged LoRA adapter, if any
-        self.quantized = False
+        self.quantized = False  # the torch model's Linear layers are int8
+        self.runtime = None  # an onnx_backend.OnnxRuntime running encode(), when in use
+        self.torch_released = False  # the torch weights were dropped (release_torch_weights)
+        self._local = threading.local()  # per-thread layer captures (capture_layers)
 
     @classmethod
     def load(cls, source: str = BUNDLED, *, threads: int = 0) -> Encoder:
@@ -186,8 +191,8 @@ class Encoder:
 
         if self.adapter is not None:
             raise RuntimeError("an adapter is already merged into this encoder")
-        if self.quantized:
-            raise RuntimeError("merge the adapter before quantising the encoder")
+        if self.quantized or self.torch_released or self.runtime is not None:
+            raise RuntimeError("merge the adapter before quantising or exporting the encoder")
         state, config, base, _meta = adapter.load(path)
         if base != self.base_fingerprint:
             log.warning(
@@ -202,6 +207,45 @@ class Encoder:
         log.info("merged adapter %s (%s)", path.name, self.adapter[:8])
         return True
 
+    @property
+    def backend(self) -> str:
+        """What runs `encode`: "onnx-int8", "onnx-float32", "torch-int8" or "torch-float32"."""
+        if self.runtime is not None:
+            return f"onnx-{self.runtime.precision}"
+        return "torch-int8" if self.quantized else "torch-float32"
+
+    def use_onnx(
+        self, *, quantize: bool = True, threads: int = 0, cache_dir: Path | None = None
+    ) -> bool:
+        """Run `encode` with ONNX Runtime from now on (bot.stance.onnx_backend): after any
+        adapter is merged and before `quantize()`. False, with a warning saying why, if it
+        cannot be used here; the encoder then stays on torch. `self.model` is untouched (torch
+        code such as training keeps using it)."""
+        from bot.stance import onnx_backend
+
+        try:
+            self.runtime = onnx_backend.load(
+                self, quantize=quantize, threads=threads, cache_dir=cache_dir
+            )
+        except onnx_backend.BackendError as exc:
+            log.warning("ONNX Runtime not used, the encoder runs on torch: %s", exc)
+            return False
+        log.info("encoder runs on ONNX Runtime (%s, %s)", self.runtime.precision, self.runtime.path)
+        return True
+
+    def release_torch_weights(self) -> bool:
+        """Drop the torch model's weights once ONNX Runtime runs the encoder (about 60 MB of
+        peak memory in the pipeline): for processes that only encode (the bot, `classify`,
+        `eval`). Its config stays; running it afterwards is an error. False (nothing dropped)
+        without a runtime."""
+        if self.runtime is None:
+            return False
+        if not self.torch_released:
+            self.model.to("meta")  # parameters without storage
+            self.torch_released = True
+            _release_freed_memory(every=0.0)
+        return True
+
     def quantize(self) -> bool:
         """Dynamic int8 quantisation of the Linear layers (after any adapter is merged).
 
@@ -213,6 +257,8 @@ class Encoder:
         """
         if self.quantized:
             return True
+        if self.torch_released:
+            raise RuntimeError("the torch weights were released: nothing to quantise")
         import torch
 
         try:
@@ -243,31 +289,86 @@ class Encoder:
         Texts are tokenized once, sorted by token count and run in buckets of similar length,
         so a batch of mixed short and long replies is not padded to its longest one (padding
         is compute spent on nothing: mixed replies from the queue wasted about half).
+
+        Inside `capture_layers(...)`, the same pass also records those layers' features.
         """
+        capture = getattr(self._local, "capture", None)
+        emb, feats = self.encode_layers(texts, tuple(capture or ()), batch_size=batch_size)
+        if capture is not None:
+            for layer, rows in feats.items():
+                capture[layer].append(rows)
+        return emb
+
+    def encode_layers(
+        self, texts: Sequence[str], layers: Sequence[int] = (), *, batch_size: int = 64
+    ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+        """(embeddings, {layer: features}) from one pass: each requested transformer layer's
+        hidden states (1 = the first block's output), mean-pooled over the real tokens and
+        L2-normalised as the embedding is, in input order."""
         import torch
 
+        n_layers = int(self.model.config.num_hidden_layers)
+        if any(not 1 <= k <= n_layers for k in layers):
+            raise ValueError(f"layers {list(layers)}: each must be within 1..{n_layers}")
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        feats = {k: np.zeros((len(texts), self.dim), dtype=np.float32) for k in layers}
         if not texts:
-            return out
+            return out, feats
         tokens = self.tokenizer(
             [t or " " for t in texts], truncation=True, max_length=self.max_tokens
         )
         ids = tokens["input_ids"]
+        buckets = length_buckets([len(x) for x in ids], batch_size)
+        if self.runtime is not None:
+            for idx in buckets:
+                emb, hidden = self.runtime.run(self.padded_arrays(tokens, idx))
+                out[idx] = emb
+                for k in layers:
+                    feats[k][idx] = hidden[:, k - 1]
+            _release_freed_memory()
+            return out, feats
+        if self.torch_released:
+            raise RuntimeError("this encoder's torch weights were released (ONNX Runtime only)")
         with torch.inference_mode():
-            for idx in length_buckets([len(x) for x in ids], batch_size):
-                batch = self._padded(tokens, idx)
-                hidden = self.model(**batch).last_hidden_state
+            for idx in buckets:
+                batch = {k: torch.from_numpy(v) for k, v in self.padded_arrays(tokens, idx).items()}
+                result = self.model(**batch, output_hidden_states=bool(layers))
+                hidden = result.last_hidden_state
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-                out[idx] = pooled.float().cpu().numpy()
+                count = mask.sum(1).clamp(min=1e-9)
+
+                def pool(h, mask=mask, count=count) -> np.ndarray:
+                    pooled = torch.nn.functional.normalize((h * mask).sum(1) / count, p=2, dim=1)
+                    return pooled.float().cpu().numpy()
+
+                out[idx] = pool(hidden)
+                for k in layers:
+                    feats[k][idx] = pool(result.hidden_states[k])
         _release_freed_memory()
-        return out
+        return out, feats
 
-    def _padded(self, tokens, idx: list[int]) -> dict:
-        """The rows `idx` of the tokenizer's output as right-padded tensors."""
-        import torch
+    @contextlib.contextmanager
+    def capture_layers(self, layers: Sequence[int]) -> Iterator[dict[int, list[np.ndarray]]]:
+        """While inside, every `encode` call in this thread also records these layers'
+        features (as `encode_layers` computes them) into the yielded {layer: [arrays]}, one
+        array per call, rows in each call's input order."""
+        previous = getattr(self._local, "capture", None)
+        captured: dict[int, list[np.ndarray]] = {k: [] for k in layers}
+        self._local.capture = captured
+        try:
+            yield captured
+        finally:
+            self._local.capture = previous
 
+    def layer_tap(self, layers: int | Sequence[int]) -> LayerCapture:
+        """A reader of these layers' features from this encoder's own pass, with the interface
+        of the moderation model's LayerTap (`run`, `direct`; several layers side by side),
+        that works on any backend and from several threads at once (LayerTap's torch hooks see
+        no ONNX pass, and keep one capture per model)."""
+        return LayerCapture(self, layers)
+
+    def padded_arrays(self, tokens, idx: list[int]) -> dict[str, np.ndarray]:
+        """The rows `idx` of the tokenizer's output as right-padded int64 arrays."""
         width = max(len(tokens["input_ids"][i]) for i in idx)
         pad_id = self.tokenizer.pad_token_id or 0
         batch = {}
@@ -278,8 +379,64 @@ class Encoder:
             for row, i in enumerate(idx):
                 seq = tokens[key][i]
                 arr[row, : len(seq)] = seq
-            batch[key] = torch.from_numpy(arr)
+            batch[key] = arr
         return batch
+
+    def _padded(self, tokens, idx: list[int]) -> dict:
+        """The rows `idx` of the tokenizer's output as right-padded tensors."""
+        import torch
+
+        return {k: torch.from_numpy(v) for k, v in self.padded_arrays(tokens, idx).items()}
+
+
+class LayerCapture:
+    """Layers' pooled features, read from the encoder's own pass through
+    `Encoder.capture_layers`: what the moderation model's LayerTap does with torch forward
+    hooks, for any backend (ONNX Runtime returns the layers itself) and thread-safe. Same
+    interface: `run(encode, texts)` -> (embeddings, features) and `direct(texts)` -> features,
+    a row's features being its layers' vectors side by side, in `layers` order."""
+
+    def __init__(self, encoder: Encoder, layers: int | Sequence[int]) -> None:
+        self.layers = (int(layers),) if isinstance(layers, int) else tuple(map(int, layers))
+        n_layers = int(encoder.model.config.num_hidden_layers)
+        if not self.layers or any(not 1 <= k <= n_layers for k in self.layers):
+            raise ValueError(f"layers {list(self.layers)}: each must be within 1..{n_layers}")
+        self.encoder = encoder
+        self._warned = False
+
+    @property
+    def layer(self) -> int:
+        """The first layer read (one-layer heads: the layer)."""
+        return self.layers[0]
+
+    def run(self, encode: Callable[[], np.ndarray], texts: Sequence[str]):
+        """Call `encode()` (which must return the embeddings of `texts` through this encoder)
+        and return (its embeddings, the layers' features of the same texts)."""
+        with self.encoder.capture_layers(self.layers) as captured:
+            emb = encode()
+        width = self.encoder.dim * len(self.layers)
+        if all(captured[k] for k in self.layers):
+            feats = np.concatenate([np.concatenate(captured[k]) for k in self.layers], axis=1)
+        else:
+            feats = np.zeros((0, width), dtype=np.float32)
+        if len(feats) != len(texts):
+            # `encode` did not run this encoder once over exactly `texts`: a pass of its own.
+            if not self._warned:
+                self._warned = True
+                log.warning(
+                    "layers %s were not captured from the encoder's pass; reading them in a "
+                    "second pass (slower)",
+                    list(self.layers),
+                )
+            feats = self.direct(texts)
+        return emb, feats
+
+    def direct(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+        """The layers' features from a pass of their own (the `moderate` command, evaluation)."""
+        _emb, feats = self.encoder.encode_layers(texts, self.layers, batch_size=batch_size)
+        if not texts:
+            return np.zeros((0, self.encoder.dim * len(self.layers)), dtype=np.float32)
+        return np.concatenate([feats[k] for k in self.layers], axis=1)
 
 
 def length_buckets(

@@ -1,0 +1,305 @@
+"""ONNX Runtime backend for the sentence encoder.
+
+The encoder's own weights (the trained adapter merged in) are exported to ONNX with torch's
+exporter, int8-quantised with onnxruntime's dynamic quantizer (weights per output channel,
+activations per batch at run time) and run by onnxruntime. One run per batch returns both the
+sentence embedding and the mean-pooled, L2-normalised features of every transformer layer, so
+the abuse head reads its layer from the same pass. Nothing is downloaded: the export happens on
+this machine, once per set of weights, and is cached by the encoder's fingerprint (the SHA-256
+of the base weights plus the adapter's digest).
+
+Before it is used, the runtime's answers for a few fixed sentences are compared with the torch
+model's; a cached file that does not match (changed, corrupted, another exporter) is exported
+again, and if that fails too the encoder stays on torch. The backend is optional throughout:
+without onnxruntime installed, or on any error, the encoder keeps working on torch (a warning
+says why).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# Bump when the exported graph or the quantisation recipe changes: old cache entries are then
+# ignored (and can be deleted).
+RECIPE = 1
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+# Fixed sentences the runtime must answer as the torch model does before it is used.
+PROBES = (
+    "The ten-year defence framework shows a genuine partnership built on respect.",
+    "Pure theatre and backroom deals.",
+    "ok",
+    "yeh sab drama hai bhai, backroom deal 100% 🙄",
+    "Anyone watching the cricket tonight? India need 40 off the last five overs and it's tense.",
+    "You are an idiot and everyone here knows it.",
+)
+# Smallest cosine similarity to the torch model's float answers a probe may have. int8 moves
+# a sentence embedding by cos 0.99+ typically (0.94 at worst over the seeds' 2,000 replies);
+# a file with other weights, or a broken export, lands far below.
+MIN_COSINE = {"int8": 0.9, "float32": 0.9999}
+
+
+class BackendError(RuntimeError):
+    """The ONNX backend cannot be used; the message says why (the encoder stays on torch)."""
+
+
+def missing() -> str | None:
+    """Why the backend cannot be used here (a package not installed), or None."""
+    for module in ("onnxruntime", "onnx"):
+        try:
+            __import__(module)
+        except ImportError:
+            return f"{module} is not installed (make install, or pip install onnxruntime onnx)"
+    return None
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "stancebot"
+
+
+def _has_vnni() -> bool:
+    """x86 int8 dot-product instructions. Without them onnxruntime's u8s8 kernels can saturate,
+    and the quantizer's reduce_range (7-bit weights) is the documented remedy."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return True  # not Linux/x86: no saturation issue known, use the full range
+    if " avx2" not in flags:
+        return True  # not x86 with AVX2 (e.g. ARM): the issue does not apply
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
+class OnnxRuntime:
+    """An onnxruntime session over the exported encoder."""
+
+    def __init__(self, session, path: Path, precision: str, layers: int) -> None:
+        self.session = session
+        self.path = path
+        self.precision = precision  # "int8" or "float32"
+        self.layers = layers
+        self.inputs = tuple(i.name for i in session.get_inputs())
+
+    def run(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(embeddings (rows, dim), pooled layers (rows, layers, dim)) for padded int64 inputs.
+        Thread-safe: two classification workers may run batches at once."""
+        feed = {name: batch[name] for name in self.inputs}
+        emb, layers = self.session.run(None, feed)
+        return emb, layers
+
+
+def cache_key(encoder, precision: str, reduce_range: bool) -> str:
+    import onnxruntime
+    import torch
+
+    parts = [
+        encoder.fingerprint,
+        precision + ("-rr" if reduce_range else ""),
+        f"r{RECIPE}",
+        f"ort{onnxruntime.__version__}",
+        f"torch{torch.__version__.split('+')[0]}",
+    ]
+    return "-".join(parts).replace("/", "_")
+
+
+def load(
+    encoder, *, quantize: bool = True, threads: int = 0, cache_dir: Path | None = None
+) -> OnnxRuntime:
+    """The runtime for `encoder`'s current weights: from the cache, or exported now (a few
+    seconds) and cached. Raises BackendError when it cannot be used."""
+    why = missing()
+    if why:
+        raise BackendError(why)
+    if encoder.quantized:
+        raise BackendError("export the encoder before quantising it with torch")
+    precision = "int8" if quantize else "float32"
+    reduce_range = quantize and not _has_vnni()
+    folder = (
+        (cache_dir or default_cache_dir()) / "onnx" / cache_key(encoder, precision, reduce_range)
+    )
+    path = folder / "encoder.onnx"
+    for attempt in ("cached", "fresh"):
+        if attempt == "fresh" or not path.is_file():
+            start = time.monotonic()
+            path = _export_to(encoder, folder, quantize=quantize, reduce_range=reduce_range)
+            log.info(
+                "exported the encoder to ONNX (%s) in %.1f s: %s",
+                precision,
+                time.monotonic() - start,
+                path,
+            )
+        runtime = OnnxRuntime(_session(path, threads), path, precision, _num_layers(encoder))
+        problem = _check(encoder, runtime)
+        if problem is None:
+            return runtime
+        if attempt == "cached":
+            log.warning("%s: %s; exporting it again", path, problem)
+            continue
+        raise BackendError(f"the exported encoder does not match the torch model: {problem}")
+    raise AssertionError("unreachable")
+
+
+def _num_layers(encoder) -> int:
+    return int(encoder.model.config.num_hidden_layers)
+
+
+def _session(path: Path, threads: int):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = max(threads, 0)  # 0: onnxruntime's default (all cores)
+    options.inter_op_num_threads = 1
+    # Idle worker threads sleep instead of spinning: on a shared machine spinning takes CPU
+    # from the event loop and from other work for nothing.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Memory patterns plan one block per input shape; batch shapes vary with every batch, so
+    # they only grow the process (about 50 MB over the memory benchmark) for no speed.
+    options.enable_mem_pattern = False
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise BackendError(f"onnxruntime cannot load {path}: {exc}") from None
+
+
+def _input_names(encoder) -> list[str]:
+    probe = encoder.tokenizer(["probe"], truncation=True, max_length=encoder.max_tokens)
+    return [name for name in INPUTS if name in probe]
+
+
+def _export_to(encoder, folder: Path, *, quantize: bool, reduce_range: bool) -> Path:
+    """Export (and quantise) into `folder`/encoder.onnx, atomically: two processes exporting
+    at once each write their own temporary file and the last rename wins."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix="export-", dir=folder))
+    except OSError as exc:
+        raise BackendError(f"cannot write the ONNX cache at {folder}: {exc}") from None
+    try:
+        plain = work / "float32.onnx"
+        _export(encoder, plain)
+        result = plain
+        if quantize:
+            result = work / "int8.onnx"
+            _quantize(plain, result, reduce_range=reduce_range)
+        target = folder / "encoder.onnx"
+        os.replace(result, target)
+        return target
+    except BackendError:
+        raise
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BackendError(f"ONNX export failed: {first}") from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _export(encoder, path: Path) -> None:
+    import torch
+
+    names = _input_names(encoder)
+
+    class Pooled(torch.nn.Module):
+        """The encoder plus the pooling the application does: mean over real tokens, then L2."""
+
+        def __init__(self, model) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *inputs):
+            kwargs = dict(zip(names, inputs, strict=True))
+            out = self.model(**kwargs, output_hidden_states=True)
+            mask = kwargs["attention_mask"].unsqueeze(-1).to(torch.float32)
+            count = mask.sum(1).clamp(min=1e-9)
+            pooled = [
+                torch.nn.functional.normalize((h * mask).sum(1) / count, p=2, dim=1)
+                for h in out.hidden_states[1:]
+            ]
+            return pooled[-1], torch.stack(pooled, dim=1)
+
+    sample = encoder.tokenizer(["a probe sentence", "another"], padding=True, return_tensors="pt")
+    args = tuple(sample[name] for name in names)
+    axes = {name: {0: "batch", 1: "tokens"} for name in names}
+    axes |= {"embedding": {0: "batch"}, "layers": {0: "batch"}}
+    wrapper = Pooled(encoder.model).eval()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapper,
+            args,
+            str(path),
+            dynamo=False,  # the TorchScript exporter: needs no onnxscript, handles BERT fine
+            input_names=names,
+            output_names=["embedding", "layers"],
+            dynamic_axes=axes,
+            opset_version=17,
+            do_constant_folding=True,
+        )
+
+
+def _quantize(src: Path, dst: Path, *, reduce_range: bool) -> None:
+    """Dynamic int8 quantisation of every MatMul with constant weights (per output channel).
+
+    Unlike torch's dynamic quantisation, which runs activations at 7 bits (reduce_range) and so
+    had to leave each block's feed-forward output layer in float32, onnxruntime's kernels use
+    the full 8 bits with an asymmetric per-batch scale: quantising those layers too keeps the
+    embeddings at least as close to float32 as the torch int8 encoder (README, Benchmarks).
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantizer's notes go to the root logger
+    try:
+        quantize_dynamic(
+            src,
+            dst,
+            op_types_to_quantize=["MatMul"],
+            per_channel=True,
+            reduce_range=reduce_range,
+            weight_type=QuantType.QInt8,
+            extra_options={"MatMulConstBOnly": True},
+        )
+    finally:
+        root.setLevel(level)
+
+
+def _check(encoder, runtime: OnnxRuntime) -> str | None:
+    """None if the runtime answers the probes as the torch model does, else what differs."""
+    import torch
+
+    texts = list(PROBES)
+    tokens = encoder.tokenizer(texts, truncation=True, max_length=encoder.max_tokens)
+    batch = encoder.padded_arrays(tokens, list(range(len(texts))))
+    try:
+        emb, layers = runtime.run(batch)
+    except Exception as exc:
+        return f"it fails to run ({exc})"
+    with torch.inference_mode():
+        out = encoder.model(
+            **{k: torch.from_numpy(v) for k, v in batch.items()}, output_hidden_states=True
+        )
+    mask = torch.from_numpy(batch["attention_mask"]).unsqueeze(-1).to(torch.float32)
+
+    def pool(h) -> np.ndarray:
+        p = (h * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(p, p=2, dim=1).numpy()
+
+    if layers.shape[1] != len(out.hidden_states) - 1:
+        return f"it has {layers.shape[1]} layers, the model {len(out.hidden_states) - 1}"
+    worst = float((emb * pool(out.last_hidden_state)).sum(1).min())
+    for k in range(1, len(out.hidden_states)):
+        worst = min(worst, float((layers[:, k - 1] * pool(out.hidden_states[k])).sum(1).min()))
+    if worst < MIN_COSINE[runtime.precision]:
+        return f"cosine similarity {worst:.4f} to the torch model on the probe sentences"
+    return None

@@ -1,0 +1,162 @@
+"""The ONNX Runtime backend: the same answers as torch, the abuse head's layer from the same
+pass, a cache that is reused and re-exported when it does not match, and torch as the fallback."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+from transformers import BertModel
+
+from bot.app import load_abuse_scorer, load_classifier, load_encoder
+from bot.config import load_settings
+from bot.moderation.model import LayerTap, ModeratedClassifier
+from bot.stance import onnx_backend
+from bot.stance.encoder import Encoder, LayerCapture
+
+from .conftest import save_tiny_model
+
+TEXTS = [
+    "The ten-year defence framework shows a genuine partnership built on respect.",
+    "Pure theatre, backroom deals as usual",
+    "ok",
+    "🇮🇳🇺🇸 partnership!!!",
+    "yeh sab drama hai bhai, backroom deal 100% 🙄",
+    "Is anyone watching the cricket tonight? India need 40 off the last five overs.",
+    "You are an idiot and everyone here knows it.",
+    "x" * 3000,
+]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
+@pytest.fixture(scope="module")
+def onnx_int8(cache):
+    """The encoder as the application loads it by default: ONNX Runtime, int8."""
+    encoder = load_encoder(load_settings(cache_dir=cache, torch_threads=1))
+    assert encoder.backend == "onnx-int8"
+    return encoder
+
+
+def test_int8_embeddings_and_layers_stay_close_to_torch_float(onnx_int8, stance_encoder):
+    emb, layers = onnx_int8.encode_layers(TEXTS, (3, 6))
+    ref, ref_layers = stance_encoder.encode_layers(TEXTS, (3, 6))
+    assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-4)
+    cos = (emb * ref).sum(axis=1)
+    assert cos.mean() > 0.97 and cos.min() > 0.85
+    assert (layers[3] * ref_layers[3]).sum(axis=1).min() > 0.95
+    # The last layer's pooled features are the embedding itself.
+    assert np.allclose(layers[6], emb, atol=1e-5)
+
+
+def test_float32_runtime_gives_torchs_answers(cache, stance_encoder):
+    encoder = load_encoder(load_settings(cache_dir=cache, quantize=False, torch_threads=1))
+    assert encoder.backend == "onnx-float32" and not encoder.quantized
+    emb, layers = encoder.encode_layers(TEXTS, (3,))
+    ref, ref_layers = stance_encoder.encode_layers(TEXTS, (3,))
+    assert np.allclose(emb, ref, atol=1e-4) and np.allclose(layers[3], ref_layers[3], atol=1e-4)
+
+
+def test_the_torch_path_pools_layers_as_the_moderation_model_reads_them(stance_encoder):
+    """encode_layers on torch = LayerTap's hook on the same layer (what the head was trained
+    on), so either reader gives the abuse head the same features."""
+    _, layers = stance_encoder.encode_layers(TEXTS, (3,))
+    _, tapped = LayerTap(stance_encoder, 3).run(lambda: stance_encoder.encode(TEXTS), TEXTS)
+    assert np.allclose(layers[3], tapped, atol=1e-5)
+
+
+def test_the_abuse_head_reads_its_layer_from_the_stance_pass(cache, library, monkeypatch):
+    settings = load_settings(cache_dir=cache, torch_threads=1)
+    classifier = load_classifier(settings, library)
+    scorer = load_abuse_scorer(settings, classifier.encoder)
+    assert isinstance(scorer.tap, LayerCapture)
+    # Processes that only encode drop the torch weights: a second torch pass would fail loudly.
+    assert classifier.encoder.torch_released
+    calls = []
+    run = classifier.encoder.runtime.run
+    monkeypatch.setattr(classifier.encoder.runtime, "run", lambda b: calls.append(1) or run(b))
+    items = [("partnership", t) for t in TEXTS]
+    preds = ModeratedClassifier(classifier, scorer).predict_many(items)
+    passes = len(calls)
+    alone = scorer.score(TEXTS)  # a pass of its own, as `stancebot moderate` does
+    assert len(calls) == 2 * passes  # the shared pass ran the model once per bucket
+    for pred, own in zip(preds, alone, strict=True):
+        assert pred.abuse.keys() == own.keys()
+        assert all(abs(pred.abuse[k] - own[k]) < 0.05 for k in own)
+    assert max(preds[6].abuse.values()) > 0.5  # the insult
+    assert max(preds[0].abuse.values()) < 0.5
+
+
+def test_a_capture_that_sees_no_pass_reads_the_layer_on_its_own(onnx_int8, caplog):
+    tap = onnx_int8.layer_tap(3)
+    emb = onnx_int8.encode(TEXTS[:3])
+    with caplog.at_level(logging.WARNING):
+        got, feats = tap.run(lambda: emb, TEXTS[:3])  # nothing encoded inside
+    assert got is emb and feats.shape == (3, 384)
+    assert np.allclose(feats, onnx_int8.encode_layers(TEXTS[:3], (3,))[1][3], atol=1e-5)
+    assert "second pass" in caplog.text
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    return save_tiny_model(tmp_path / "tiny", BertModel)
+
+
+def test_the_export_is_cached_and_a_file_that_does_not_match_is_exported_again(
+    tiny, tmp_path, monkeypatch
+):
+    exports = []
+    export = onnx_backend._export_to
+    monkeypatch.setattr(
+        onnx_backend, "_export_to", lambda *a, **kw: exports.append(1) or export(*a, **kw)
+    )
+    first = Encoder.load(str(tiny))
+    assert first.use_onnx(cache_dir=tmp_path / "cache", threads=1)
+    path = first.runtime.path
+    assert path.is_file() and first.fingerprint in str(path) and len(exports) == 1
+    again = Encoder.load(str(tiny))
+    assert again.use_onnx(cache_dir=tmp_path / "cache", threads=1)
+    assert len(exports) == 1  # read from the cache
+
+    # Another model's export in its place (changed or stale): found out, exported again.
+    other = Encoder.load(str(save_tiny_model(tmp_path / "other", BertModel, num_hidden_layers=1)))
+    assert other.use_onnx(cache_dir=tmp_path / "other-cache", threads=1)
+    path.write_bytes(other.runtime.path.read_bytes())
+    third = Encoder.load(str(tiny))
+    assert third.use_onnx(cache_dir=tmp_path / "cache", threads=1)
+    assert len(exports) == 3
+    assert np.allclose(third.encode(TEXTS), first.encode(TEXTS), atol=1e-5)
+
+
+def test_without_onnxruntime_the_encoder_runs_on_torch(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(onnx_backend, "missing", lambda: "onnxruntime is not installed")
+    assert load_encoder(load_settings(cache_dir=tmp_path)).backend == "torch-int8"
+    with caplog.at_level(logging.WARNING):
+        encoder = load_encoder(load_settings(cache_dir=tmp_path, encoder_backend="onnx"))
+    assert encoder.backend == "torch-int8" and "onnxruntime is not installed" in caplog.text
+
+
+def test_a_failed_export_leaves_the_encoder_on_torch(tiny, tmp_path, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise RuntimeError("exporter exploded")
+
+    monkeypatch.setattr(onnx_backend, "_export", broken)
+    encoder = Encoder.load(str(tiny))
+    with caplog.at_level(logging.WARNING):
+        assert not encoder.use_onnx(cache_dir=tmp_path, threads=1)
+    assert encoder.runtime is None and encoder.backend == "torch-float32"
+    assert "exporter exploded" in caplog.text
+    assert encoder.encode(["still works"]).shape == (1, 32)
+
+
+def test_the_backend_is_a_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("STANCEBOT_ENCODER_BACKEND", "torch")
+    encoder = load_encoder(load_settings(cache_dir=tmp_path))
+    assert encoder.backend == "torch-int8" and encoder.runtime is None
+    assert not list(tmp_path.iterdir())  # nothing exported
+    monkeypatch.setenv("STANCEBOT_CLASSIFY_WORKERS", "2")
+    assert load_settings().classify_workers == 2
