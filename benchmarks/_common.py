@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import resource
+import threading
 import time
 from pathlib import Path
 
@@ -28,6 +29,27 @@ def machine() -> dict:
 
 def load_now() -> float:
     return round(os.getloadavg()[0], 2)
+
+
+def thread_cpu_seconds() -> dict[int, tuple[str, float]]:
+    """{thread id: (name, CPU seconds so far)} for this process's threads (Linux; {} elsewhere).
+    Where the CPU time goes: the event loop, SQLite's thread, the classification workers."""
+    tick = os.sysconf("SC_CLK_TCK")
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out = {}
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            stat = Path(f"/proc/self/task/{tid}/stat").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        name = names.get(int(tid)) or stat[stat.index("(") + 1 : stat.rindex(")")]
+        out[int(tid)] = (name, (int(fields[11]) + int(fields[12])) / tick)
+    return out
 
 
 def peak_rss_mb() -> float:

@@ -1,12 +1,15 @@
 """Backfill/import: a DiscordChatExporter export of 100,000 replies, imported and classified.
 
-    .venv/bin/python -m benchmarks.backfill [--replies 100000]
+    .venv/bin/python -m benchmarks.backfill [--replies 100000] [--backend auto|onnx|torch]
+        [--workers N] [--threads N]
 
 Writes a channel export in DiscordChatExporter's JSON format (the seeds' hand-written replies,
 cycled, from 5,000 members over 26 weeks, with a few attachment-only and bot messages as real
 channels have), then times `stancebot ingest FILE --question partnership` into a new database
 as one process, model load included, and checks that every reply is stored once and
-classified. Prints one JSON object. Target: under 6 minutes.
+classified. Prints one JSON object. Target: under 6 minutes. Options left out take the
+settings (STANCEBOT_*); the first run on a machine also exports the ONNX encoder (a few seconds,
+cached afterwards).
 """
 
 from __future__ import annotations
@@ -92,12 +95,12 @@ def write_export(path: Path, replies: int, *, members: int = 5000, seed: int = 7
     return kinds
 
 
-def run(replies: int) -> dict:
+def run(replies: int, settings_env: dict[str, str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         export, db = Path(tmp) / "channel.json", Path(tmp) / "club.db"
         kinds = write_export(export, replies)
         size_mb = export.stat().st_size / 2**20
-        env = os.environ | {"STANCEBOT_DATABASE": str(db)}
+        env = os.environ | (settings_env or {}) | {"STANCEBOT_DATABASE": str(db)}
         start = time.perf_counter()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         proc = subprocess.run(
@@ -120,8 +123,17 @@ def run(replies: int) -> dict:
         con.close()
     assert stored == kinds["text"] + kinds["attachment_only"], (stored, kinds)
     assert classified == stances == kinds["text"], (classified, stances, kinds)
+    chosen = {
+        k.removeprefix("STANCEBOT_").lower(): v
+        for k, v in env.items()
+        if k.startswith("STANCEBOT_")
+    }
     return {
         **machine(),
+        "settings": {
+            k: chosen.get(k, "default")
+            for k in ("encoder_backend", "classify_workers", "torch_threads", "quantize")
+        },
         "export_messages": sum(kinds.values()),
         "export_mb": round(size_mb, 1),
         "replies_stored": stored,
@@ -143,7 +155,16 @@ def run(replies: int) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--replies", type=int, default=100_000)
-    result = run(p.parse_args(argv).replies)
+    p.add_argument("--backend", choices=("auto", "onnx", "torch"), help="encoder backend")
+    p.add_argument("--workers", type=int, help="classification workers")
+    p.add_argument("--threads", type=int, help="threads per worker (0 = the cores divided)")
+    args = p.parse_args(argv)
+    chosen = {
+        "STANCEBOT_ENCODER_BACKEND": args.backend,
+        "STANCEBOT_CLASSIFY_WORKERS": args.workers,
+        "STANCEBOT_TORCH_THREADS": args.threads,
+    }
+    result = run(args.replies, {k: str(v) for k, v in chosen.items() if v is not None})
     print(json.dumps(result, indent=2))
     return result
 

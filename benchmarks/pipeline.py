@@ -1,13 +1,16 @@
 """Pipeline throughput: replies/s through ingest -> moderation -> stance -> stored, sustained.
 
     .venv/bin/python -m benchmarks.pipeline [--replies 20000] [--quantize true|false]
+        [--backend auto|onnx|torch] [--workers N] [--threads N]
 
 20,000 replies (the seeds' hand-written replies, cycled, from 2,000 members over two weeks) go
 through `DiscussionService.ingest` into a temporary database, as fast as the service takes them,
 until every stance is stored. The clock starts with the first ingest (the model is loaded
 before) and stops when the last stance is committed. Prints one JSON object, with where the
-time went: the encoder and heads (worker thread), the stance writes, and the rest (storing,
-moderation, the event loop). Target: at least 300 replies/s on 2 cores.
+time went: the encoder and heads (worker threads), the stance writes, and the rest (storing,
+moderation, the event loop), and the CPU time per reply of each kind of thread (Linux), which
+other work on the machine does not distort. Target: at least 300 replies/s on 2 cores.
+Options left out take the settings (STANCEBOT_*), as the bot would.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ import asyncio
 import json
 import random
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from benchmarks._common import load_now, machine, peak_rss_mb, seed_texts
+from benchmarks._common import load_now, machine, peak_rss_mb, seed_texts, thread_cpu_seconds
 from bot.app import App
 from bot.config import load_settings
 from bot.core.models import Reply
@@ -75,10 +79,40 @@ class TimedAsync(Timed):
             self.calls += 1
 
 
-async def run(n: int, quantize: bool | None = None) -> dict:
+def cpu_by_thread(before: dict, after: dict, n: int, sqlite_ids: set[int]) -> dict[str, float]:
+    """CPU milliseconds per reply, by kind of thread, between two thread_cpu_seconds()."""
+    out: dict[str, float] = {}
+    for tid, (name, seconds) in after.items():
+        spent = seconds - before.get(tid, (name, 0.0))[1]
+        if tid in sqlite_ids:
+            kind = "sqlite_thread"
+        elif name == "MainThread":
+            kind = "event_loop_ingest_rules_writes"
+        elif name.startswith("stance"):
+            kind = "classification_workers_encoder_heads"
+        else:
+            kind = "other_threads"  # e.g. the encoder runtime's own thread pool
+        out[kind] = out.get(kind, 0.0) + spent
+    return {k: round(1000 * v / n, 3) for k, v in sorted(out.items())}
+
+
+async def run(
+    n: int,
+    quantize: bool | None = None,
+    *,
+    backend: str | None = None,
+    workers: int | None = None,
+    threads: int | None = None,
+) -> dict:
     replies = make_replies(n)
     with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(database=Path(tmp) / "bench.db", quantize=quantize)
+        settings = load_settings(
+            database=Path(tmp) / "bench.db",
+            quantize=quantize,
+            encoder_backend=backend,
+            classify_workers=workers,
+            torch_threads=threads,
+        )
         t0 = time.perf_counter()
         app = await App.open(settings)
         load_seconds = time.perf_counter() - t0
@@ -86,6 +120,11 @@ async def run(n: int, quantize: bool | None = None) -> dict:
         queue = app.service.queue
         classify = queue.classify = Timed(queue.classify)
         write = app.repo.write_model_stances = TimedAsync(app.repo.write_model_stances)
+        # aiosqlite runs each connection in a thread of its own (a private attribute: if it
+        # moves, that thread's time is counted under other_threads).
+        db_thread = getattr(app.db.conn, "_thread", None)
+        sqlite_ids = {t.native_id for t in threading.enumerate() if t is db_thread}
+        threads0 = thread_cpu_seconds()
         cpu0, t1 = time.process_time(), time.perf_counter()
         stored = 0
         for reply in replies:
@@ -94,6 +133,8 @@ async def run(n: int, quantize: bool | None = None) -> dict:
         await app.service.drain()
         seconds = time.perf_counter() - t1
         cpu = time.process_time() - cpu0
+        by_thread = cpu_by_thread(threads0, thread_cpu_seconds(), n, sqlite_ids)
+        encoder = app.classifier.encoder
         async with app.db.conn.execute(
             "SELECT COUNT(*), SUM(classify_state = 'done') FROM replies"
         ) as cur:
@@ -106,6 +147,9 @@ async def run(n: int, quantize: bool | None = None) -> dict:
     return {
         **machine(),
         "quantize": settings.quantize,
+        "encoder_backend": encoder.backend,
+        "classify_workers": settings.classify_workers,
+        "threads_per_worker": settings.torch_threads or "auto",
         "replies": n,
         "model_load_seconds": round(load_seconds, 2),
         "seconds": round(seconds, 2),
@@ -118,6 +162,8 @@ async def run(n: int, quantize: bool | None = None) -> dict:
             "batches": classify.calls,
         },
         "process_cpu_seconds": round(cpu, 2),
+        "cpu_ms_per_reply": round(1000 * cpu / n, 3),
+        "cpu_ms_per_reply_by_thread": by_thread,
         "rss_after_model_load_mb": rss_loaded,
         "peak_rss_mb": peak_rss_mb(),
         "load_average_at_end": load_now(),
@@ -132,8 +178,19 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--replies", type=int, default=20_000)
     p.add_argument("--quantize", type=parse_bool, default=None, help="default: the setting")
+    p.add_argument("--backend", choices=("auto", "onnx", "torch"), help="encoder backend")
+    p.add_argument("--workers", type=int, help="classification workers")
+    p.add_argument("--threads", type=int, help="threads per worker (0 = the cores divided)")
     args = p.parse_args(argv)
-    result = asyncio.run(run(args.replies, args.quantize))
+    result = asyncio.run(
+        run(
+            args.replies,
+            args.quantize,
+            backend=args.backend,
+            workers=args.workers,
+            threads=args.threads,
+        )
+    )
     print(json.dumps(result, indent=2))
     return result
 

@@ -14,6 +14,15 @@ def test_pipeline_benchmark_runs(capsys):
     assert result["replies"] == 150 and result["replies_per_second"] > 0
     assert result["breakdown_seconds"]["batches"] >= 1
     assert '"replies_per_second"' in capsys.readouterr().out
+    by_thread = result["cpu_ms_per_reply_by_thread"]
+    assert by_thread["classification_workers_encoder_heads"] > 0
+    assert by_thread["event_loop_ingest_rules_writes"] > 0 and by_thread["sqlite_thread"] > 0
+
+
+def test_pipeline_benchmark_takes_the_backend_and_workers(capsys):
+    result = pipeline.main(["--replies", "100", "--backend", "torch", "--workers", "2"])
+    assert result["encoder_backend"] == "torch-int8" and result["classify_workers"] == 2
+    assert result["replies"] == 100
 
 
 def test_latency_benchmark_runs(monkeypatch):
@@ -27,6 +36,7 @@ def test_latency_benchmark_runs(monkeypatch):
 
 
 def test_backfill_benchmark_runs():
-    result = backfill.main(["--replies", "300"])
+    result = backfill.main(["--replies", "300", "--workers", "2"])
+    assert result["settings"]["classify_workers"] == "2"
     assert result["replies_stored"] == 300 and result["replies_classified"] == 298
     assert "300 stored" in result["cli_summary"]
