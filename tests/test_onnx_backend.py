@@ -160,3 +160,24 @@ def test_the_backend_is_a_setting(tmp_path, monkeypatch):
     assert not list(tmp_path.iterdir())  # nothing exported
     monkeypatch.setenv("STANCEBOT_CLASSIFY_WORKERS", "2")
     assert load_settings().classify_workers == 2
+
+
+def test_a_truncated_cache_file_is_exported_again(tiny, tmp_path):
+    first = Encoder.load(str(tiny))
+    assert first.use_onnx(cache_dir=tmp_path, threads=1)
+    path = first.runtime.path
+    path.write_bytes(path.read_bytes()[:1000])  # a crash while copying, a full disk …
+    again = Encoder.load(str(tiny))
+    assert again.use_onnx(cache_dir=tmp_path, threads=1)
+    assert np.allclose(again.encode(TEXTS), first.encode(TEXTS), atol=1e-5)
+
+
+def test_a_cache_that_cannot_be_written_still_gives_the_runtime(tiny, tmp_path, caplog):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder would go")
+    encoder = Encoder.load(str(tiny))
+    with caplog.at_level(logging.WARNING):
+        assert encoder.use_onnx(cache_dir=blocked, threads=1)
+    assert "exporting for this run only" in caplog.text
+    assert not encoder.runtime.path.exists()  # its scratch copy is gone once loaded
+    assert encoder.encode(TEXTS).shape == (len(TEXTS), 32)

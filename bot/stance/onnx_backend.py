@@ -119,8 +119,8 @@ def load(
     why = missing()
     if why:
         raise BackendError(why)
-    if encoder.quantized:
-        raise BackendError("export the encoder before quantising it with torch")
+    if encoder.quantized or getattr(encoder, "torch_released", False):
+        raise BackendError("export the encoder from its float torch weights, before quantising")
     precision = "int8" if quantize else "float32"
     reduce_range = quantize and not _has_vnni()
     folder = (
@@ -128,16 +128,30 @@ def load(
     )
     path = folder / "encoder.onnx"
     for attempt in ("cached", "fresh"):
+        scratch = None
         if attempt == "fresh" or not path.is_file():
             start = time.monotonic()
-            path = _export_to(encoder, folder, quantize=quantize, reduce_range=reduce_range)
+            path, scratch = _export_to(
+                encoder, folder, quantize=quantize, reduce_range=reduce_range
+            )
             log.info(
                 "exported the encoder to ONNX (%s) in %.1f s: %s",
                 precision,
                 time.monotonic() - start,
                 path,
             )
-        runtime = OnnxRuntime(_session(path, threads), path, precision, _num_layers(encoder))
+        try:
+            # onnxruntime reads the whole file at session creation: a scratch copy can go.
+            session = _session(path, threads)
+        except BackendError as exc:
+            if attempt == "fresh":
+                raise
+            log.warning("%s; exporting it again", exc)
+            continue
+        finally:
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+        runtime = OnnxRuntime(session, path, precision, _num_layers(encoder))
         problem = _check(encoder, runtime)
         if problem is None:
             return runtime
@@ -177,14 +191,22 @@ def _input_names(encoder) -> list[str]:
     return [name for name in INPUTS if name in probe]
 
 
-def _export_to(encoder, folder: Path, *, quantize: bool, reduce_range: bool) -> Path:
+def _export_to(
+    encoder, folder: Path, *, quantize: bool, reduce_range: bool
+) -> tuple[Path, Path | None]:
     """Export (and quantise) into `folder`/encoder.onnx, atomically: two processes exporting
-    at once each write their own temporary file and the last rename wins."""
+    at once each write their own temporary file and the last rename wins. Where the cache
+    cannot be written (a read-only home), into a scratch folder for this run instead.
+    Returns (the file, the scratch folder to remove once it is loaded, or None)."""
+    scratch = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix="export-", dir=folder))
     except OSError as exc:
-        raise BackendError(f"cannot write the ONNX cache at {folder}: {exc}") from None
+        log.warning(
+            "cannot write the ONNX cache at %s (%s): exporting for this run only", folder, exc
+        )
+        scratch = work = Path(tempfile.mkdtemp(prefix="stancebot-onnx-"))
     try:
         plain = work / "float32.onnx"
         _export(encoder, plain)
@@ -192,16 +214,19 @@ def _export_to(encoder, folder: Path, *, quantize: bool, reduce_range: bool) -> 
         if quantize:
             result = work / "int8.onnx"
             _quantize(plain, result, reduce_range=reduce_range)
+        if scratch is not None:
+            return result, scratch
         target = folder / "encoder.onnx"
         os.replace(result, target)
-        return target
-    except BackendError:
-        raise
+        return target, None
     except Exception as exc:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BackendError(f"ONNX export failed: {first}") from None
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if scratch is None:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def _export(encoder, path: Path) -> None:
