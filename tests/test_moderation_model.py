@@ -70,7 +70,7 @@ def test_attacks_threats_hate_and_spam_are_flagged_with_their_category(scorer, c
 
 def test_the_layer_tap_reads_the_stance_pass_in_input_order(stance_encoder, scorer):
     texts = ["short", "a much longer reply " * 12, "", "Modi caved.", "short"]
-    tap = LayerTap(stance_encoder, scorer.head.layer)
+    tap = LayerTap(stance_encoder, scorer.head.layers)
     emb, feats = tap.encode(texts)
     np.testing.assert_allclose(emb, stance_encoder.encode(texts), atol=1e-5)
     np.testing.assert_allclose(feats, tap.direct(texts), atol=1e-4)
@@ -116,17 +116,70 @@ def test_training_is_reproducible_and_picks_its_operating_point_by_cross_validat
         ["critical" if i % 2 else "pro_partnership" for i in range(len(civil))]
         + ["none"] * len(abuse),
     )
-    args = ModerationTrainingArgs(layers=(2,), c_grid=(1.0,), folds=3, max_flag_rate=0.0)
+    args = ModerationTrainingArgs(layer_sets=((2,),), c_grid=(1.0,), folds=3, max_flag_rate=0.0)
     head, report = train_abuse_head(stance_encoder, data, args)
     again, _ = train_abuse_head(stance_encoder, data, args)
     np.testing.assert_array_equal(head.weight, again.weight)
-    assert head.version == again.version and head.layer == 2
+    assert head.version == again.version and head.layers == (2,)
     assert report.cv_flagged == {"pro_partnership": 0.0, "critical": 0.0}
     scores = AbuseScorer(stance_encoder, head).score(data.texts)
     flagged = [model_verdict(s, ModerationPolicy()).action != "allow" for s in scores]
     rep = moderation_report(data, flagged)
     assert rep.rate(rep.caught_all) == 1.0
     assert all(rep.rate(v) == 0.0 for v in rep.flagged.values())
+
+
+def test_per_category_thresholds_catch_more_within_each_leans_false_flag_budget():
+    from bot.moderation.training import (
+        ModerationData,
+        ModerationTrainingArgs,
+        _budgets,
+        _category_thresholds,
+        _common_threshold,
+    )
+
+    # Margins (category logit - civil logit) for insult, harassment, threat, hate, spam.
+    # Civil replies score high on insult only; the threats score low on everything.
+    cats = ["civil"] * 8 + ["insult"] * 2 + ["threat"] * 2
+    leans = ["pro_partnership", "critical"] * 3 + ["none"] * 2 + ["none"] * 4
+    margins = np.full((12, 5), -5.0)
+    margins[:8, 0] = [1.0, 1.2, 0.8, 0.9, 0.5, 0.4, 0.3, 0.2]  # civil: insult-like
+    margins[8:10, 0] = [3.0, 2.0]  # insults
+    margins[10:12, 2] = [0.1, 0.0]  # threats: below the civil replies' insult margins
+    data = ModerationData(["x"] * 12, cats, leans)
+    budgets = _budgets(data, ModerationTrainingArgs(max_flag_rate=0.0))
+    common = _common_threshold(margins, budgets)
+    assert common > 1.2  # one threshold for all: no civil reply flagged, no threat caught
+    t = _category_thresholds(margins, data, budgets, common)
+    flagged = (margins >= t).any(axis=1)
+    assert flagged[8:].all() and not flagged[:8].any()
+    assert t[0] == common and t[2] <= 0.0
+
+
+def test_a_head_reads_its_layers_side_by_side_and_old_one_layer_heads_still_load(tmp_path):
+    from safetensors.numpy import save_file
+
+    from bot.moderation.model import AbuseHead
+
+    weight = np.arange(6 * 8, dtype=np.float32).reshape(6, 8)
+    head = AbuseHead(weight, np.zeros(6, np.float32), (3, 5), "v", "fp")
+    head.save(tmp_path / "new.safetensors")
+    again = AbuseHead.load(tmp_path / "new.safetensors")
+    assert again.layers == (3, 5) and again.layer == 3
+    np.testing.assert_array_equal(again.weight, weight)
+    # Heads saved before several layers were possible name one "layer".
+    save_file(
+        {"weight": weight[:, :4], "bias": np.zeros(6, np.float32)},
+        str(tmp_path / "old.safetensors"),
+        metadata={
+            "classes": json.dumps(list(head.classes)),
+            "layer": "3",
+            "version": "v",
+            "encoder": "fp",
+            "meta": "{}",
+        },
+    )
+    assert AbuseHead.load(tmp_path / "old.safetensors").layers == (3,)
 
 
 def test_a_users_toxicity_model_is_loaded_and_its_labels_mapped(tmp_path, stance_encoder):

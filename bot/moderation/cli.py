@@ -181,8 +181,9 @@ def cmd_train_moderation(args: argparse.Namespace, settings: Settings) -> int:
     bar.close()
     head.save(out / ABUSE_FILE)
     flagged = ", ".join(f"{k} {v:.1%}" for k, v in report.cv_flagged.items())
+    layers = "+".join(str(k) for k in report.layers)
     print(
-        f"layer {report.layer}, C={report.c}, T={report.temperature}: cross-validated "
+        f"layers {layers}, C={report.c}, T={report.temperature}: cross-validated "
         f"{report.cv_caught:.1%} of abuse/spam caught, civil flagged {flagged} → {report.version}"
     )
     print(f"wrote {out / ABUSE_FILE} in {time.monotonic() - start:.0f} s", file=sys.stderr)

@@ -43,21 +43,27 @@ def _pool(hidden, mask):
 
 
 class LayerTap:
-    """Captures the mean-pooled hidden states of one transformer layer whenever the encoder's
+    """Captures the mean-pooled hidden states of some transformer layers whenever the encoder's
     model runs in the calling thread, and lines them up with `Encoder.encode`'s output rows.
+    The features of a row are its layers' pooled vectors side by side, in `layers` order.
 
     The encoder may batch and reorder texts however it likes: each captured row is matched to
     its output row by its final embedding, which the tap pools the same way.
     """
 
-    def __init__(self, encoder: Encoder, layer: int) -> None:
+    def __init__(self, encoder: Encoder, layers: int | Sequence[int]) -> None:
         self.encoder = encoder
-        self.layer = layer
+        self.layers = _layer_tuple(layers)
         self._owner: int | None = None
         self._final: list = []
-        self._middle: list = []
+        self._middle: dict[int, list] = {}
         self._mask = None
         self._warned = False
+
+    @property
+    def layer(self) -> int:
+        """The first layer read (one-layer heads: the layer)."""
+        return self.layers[0]
 
     def _layers(self):
         return self.encoder.model.encoder.layer
@@ -65,20 +71,21 @@ class LayerTap:
     def encode(
         self, texts: Sequence[str], *, batch_size: int = 64
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(the encoder's embeddings, this layer's pooled features), both in input order."""
+        """(the encoder's embeddings, these layers' pooled features), both in input order."""
         emb, feats = self.run(lambda: self.encoder.encode(texts, batch_size=batch_size), texts)
         return emb, feats
 
     def run(self, encode, texts: Sequence[str]):
         """Call `encode()` (which must return the embeddings of `texts`) with the tap attached."""
         model = self.encoder.model
-        if not 1 <= self.layer <= len(self._layers()):
-            raise ValueError(f"layer {self.layer} is outside 1..{len(self._layers())}")
+        n = len(self._layers())
+        if any(not 1 <= k <= n for k in self.layers):
+            raise ValueError(f"layers {list(self.layers)}: each must be within 1..{n}")
         self._owner = threading.get_ident()
-        self._final, self._middle = [], []
+        self._final, self._middle = [], {k: [] for k in self.layers}
         hooks = [
             model.register_forward_pre_hook(self._before, with_kwargs=True),
-            self._layers()[self.layer - 1].register_forward_hook(self._at_layer),
+            *(self._layers()[k - 1].register_forward_hook(self._at_layer(k)) for k in self.layers),
             model.register_forward_hook(self._after),
         ]
         try:
@@ -97,10 +104,13 @@ class LayerTap:
             self._mask = kwargs.get("attention_mask")
         return None
 
-    def _at_layer(self, module, args, output):
-        if self._mine() and self._mask is not None:
-            hidden = output[0] if isinstance(output, tuple) else output
-            self._middle.append(_pool(hidden, self._mask).detach().cpu().numpy())
+    def _at_layer(self, layer: int):
+        def hook(module, args, output):
+            if self._mine() and self._mask is not None:
+                hidden = output[0] if isinstance(output, tuple) else output
+                self._middle[layer].append(_pool(hidden, self._mask).detach().cpu().numpy())
+
+        return hook
 
     def _after(self, module, args, output):
         if self._mine() and self._mask is not None:
@@ -110,30 +120,48 @@ class LayerTap:
     def _align(self, emb: np.ndarray, texts: Sequence[str]) -> np.ndarray:
         dim = self.encoder.dim
         if len(texts) == 0:
-            return np.zeros((0, dim), dtype=np.float32)
+            return np.zeros((0, dim * len(self.layers)), dtype=np.float32)
         final = np.concatenate(self._final) if self._final else np.zeros((0, dim))
-        middle = np.concatenate(self._middle) if self._middle else np.zeros((0, dim))
-        if len(final) != len(texts) or len(middle) != len(texts):
+        middle = [
+            np.concatenate(self._middle[k]) if self._middle.get(k) else np.zeros((0, dim))
+            for k in self.layers
+        ]
+        if len(final) != len(texts) or any(len(m) != len(texts) for m in middle):
             # The encoder did not run its model in the usual way (e.g. another runtime):
-            # compute the layer directly, at the cost of a second pass.
+            # compute the layers directly, at the cost of a second pass.
             if not self._warned:
                 self._warned = True
                 log.warning(
                     "the encoder did not run its transformer as expected; moderation reads the "
-                    "layer in a second pass (slower)"
+                    "layers in a second pass (slower)"
                 )
             return self.direct(texts)
         # Each output row takes the captured row with the same final embedding (identical
         # texts share one, which is right: their features are identical too).
-        feats = np.zeros((len(texts), middle.shape[1]), dtype=np.float32)
+        middle_all = np.concatenate(middle, axis=1)
+        feats = np.zeros((len(texts), middle_all.shape[1]), dtype=np.float32)
         for start in range(0, len(emb), 1024):
             sims = emb[start : start + 1024] @ final.T
-            feats[start : start + 1024] = middle[sims.argmax(axis=1)]
+            feats[start : start + 1024] = middle_all[sims.argmax(axis=1)]
         return feats
 
     def direct(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
-        """The layer's pooled features from a forward pass of its own (training, fallbacks)."""
-        return layer_features(self.encoder, texts, (self.layer,), batch_size=batch_size)[self.layer]
+        """The layers' pooled features from a forward pass of their own (training, fallbacks)."""
+        return join_layers(
+            layer_features(self.encoder, texts, self.layers, batch_size=batch_size), self.layers
+        )
+
+
+def _layer_tuple(layers: int | Sequence[int]) -> tuple[int, ...]:
+    out = (int(layers),) if isinstance(layers, int | np.integer) else tuple(int(k) for k in layers)
+    if not out:
+        raise ValueError("read at least one layer")
+    return out
+
+
+def join_layers(feats: Mapping[int, np.ndarray], layers: Sequence[int]) -> np.ndarray:
+    """Per-layer pooled features side by side, in `layers` order: what a head reads."""
+    return np.concatenate([np.asarray(feats[k], dtype=np.float32) for k in layers], axis=1)
 
 
 def layer_features(
@@ -175,23 +203,32 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 @dataclass
 class AbuseHead:
-    """Multinomial logistic head over CLASSES on one layer's pooled features.
+    """Multinomial logistic head over CLASSES on the pooled features of some layers (side by
+    side, in `layers` order).
 
     How abusive a reply is: sigmoid of its most likely category's logit minus the civil logit,
     so similar categories (insult, harassment) do not split one message's score between them.
     Each category's score is that, times the category's probability relative to the most likely
     one: the top category carries the whole score, the others only as much as they are likely.
-    Temperature and the operating point chosen by cross-validation are folded into the weights:
-    0.5 is the calibrated review threshold.
+    Temperature and the operating points chosen by cross-validation (one per category) are
+    folded into the weights: 0.5 is the calibrated review threshold.
     """
 
-    weight: np.ndarray  # (len(CLASSES), dim)
+    weight: np.ndarray  # (len(CLASSES), dim * len(layers))
     bias: np.ndarray  # (len(CLASSES),)
-    layer: int
+    layers: tuple[int, ...]
     version: str
     encoder_fingerprint: str
     meta: dict = field(default_factory=dict)
     classes: tuple[str, ...] = CLASSES
+
+    def __post_init__(self) -> None:
+        self.layers = _layer_tuple(self.layers)
+
+    @property
+    def layer(self) -> int:
+        """The first layer the head reads (one-layer heads: the layer)."""
+        return self.layers[0]
 
     def scores(self, features: np.ndarray) -> list[dict[str, float]]:
         logits = features @ self.weight.T + self.bias
@@ -211,7 +248,7 @@ class AbuseHead:
             str(path),
             metadata={
                 "classes": json.dumps(list(self.classes)),
-                "layer": str(self.layer),
+                "layers": ",".join(str(k) for k in self.layers),
                 "version": self.version,
                 "encoder": self.encoder_fingerprint,
                 "meta": json.dumps(self.meta, sort_keys=True),
@@ -229,7 +266,8 @@ class AbuseHead:
             return cls(
                 weight=weight,
                 bias=bias,
-                layer=int(md["layer"]),
+                # Heads from before 2026-11-25 read one layer and name it "layer".
+                layers=tuple(int(k) for k in md.get("layers", md.get("layer", "")).split(",")),
                 version=md["version"],
                 encoder_fingerprint=md["encoder"],
                 meta=json.loads(md.get("meta", "{}")),
@@ -336,7 +374,7 @@ class AbuseScorer:
         self.encoder = encoder
         self.head = head
         self.toxicity = toxicity
-        self.tap = LayerTap(encoder, head.layer) if head is not None else None
+        self.tap = LayerTap(encoder, head.layers) if head is not None else None
 
     @property
     def version(self) -> str:
