@@ -287,7 +287,7 @@ def _corrections(
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from bot.app import load_library
+    from bot.app import load_encoder, load_library
     from bot.stance.classifier import SHIPPED_HEADS
     from bot.stance.evaluate import evaluate, read_labelled
     from bot.stance.training import TrainingArgs, train_models
@@ -322,7 +322,9 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         with_adapter=with_adapter,
         progress=progress,
         threads=settings.torch_threads,
-        quantize=settings.quantize,
+        inference=lambda folder: load_encoder(
+            settings.model_copy(update={"heads_dir": folder}), torch_weights=False
+        ),
     )
     bar.close()
     from bot.stance.classifier import LinearHead

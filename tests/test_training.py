@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from bot.__main__ import main
+from bot.config import PROJECT_ROOT
 from bot.stance.adapter import ADAPTER_FILE
 from bot.stance.classifier import LinearHead, StanceClassifier
 from bot.stance.encoder import Encoder
@@ -18,6 +19,8 @@ from bot.stance.evaluate import (
 from bot.stance.training import TrainingArgs, train_models
 
 from .conftest import save_tiny_model
+
+PROJECT_SEEDS = PROJECT_ROOT / "seeds"
 
 TINY = {
     "partnership": [
@@ -287,3 +290,29 @@ def test_a_head_is_calibrated_on_replies_it_did_not_learn(library, encoder):
     y = np.array([q.label_names.index(lb) for lb in calib_labels])
     raw = (x @ head.weight.T + head.bias) * report.temperature
     assert abs(_fit_temperature(raw, y) - report.temperature) < 1e-6
+
+
+def test_stancebot_train_fits_heads_the_app_then_uses(tmp_path, tiny_labelled, monkeypatch, capsys):
+    import shutil
+
+    from bot.app import load_classifier, load_library
+    from bot.config import Settings
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(next(iter(PROJECT_SEEDS.glob("*.article.toml"))), seeds)
+    shutil.copytree(tiny_labelled, seeds / "labelled")
+    monkeypatch.setenv("STANCEBOT_SEEDS_DIR", str(seeds))
+    out = tmp_path / "model"
+
+    assert main(["train", "--out", str(out), "--epochs", "1"]) == 0
+
+    printed = capsys.readouterr().out
+    assert "partnership: 24 replies (0 corrections)" in printed and "cross-validated" in printed
+    settings = Settings(heads_dir=out)
+    classifier = load_classifier(settings, load_library(settings))
+    head = classifier.head("partnership")
+    assert isinstance(head, LinearHead)  # made for this encoder: not refused for zero-shot
+    preds = classifier.predict("partnership", TINY["off_topic"] + TINY["gamesmanship"])
+    assert [p.label for p in preds].count("off_topic") >= 5
+    assert {p.model_version for p in preds} == {head.version}

@@ -324,14 +324,15 @@ def train_models(
     with_adapter: bool = True,
     progress: Callable[[int, int], None] | None = None,
     threads: int = 0,
-    quantize: bool = False,
+    inference: Callable[[Path], Encoder] | None = None,
 ) -> tuple[Encoder, list[HeadReport]]:
     """Train (optionally) the adapter on every question with data, then their heads.
 
     With with_adapter=False only the heads are refitted, on the adapter already in out_dir.
-    With quantize, the heads are fitted on the int8 encoder the bot runs by default (the
-    adapter always trains in float32). Returns the encoder in use (adapter merged, quantised
-    if asked) and one report per trained head.
+    The adapter always trains on the float32 torch encoder; the heads are fitted on the
+    embeddings the bot will compute: `inference(out_dir)` gives that encoder (the app's
+    backend and precision, with the new adapter), by default the float32 torch one. Returns
+    the encoder the heads were fitted on and one report per trained head.
     """
     args = args or TrainingArgs()
     encoder = Encoder.load(encoder_source, threads=threads)
@@ -351,10 +352,10 @@ def train_models(
             "examples": sum(len(learn) for learn, _ in splits),
         }
         adapter.save(adapter_path, state, config, base=encoder.base_fingerprint, meta=meta)
-    if adapter_path.is_file():
+    if inference is not None:
+        encoder = inference(out_dir)
+    elif adapter_path.is_file():
         encoder.apply_adapter(adapter_path)
-    if quantize:
-        encoder.quantize()
     reports = []
     for learn, calibration in splits:
         head, report = fit_head(encoder, learn, args, calibration)
