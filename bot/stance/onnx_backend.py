@@ -201,6 +201,9 @@ def _export_to(
     scratch = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("export-*"):  # left by a process killed mid-export
+            if time.time() - stale.stat().st_mtime > 3600:
+                shutil.rmtree(stale, ignore_errors=True)
         work = Path(tempfile.mkdtemp(prefix="export-", dir=folder))
     except OSError as exc:
         log.warning(
