@@ -181,3 +181,14 @@ def test_a_cache_that_cannot_be_written_still_gives_the_runtime(tiny, tmp_path, 
     assert "exporting for this run only" in caplog.text
     assert not encoder.runtime.path.exists()  # its scratch copy is gone once loaded
     assert encoder.encode(TEXTS).shape == (len(TEXTS), 32)
+
+
+def test_the_cache_keeps_the_most_recently_used_exports(tmp_path, monkeypatch):
+    monkeypatch.setattr(onnx_backend, "KEEP_EXPORTS", 2)
+    folders = []
+    for layers in (1, 2, 3):  # three models: three exports
+        model = save_tiny_model(tmp_path / f"m{layers}", BertModel, num_hidden_layers=layers)
+        encoder = Encoder.load(str(model))
+        assert encoder.use_onnx(cache_dir=tmp_path / "cache", threads=1)
+        folders.append(encoder.runtime.path.parent)
+    assert [f.exists() for f in folders] == [False, True, True]

@@ -46,6 +46,9 @@ PROBES = (
 # a sentence embedding by cos 0.99+ typically (0.94 at worst over the seeds' 2,000 replies);
 # a file with other weights, or a broken export, lands far below.
 MIN_COSINE = {"int8": 0.9, "float32": 0.9999}
+# Exports kept in the cache, the most recently used first (each is 60-90 MB, and every retrained
+# adapter makes a new one).
+KEEP_EXPORTS = 3
 
 
 class BackendError(RuntimeError):
@@ -154,12 +157,30 @@ def load(
         runtime = OnnxRuntime(session, path, precision, _num_layers(encoder))
         problem = _check(encoder, runtime)
         if problem is None:
+            if scratch is None:
+                _mark_used_and_evict(folder)
             return runtime
         if attempt == "cached":
             log.warning("%s: %s; exporting it again", path, problem)
             continue
         raise BackendError(f"the exported encoder does not match the torch model: {problem}")
     raise AssertionError("unreachable")
+
+
+def _mark_used_and_evict(folder: Path) -> None:
+    """Date this export as just used, and delete all but the KEEP_EXPORTS most recently used."""
+    try:
+        os.utime(folder)
+        exports = sorted(
+            (p for p in folder.parent.iterdir() if p.is_dir()),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
+    except OSError:
+        return
+    for old in exports[KEEP_EXPORTS:]:
+        if old != folder:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _num_layers(encoder) -> int:
