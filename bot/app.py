@@ -119,13 +119,7 @@ def load_abuse_scorer(
     toxicity = ToxicityModel.load(settings.toxicity_model) if settings.toxicity_model else None
     if head is None and toxicity is None:
         return None
-    scorer = AbuseScorer(encoder, head, toxicity)
-    if head is not None and (encoder.runtime is not None or settings.classify_workers > 1):
-        # The head's layer comes from the stance pass itself: LayerTap's torch hooks would see
-        # no ONNX pass (and fall back to a second one), and keep one capture per model where
-        # several workers encode at once.
-        scorer.tap = encoder.layer_tap(getattr(head, "layers", None) or head.layer)
-    return scorer
+    return AbuseScorer(encoder, head, toxicity)
 
 
 @dataclass

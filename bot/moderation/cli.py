@@ -170,7 +170,7 @@ def cmd_train_moderation(args: argparse.Namespace, settings: Settings) -> int:
     data = read_moderation(data_path)
     out = args.out or SHIPPED_MODERATION
     print(f"training the abuse head on {len(data)} replies from {data_path}", file=sys.stderr)
-    encoder = load_encoder(settings)
+    encoder = load_encoder(settings, torch_weights=False)  # as the bot runs it
     bar = tqdm(desc="moderation model", unit="step", disable=not sys.stderr.isatty())
 
     def progress(done: int, total: int) -> None:

@@ -374,7 +374,9 @@ class AbuseScorer:
         self.encoder = encoder
         self.head = head
         self.toxicity = toxicity
-        self.tap = LayerTap(encoder, head.layers) if head is not None else None
+        # The head's layers come from the stance pass itself, on any backend and from several
+        # classification workers at once.
+        self.tap = encoder.layer_tap(head.layers) if head is not None else None
 
     @property
     def version(self) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.moderation.model import CIVIL, CLASSES, AbuseHead, join_layers, layer_features
+from bot.moderation.model import CIVIL, CLASSES, AbuseHead, join_layers
 from bot.moderation.policy import CATEGORIES
 from bot.stance.encoder import Encoder
 
@@ -218,7 +218,9 @@ def train_abuse_head(
             progress(done, total)
 
     needed = sorted({k for s in layer_sets for k in s})
-    pooled = layer_features(encoder, data.texts, needed, progress=step)
+    # The features the bot computes: the encoder's own pass (its backend and precision).
+    _, pooled = encoder.encode_layers(data.texts, needed)
+    step(len(data))
     feats = {s: join_layers(pooled, s) for s in layer_sets}
     budgets = _budgets(data, args)
 
