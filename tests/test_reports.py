@@ -53,10 +53,15 @@ def test_verdict_rules():
 async def test_people_not_messages_and_corrections_win(app, make_reply, library):
     q = library.question("partnership")
     # Member 1 posts five partnership replies; member 2 one gamesmanship reply.
-    for i in range(5):
-        await app.service.ingest(
-            make_reply(f"Genuine partnership built on respect, point {i}", author=1, minutes=i)
-        )
+    loud_member = [
+        "This is a genuine partnership built on respect.",
+        "The defence framework shows real long-term trust.",
+        "Real partners, the Quad and the defence deal prove it.",
+        "A ten-year defence deal is real commitment, not a show.",
+        "Honestly the cooperation looks genuine to me.",
+    ]
+    for i, text in enumerate(loud_member):
+        await app.service.ingest(make_reply(text, author=1, minutes=i))
     loud = make_reply("Political theatre and backroom deals.", author=2, minutes=10)
     await app.service.ingest(loud)
     await app.service.drain()

@@ -23,7 +23,7 @@ MARK = "ZQX"
 # placeholders only (reviewed); anything else interpolated into SQL fails the test below.
 REVIEWED_FRAGMENTS = {
     "bot/storage/db.py": {"sql", "version", "name", "iso(utcnow())"},  # bundled migrations
-    "bot/storage/moderation.py": {"question", "aside", "marks"},
+    "bot/storage/moderation.py": {"question", "aside", "marks", "where"},
     "bot/storage/repository.py": {
         "aside",
         "sums",
@@ -33,6 +33,7 @@ REVIEWED_FRAGMENTS = {
         "label_sums",
         "index",
         "latest",
+        "','.join('?' * len(chunk))",
     },
 }
 _CONSTANT = re.compile(r"^(self\.)?_?[A-Z][A-Z0-9_]*$")

@@ -420,53 +420,46 @@ class Moderation(commands.Cog):
         lock = self._timeout_locks.setdefault(key, asyncio.Lock())
         try:
             async with lock:
-                return await self._time_out_if_due(guild, policy, case, member)
+                window = timeout_window(policy)
+                removals = await self.store.removals_since(
+                    guild.id, case.author_id, utcnow() - window
+                )
+                length = timeout_due(policy, removals)
+                if length is None:
+                    return None
+                if member is None:
+                    return "not timed out: the member is no longer in the server"
+                if member.is_timed_out() or await self.store.timed_out_since(
+                    guild.id, member.id, utcnow() - length
+                ):
+                    return None
+                hours = policy.timeout_window_hours
+                reason = f"{removals} removed replies within {hours} h (case #{case.number})"
+                try:
+                    await member.timeout(length, reason=f"stancebot: {reason}")
+                except discord.HTTPException as exc:
+                    log.warning(
+                        "guild %s: cannot time out member %s: %s (grant Moderate Members, "
+                        "and put the bot's role above theirs)",
+                        guild.id,
+                        member.id,
+                        exc,
+                    )
+                    return (
+                        f"**could not time out** <@{member.id}> after {removals} removals: I need "
+                        "Moderate Members and a role above theirs"
+                    )
+                number = await self.store.record_case(
+                    guild.id, "timeout", author_id=member.id, reasons=[reason]
+                )
+                log.info("guild %s: timed out member %s (case %d)", guild.id, member.id, number)
+                return (
+                    f"timed out for {policy.timeout_minutes} min after {removals} removals "
+                    f"(case #{number})"
+                )
         finally:
             if not lock.locked() and self._timeout_locks.get(key) is lock:
                 del self._timeout_locks[key]
-
-    async def _time_out_if_due(
-        self,
-        guild: discord.Guild,
-        policy: ModerationPolicy,
-        case: Case,
-        member: discord.Member | None,
-    ) -> str | None:
-        assert case.author_id is not None
-        window = timeout_window(policy)
-        removals = await self.store.removals_since(guild.id, case.author_id, utcnow() - window)
-        length = timeout_due(policy, removals)
-        if length is None:
-            return None
-        if member is None:
-            return "not timed out: the member is no longer in the server"
-        if member.is_timed_out() or await self.store.timed_out_since(
-            guild.id, member.id, utcnow() - length
-        ):
-            return None
-        hours = policy.timeout_window_hours
-        reason = f"{removals} removed replies within {hours} h (case #{case.number})"
-        try:
-            await member.timeout(length, reason=f"stancebot: {reason}")
-        except discord.HTTPException as exc:
-            log.warning(
-                "guild %s: cannot time out member %s: %s (grant Moderate Members, and put the "
-                "bot's role above theirs)",
-                guild.id,
-                member.id,
-                exc,
-            )
-            return (
-                f"**could not time out** <@{member.id}> after {removals} removals: I need "
-                "Moderate Members and a role above theirs"
-            )
-        number = await self.store.record_case(
-            guild.id, "timeout", author_id=member.id, reasons=[reason]
-        )
-        log.info("guild %s: timed out member %s (case %d)", guild.id, member.id, number)
-        return (
-            f"timed out for {policy.timeout_minutes} min after {removals} removals (case #{number})"
-        )
 
     async def remove_reply(
         self, guild: discord.Guild, config: GuildModeration, number: int, *, member=None
