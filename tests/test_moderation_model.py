@@ -16,7 +16,6 @@ from bot.core.models import Action, Verdict
 from bot.moderation.model import (
     SHIPPED_MODERATION,
     AbuseScorer,
-    LayerTap,
     ToxicityModel,
     load_head,
 )
@@ -70,8 +69,8 @@ def test_attacks_threats_hate_and_spam_are_flagged_with_their_category(scorer, c
 
 def test_the_layer_tap_reads_the_stance_pass_in_input_order(stance_encoder, scorer):
     texts = ["short", "a much longer reply " * 12, "", "Modi caved.", "short"]
-    tap = LayerTap(stance_encoder, scorer.head.layers)
-    emb, feats = tap.encode(texts)
+    tap = stance_encoder.layer_tap(scorer.head.layers)
+    emb, feats = tap.run(lambda: stance_encoder.encode(texts), texts)
     np.testing.assert_allclose(emb, stance_encoder.encode(texts), atol=1e-5)
     np.testing.assert_allclose(feats, tap.direct(texts), atol=1e-4)
     np.testing.assert_allclose(feats[0], feats[4], atol=1e-6)

@@ -11,7 +11,7 @@ from transformers import BertModel
 
 from bot.app import load_abuse_scorer, load_classifier, load_encoder
 from bot.config import load_settings
-from bot.moderation.model import LayerTap, ModeratedClassifier
+from bot.moderation.model import ModeratedClassifier
 from bot.stance import onnx_backend
 from bot.stance.encoder import Encoder, LayerCapture
 
@@ -61,12 +61,18 @@ def test_float32_runtime_gives_torchs_answers(cache, stance_encoder):
     assert np.allclose(emb, ref, atol=1e-4) and np.allclose(layers[3], ref_layers[3], atol=1e-4)
 
 
-def test_the_torch_path_pools_layers_as_the_moderation_model_reads_them(stance_encoder):
-    """encode_layers on torch = LayerTap's hook on the same layer (what the head was trained
-    on), so either reader gives the abuse head the same features."""
+def test_the_torch_path_pools_layers_as_transformers_returns_them(stance_encoder):
+    """encode_layers on torch = transformers' own hidden states of the layer, mean-pooled over
+    the real tokens and L2-normalised, one text at a time (no padding, no buckets)."""
+    import torch
+
     _, layers = stance_encoder.encode_layers(TEXTS, (3,))
-    _, tapped = LayerTap(stance_encoder, 3).run(lambda: stance_encoder.encode(TEXTS), TEXTS)
-    assert np.allclose(layers[3], tapped, atol=1e-5)
+    for text, row in zip(TEXTS, layers[3], strict=True):
+        batch = stance_encoder.tokenizer([text], return_tensors="pt", truncation=True)
+        with torch.inference_mode():
+            hidden = stance_encoder.model(**batch, output_hidden_states=True).hidden_states[3]
+        ref = torch.nn.functional.normalize(hidden.mean(1), dim=1)[0].numpy()
+        assert np.allclose(row, ref, atol=1e-5)
 
 
 def test_the_abuse_head_reads_its_layer_from_the_stance_pass(cache, library, monkeypatch):

@@ -1,8 +1,8 @@
 """The abuse model: per-category scores (insult, harassment, threat, hate, spam) -> a Verdict.
 
-The shipped scorer is a logistic head on a middle layer of the stance encoder, read from the very
-forward pass that computes the stance embedding (a hook on the layer), so moderation adds no
-second encoder pass. A user may configure a Hugging Face toxicity model instead
+The shipped scorer is a logistic head on middle layers of the stance encoder, read from the very
+forward pass that computes the stance embedding (`Encoder.layer_tap`, on any backend), so
+moderation adds no second encoder pass. A user may configure a Hugging Face toxicity model instead
 (`STANCEBOT_TOXICITY_MODEL`, Detoxify-style multi-label `text-classification`); its labels are
 mapped onto the categories. No discord imports.
 """
@@ -12,8 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -31,125 +30,7 @@ ABUSE_FILE = "abuse.safetensors"
 CIVIL = "civil"
 CLASSES = (CIVIL, *CATEGORIES)  # what the head predicts: civil plus each abuse category
 
-# --- reading a middle layer out of the encoder's own pass -----------------------------------
-
-
-def _pool(hidden, mask):
-    import torch
-
-    m = mask.unsqueeze(-1).to(hidden.dtype)
-    pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
-    return torch.nn.functional.normalize(pooled, p=2, dim=1)
-
-
-class LayerTap:
-    """Captures the mean-pooled hidden states of some transformer layers whenever the encoder's
-    model runs in the calling thread, and lines them up with `Encoder.encode`'s output rows.
-    The features of a row are its layers' pooled vectors side by side, in `layers` order.
-
-    The encoder may batch and reorder texts however it likes: each captured row is matched to
-    its output row by its final embedding, which the tap pools the same way.
-    """
-
-    def __init__(self, encoder: Encoder, layers: int | Sequence[int]) -> None:
-        self.encoder = encoder
-        self.layers = _layer_tuple(layers)
-        self._owner: int | None = None
-        self._final: list = []
-        self._middle: dict[int, list] = {}
-        self._mask = None
-        self._warned = False
-
-    @property
-    def layer(self) -> int:
-        """The first layer read (one-layer heads: the layer)."""
-        return self.layers[0]
-
-    def _layers(self):
-        return self.encoder.model.encoder.layer
-
-    def encode(
-        self, texts: Sequence[str], *, batch_size: int = 64
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(the encoder's embeddings, these layers' pooled features), both in input order."""
-        emb, feats = self.run(lambda: self.encoder.encode(texts, batch_size=batch_size), texts)
-        return emb, feats
-
-    def run(self, encode, texts: Sequence[str]):
-        """Call `encode()` (which must return the embeddings of `texts`) with the tap attached."""
-        model = self.encoder.model
-        n = len(self._layers())
-        if any(not 1 <= k <= n for k in self.layers):
-            raise ValueError(f"layers {list(self.layers)}: each must be within 1..{n}")
-        self._owner = threading.get_ident()
-        self._final, self._middle = [], {k: [] for k in self.layers}
-        hooks = [
-            model.register_forward_pre_hook(self._before, with_kwargs=True),
-            *(self._layers()[k - 1].register_forward_hook(self._at_layer(k)) for k in self.layers),
-            model.register_forward_hook(self._after),
-        ]
-        try:
-            emb = encode()
-        finally:
-            for h in hooks:
-                h.remove()
-            self._owner = None
-        return emb, self._align(np.asarray(emb), texts)
-
-    def _mine(self) -> bool:
-        return self._owner == threading.get_ident()
-
-    def _before(self, module, args, kwargs):
-        if self._mine():
-            self._mask = kwargs.get("attention_mask")
-        return None
-
-    def _at_layer(self, layer: int):
-        def hook(module, args, output):
-            if self._mine() and self._mask is not None:
-                hidden = output[0] if isinstance(output, tuple) else output
-                self._middle[layer].append(_pool(hidden, self._mask).detach().cpu().numpy())
-
-        return hook
-
-    def _after(self, module, args, output):
-        if self._mine() and self._mask is not None:
-            self._final.append(_pool(output.last_hidden_state, self._mask).detach().cpu().numpy())
-            self._mask = None
-
-    def _align(self, emb: np.ndarray, texts: Sequence[str]) -> np.ndarray:
-        dim = self.encoder.dim
-        if len(texts) == 0:
-            return np.zeros((0, dim * len(self.layers)), dtype=np.float32)
-        final = np.concatenate(self._final) if self._final else np.zeros((0, dim))
-        middle = [
-            np.concatenate(self._middle[k]) if self._middle.get(k) else np.zeros((0, dim))
-            for k in self.layers
-        ]
-        if len(final) != len(texts) or any(len(m) != len(texts) for m in middle):
-            # The encoder did not run its model in the usual way (e.g. another runtime):
-            # compute the layers directly, at the cost of a second pass.
-            if not self._warned:
-                self._warned = True
-                log.warning(
-                    "the encoder did not run its transformer as expected; moderation reads the "
-                    "layers in a second pass (slower)"
-                )
-            return self.direct(texts)
-        # Each output row takes the captured row with the same final embedding (identical
-        # texts share one, which is right: their features are identical too).
-        middle_all = np.concatenate(middle, axis=1)
-        feats = np.zeros((len(texts), middle_all.shape[1]), dtype=np.float32)
-        for start in range(0, len(emb), 1024):
-            sims = emb[start : start + 1024] @ final.T
-            feats[start : start + 1024] = middle_all[sims.argmax(axis=1)]
-        return feats
-
-    def direct(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
-        """The layers' pooled features from a forward pass of their own (training, fallbacks)."""
-        return join_layers(
-            layer_features(self.encoder, texts, self.layers, batch_size=batch_size), self.layers
-        )
+# --- the layers a head reads (from the encoder's own pass: `Encoder.layer_tap`) -------------
 
 
 def _layer_tuple(layers: int | Sequence[int]) -> tuple[int, ...]:
@@ -162,36 +43,6 @@ def _layer_tuple(layers: int | Sequence[int]) -> tuple[int, ...]:
 def join_layers(feats: Mapping[int, np.ndarray], layers: Sequence[int]) -> np.ndarray:
     """Per-layer pooled features side by side, in `layers` order: what a head reads."""
     return np.concatenate([np.asarray(feats[k], dtype=np.float32) for k in layers], axis=1)
-
-
-def layer_features(
-    encoder: Encoder,
-    texts: Sequence[str],
-    layers: Sequence[int],
-    *,
-    batch_size: int = 32,
-    progress: Callable[[int], None] | None = None,
-) -> dict[int, np.ndarray]:
-    """Pooled features of several layers from one forward pass per batch (as LayerTap pools)."""
-    import torch
-
-    out = {k: np.zeros((len(texts), encoder.dim), dtype=np.float32) for k in layers}
-    with torch.inference_mode():
-        for start in range(0, len(texts), batch_size):
-            chunk = [t or " " for t in texts[start : start + batch_size]]
-            batch = encoder.tokenizer(
-                chunk,
-                padding=True,
-                truncation=True,
-                max_length=encoder.max_tokens,
-                return_tensors="pt",
-            )
-            hidden = encoder.model(**batch, output_hidden_states=True).hidden_states
-            for k in layers:
-                out[k][start : start + len(chunk)] = _pool(hidden[k], batch["attention_mask"])
-            if progress is not None:
-                progress(len(chunk))
-    return out
 
 
 # --- the shipped head -----------------------------------------------------------------------

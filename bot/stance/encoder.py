@@ -361,10 +361,9 @@ class Encoder:
             self._local.capture = previous
 
     def layer_tap(self, layers: int | Sequence[int]) -> LayerCapture:
-        """A reader of these layers' features from this encoder's own pass, with the interface
-        of the moderation model's LayerTap (`run`, `direct`; several layers side by side),
-        that works on any backend and from several threads at once (LayerTap's torch hooks see
-        no ONNX pass, and keep one capture per model)."""
+        """A reader of these layers' features from this encoder's own pass (`run`, `direct`;
+        several layers side by side): what the abuse model reads. It works on any backend and
+        from several classification workers at once."""
         return LayerCapture(self, layers)
 
     def padded_arrays(self, tokens, idx: list[int]) -> dict[str, np.ndarray]:
@@ -391,10 +390,9 @@ class Encoder:
 
 class LayerCapture:
     """Layers' pooled features, read from the encoder's own pass through
-    `Encoder.capture_layers`: what the moderation model's LayerTap does with torch forward
-    hooks, for any backend (ONNX Runtime returns the layers itself) and thread-safe. Same
-    interface: `run(encode, texts)` -> (embeddings, features) and `direct(texts)` -> features,
-    a row's features being its layers' vectors side by side, in `layers` order."""
+    `Encoder.capture_layers`, on any backend (ONNX Runtime returns the layers itself) and
+    thread-safe: `run(encode, texts)` -> (embeddings, features) and `direct(texts)` ->
+    features, a row's features being its layers' vectors side by side, in `layers` order."""
 
     def __init__(self, encoder: Encoder, layers: int | Sequence[int]) -> None:
         self.layers = (int(layers),) if isinstance(layers, int) else tuple(map(int, layers))
