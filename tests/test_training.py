@@ -284,12 +284,12 @@ def test_a_head_is_calibrated_on_replies_it_did_not_learn(library, encoder):
     head, report = fit_head(encoder, TrainingSet(q, texts, labels), TrainingArgs(), calibration)
     assert report.extra == {"calibration_replies": 8} and report.examples == 24
     # The temperature is the one that fits the unseen slice best.
-    from bot.stance.training import _fit_temperature
+    from bot.stance.training import fit_temperature
 
     x = encoder.encode(calib_texts)
     y = np.array([q.label_names.index(lb) for lb in calib_labels])
     raw = (x @ head.weight.T + head.bias) * report.temperature
-    assert abs(_fit_temperature(raw, y) - report.temperature) < 1e-6
+    assert abs(fit_temperature(raw, y) - report.temperature) < 1e-6
 
 
 def test_stancebot_train_fits_heads_the_app_then_uses(tmp_path, tiny_labelled, monkeypatch, capsys):

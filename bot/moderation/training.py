@@ -23,6 +23,7 @@ import numpy as np
 from bot.moderation.model import CIVIL, CLASSES, AbuseHead, join_layers
 from bot.moderation.policy import CATEGORIES
 from bot.stance.encoder import Encoder
+from bot.stance.training import fit_temperature
 
 LEANS = ("pro_partnership", "critical")
 UNLEANED = "none"
@@ -100,18 +101,6 @@ class ModerationTrainingReport:
     cv_flagged: dict[str, float]
     version: str
     candidates: list[CandidateReport] = field(default_factory=list)
-
-
-def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
-    best_t, best_nll = 1.0, float("inf")
-    for t in np.exp(np.linspace(np.log(0.25), np.log(4.0), 61)):
-        z = logits / t
-        z = z - z.max(axis=1, keepdims=True)
-        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        nll = -logp[np.arange(len(y)), y].mean()
-        if nll < best_nll:
-            best_t, best_nll = float(t), float(nll)
-    return best_t
 
 
 def _margins(logits: np.ndarray) -> np.ndarray:
@@ -261,7 +250,7 @@ def train_abuse_head(
         cv_caught, cv_flagged = float("nan"), {}
     else:
         _, layers, c, oof = best
-        temperature = _fit_temperature(np.clip(oof, -50, 50), y)
+        temperature = fit_temperature(np.clip(oof, -50, 50), y)
         margins = _margins(oof / temperature)
         common = _common_threshold(margins, budgets)
         thresholds = (

@@ -25,7 +25,7 @@ import numpy as np
 from bot.content import Question
 from bot.stance import adapter
 from bot.stance.adapter import AdapterConfig
-from bot.stance.classifier import LinearHead, softmax
+from bot.stance.classifier import LinearHead
 from bot.stance.encoder import Encoder
 from bot.stance.evaluate import read_labelled
 
@@ -210,12 +210,15 @@ def train_adapter(
     return state
 
 
-def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
-    """The temperature that minimises the negative log-likelihood of out-of-fold logits."""
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """The temperature (on a log grid from 0.25 to 4) that minimises the negative
+    log-likelihood of held-out logits; the stance and abuse heads are calibrated with it."""
     best_t, best_nll = 1.0, float("inf")
     for t in np.exp(np.linspace(np.log(0.25), np.log(4.0), 61)):
-        p = softmax(logits / t)
-        nll = -np.log(p[np.arange(len(y)), y] + 1e-12).mean()
+        z = logits / t
+        z = z - z.max(axis=1, keepdims=True)
+        log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        nll = -log_p[np.arange(len(y)), y].mean()
         if nll < best_nll:
             best_t, best_nll = float(t), float(nll)
     return best_t
@@ -277,7 +280,7 @@ def fit_head(
             f1 = f1_score(y, logits.argmax(1), average="macro")
             if f1 > best_f1:
                 best_c, best_f1, held_logits = c, float(f1), logits
-    temperature = _fit_temperature(held_logits, held_y) if held_logits is not None else 1.0
+    temperature = fit_temperature(held_logits, held_y) if held_logits is not None else 1.0
     final = model(best_c).fit(x, y)
     coef, intercept = final.coef_, final.intercept_
     if len(present) == 2:  # sklearn's binary form: one row; expand to two logits
