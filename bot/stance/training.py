@@ -338,7 +338,6 @@ def train_models(
     the encoder the heads were fitted on and one report per trained head.
     """
     args = args or TrainingArgs()
-    encoder = Encoder.load(encoder_source, threads=threads)
     sets = [s for q in questions if (s := training_set(q, labelled_dir, corrections)) is not None]
     if not sets:
         raise ValueError(
@@ -346,7 +345,9 @@ def train_models(
         )
     adapter_path = out_dir / ADAPTER_FILE
     splits = [split_calibration(s, args) for s in sets]
+    encoder = None  # the float32 torch encoder, loaded only if the adapter or heads need it
     if with_adapter:
+        encoder = Encoder.load(encoder_source, threads=threads)
         state = train_adapter(encoder, [learn for learn, _ in splits], args, progress)
         config = AdapterConfig(rank=args.rank, alpha=args.alpha)
         meta = {
@@ -356,9 +357,12 @@ def train_models(
         }
         adapter.save(adapter_path, state, config, base=encoder.base_fingerprint, meta=meta)
     if inference is not None:
+        encoder = None  # freed before the encoder the bot runs is loaded
         encoder = inference(out_dir)
-    elif adapter_path.is_file():
-        encoder.apply_adapter(adapter_path)
+    else:
+        encoder = encoder or Encoder.load(encoder_source, threads=threads)
+        if adapter_path.is_file():
+            encoder.apply_adapter(adapter_path)
     reports = []
     for learn, calibration in splits:
         head, report = fit_head(encoder, learn, args, calibration)
