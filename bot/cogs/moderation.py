@@ -833,7 +833,7 @@ class Moderation(commands.Cog):
                     exc,
                 )
                 continue
-            await self.store.forget_review_post(case.guild_id, case.number)
+            await self.store.forget_review_post(case.guild_id, case.review_message_id)
             done += 1
         return done
 

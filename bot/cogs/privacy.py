@@ -46,17 +46,22 @@ class Privacy(commands.Cog):
             forgotten.stances,
             forgotten.cases,
         )
-        # Review posts in the moderators' log quote the reply: take the quote down too.
+        # Review posts in the moderators' log quote the reply: take the quote down too. A post
+        # that could not be edited stays tracked, and the daily job takes its quote out.
         for channel_id, message_id in forgotten.review_posts:
             channel = self.bot.get_partial_messageable(channel_id, guild_id=guild.id)
             try:
                 await channel.get_partial_message(message_id).edit(
                     content=REDACTED, embeds=[], view=None
                 )
+            except discord.NotFound:
+                pass  # the post is gone: nothing quotes the reply any more
             except discord.HTTPException as exc:
                 log.warning(
                     "guild %s: could not redact review post %s: %s", guild.id, message_id, exc
                 )
+                continue
+            await self.store.forget_review_post(guild.id, message_id)
         await respond(interaction, describe_forgotten(forgotten))
 
     @privacy.command(name="opt-out", description="Stop the bot storing or quoting your replies")

@@ -421,13 +421,13 @@ class ModerationStore:
         ) as cur:
             return [_case(r) for r in await cur.fetchall()]
 
-    async def forget_review_post(self, guild_id: int, number: int) -> None:
-        """The case's log post no longer quotes anything (or is gone): stop tracking it."""
+    async def forget_review_post(self, guild_id: int, review_message_id: int) -> None:
+        """That log post no longer quotes anything (or is gone): stop tracking it."""
         async with self.db.transaction() as conn:
             await conn.execute(
                 "UPDATE moderation_events SET review_channel_id = NULL, review_message_id = NULL"
-                " WHERE guild_id = ? AND case_number = ?",
-                (guild_id, number),
+                " WHERE guild_id = ? AND review_message_id = ?",
+                (guild_id, review_message_id),
             )
 
     # --- reports ---------------------------------------------------------------------------

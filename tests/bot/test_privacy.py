@@ -36,8 +36,10 @@ async def test_forget_me_deletes_a_members_replies_stances_and_case_content(worl
     [post] = log.history()  # the review post of Alice's held reply, now without her text
     assert "deleted at the member's request" in post.content and not post.embeds
     assert not post.components
-    case = await world.bot.get_cog("Moderation").store.case(world.guild.id, 1)
+    store = world.bot.get_cog("Moderation").store
+    case = await store.case(world.guild.id, 1)
     assert case.author_id is None and case.content is None and case.status == "closed"
+    assert await store.posts_quoting_deleted_replies() == []  # done: the daily job leaves it
     mine = await world.alice.slash(world.news, "mystance")
     assert "no replies from you yet" in mine.response.content
     again = await world.alice.slash(world.news, "privacy forget-me")
