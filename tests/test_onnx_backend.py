@@ -53,6 +53,20 @@ def test_int8_embeddings_and_layers_stay_close_to_torch_float(onnx_int8, stance_
     assert np.allclose(layers[6], emb, atol=1e-5)
 
 
+def test_int8_keeps_each_blocks_feed_forward_output_in_float32(onnx_int8):
+    import onnx
+
+    graph = onnx.load(str(onnx_int8.runtime.path)).graph
+    float_matmuls = {n.name for n in graph.node if n.op_type == "MatMul"}
+    int8_matmuls = {n.name for n in graph.node if n.op_type == "MatMulInteger"}
+    layers = onnx_int8.model.config.num_hidden_layers
+    ffn_out = {f"/model/encoder/layer.{i}/output/dense/MatMul" for i in range(layers)}
+    assert ffn_out <= float_matmuls
+    # Everything else with weights is int8: query, key, value, attention output, intermediate.
+    assert len(int8_matmuls) == 5 * layers
+    assert not any("/output/dense/" in n and "attention" not in n for n in int8_matmuls)
+
+
 def test_float32_runtime_gives_torchs_answers(cache, stance_encoder):
     encoder = load_encoder(load_settings(cache_dir=cache, quantize=False, torch_threads=1))
     assert encoder.backend == "onnx-float32" and not encoder.quantized
