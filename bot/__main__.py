@@ -340,13 +340,16 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             )
             + f" → {r.version}"
         )
-        heldout = labelled / f"{r.question_id}.heldout.jsonl"
-        if heldout.is_file():
-            q = library.question(r.question_id)
-            texts, gold = read_labelled(heldout, q.label_names)
-            head = LinearHead.load(out / f"{q.id}.safetensors")
-            rep = evaluate(q.label_names, gold, head.predict_proba(encoder.encode(texts)))
-            line += f"; held-out macro-F1 {rep.macro_f1:.3f}, accuracy {rep.accuracy:.3f}"
+        # Splits training never reads: the held-out one (the training data's writer) and the
+        # development one (another writer's replies, for choosing between models).
+        for split, name in (("heldout", "held-out"), ("dev", "dev")):
+            path = labelled / f"{r.question_id}.{split}.jsonl"
+            if path.is_file():
+                q = library.question(r.question_id)
+                texts, gold = read_labelled(path, q.label_names)
+                head = LinearHead.load(out / f"{q.id}.safetensors")
+                rep = evaluate(q.label_names, gold, head.predict_proba(encoder.encode(texts)))
+                line += f"; {name} macro-F1 {rep.macro_f1:.3f}, accuracy {rep.accuracy:.3f}"
         print(line)
     print(f"wrote {out}", file=sys.stderr)
     return 0

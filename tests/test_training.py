@@ -1,6 +1,7 @@
 """Training (adapter + heads) on tiny sets, corrections changing the next model, and eval."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -302,6 +303,11 @@ def test_stancebot_train_fits_heads_the_app_then_uses(tmp_path, tiny_labelled, m
     seeds.mkdir()
     shutil.copy(next(iter(PROJECT_SEEDS.glob("*.article.toml"))), seeds)
     shutil.copytree(tiny_labelled, seeds / "labelled")
+    # Splits that training never reads, reported after it: held-out and another writer's dev set.
+    unseen = [{"text": f"{t} (again)", "label": lb} for lb, ts in TINY.items() for t in ts[:2]]
+    for split in ("heldout", "dev"):
+        with (seeds / "labelled" / f"partnership.{split}.jsonl").open("w") as fh:
+            fh.writelines(json.dumps(row) + "\n" for row in unseen)
     monkeypatch.setenv("STANCEBOT_SEEDS_DIR", str(seeds))
     out = tmp_path / "model"
 
@@ -309,6 +315,7 @@ def test_stancebot_train_fits_heads_the_app_then_uses(tmp_path, tiny_labelled, m
 
     printed = capsys.readouterr().out
     assert "partnership: 24 replies (0 corrections)" in printed and "cross-validated" in printed
+    assert re.search(r"held-out macro-F1 [01]\.\d{3}, accuracy [01]\.\d{3}; dev macro-F1", printed)
     settings = Settings(heads_dir=out)
     classifier = load_classifier(settings, load_library(settings))
     head = classifier.head("partnership")
