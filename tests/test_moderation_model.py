@@ -181,6 +181,115 @@ def test_a_head_reads_its_layers_side_by_side_and_old_one_layer_heads_still_load
     assert AbuseHead.load(tmp_path / "old.safetensors").layers == (3,)
 
 
+NGRAM_TEXTS = [
+    "I know where you live, watch your back",
+    "this deal is a disaster for farmers",
+    "tu chutiya hai kya 😂",
+    "",
+    "id10t id10t id10t",
+    "Modi caved. Shameful!",
+]
+
+
+def test_ngram_features_are_scikit_learns_hashed_tfidf_without_its_objects():
+    from scipy import sparse
+    from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+    from sklearn.pipeline import make_pipeline
+
+    from bot.moderation.lexical import BLOCKS, N_FEATURES, LexicalFeatures
+
+    train, new = NGRAM_TEXTS[:4], ["watch your back, you live near me", "unseen zzqx words"]
+    ours = LexicalFeatures.fit(train)
+    blocks = []
+    for analyzer, lo, hi in BLOCKS:
+        pipe = make_pipeline(
+            HashingVectorizer(
+                analyzer=analyzer,
+                ngram_range=(lo, hi),
+                n_features=N_FEATURES,
+                alternate_sign=False,
+                norm=None,
+            ),
+            TfidfTransformer(sublinear_tf=True),
+        ).fit(train)
+        blocks.append(pipe.transform(new))
+    expected = sparse.hstack(blocks).toarray()
+    np.testing.assert_allclose(ours.transform(new).toarray(), expected, rtol=1e-5, atol=1e-6)
+    # Stored compactly (the columns some training text had) and restored exactly.
+    seen, idf = ours.to_arrays()
+    again = LexicalFeatures.from_arrays(seen, idf, ours.unseen)
+    np.testing.assert_array_equal(again.transform(new).toarray(), ours.transform(new).toarray())
+    with pytest.raises(ValueError, match="out of range"):
+        LexicalFeatures.from_arrays(np.array([len(BLOCKS) * N_FEATURES]), idf[:1], ours.unseen)
+
+
+def test_a_head_with_ngram_weights_scores_the_same_after_loading_and_needs_the_texts(tmp_path):
+    from bot.moderation.lexical import LexicalFeatures
+    from bot.moderation.model import AbuseHead, load_head
+
+    rng = np.random.default_rng(0)
+    vec = LexicalFeatures.fit(NGRAM_TEXTS)
+    head = AbuseHead(
+        rng.normal(size=(6, 8)).astype(np.float32),
+        rng.normal(size=6).astype(np.float32),
+        (3,),
+        "v-lex",
+        "fp",
+        lexical=vec,
+        lexical_weight=rng.normal(size=(6, len(vec.seen))).astype(np.float32),
+    )
+    feats = rng.normal(size=(len(NGRAM_TEXTS), 8)).astype(np.float32)
+    plain = AbuseHead(head.weight, head.bias, (3,), "v", "fp")
+    # The n-gram term moves the logits of texts whose n-grams carry weight.
+    assert not np.allclose(head.logits(feats, NGRAM_TEXTS), plain.logits(feats))
+    head.save(tmp_path / "abuse.safetensors")
+    again = AbuseHead.load(tmp_path / "abuse.safetensors")
+    assert again.scores(feats, NGRAM_TEXTS) == head.scores(feats, NGRAM_TEXTS)
+    with pytest.raises(ValueError, match="pass them"):
+        again.scores(feats)
+    # A file whose n-gram features are another version's is refused; the rules still moderate.
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    with safe_open(str(tmp_path / "abuse.safetensors"), framework="numpy") as fh:
+        tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+        md = dict(fh.metadata())
+    md["lexical"] = md["lexical"].replace("65536", "1024")
+    save_file(tensors, str(tmp_path / "abuse.safetensors"), metadata=md)
+    with pytest.raises(ValueError, match="not a stancebot moderation head"):
+        AbuseHead.load(tmp_path / "abuse.safetensors")
+
+    class Enc:
+        fingerprint = "fp"
+
+    assert load_head(tmp_path, Enc()) is None
+
+
+def test_training_adds_the_ngram_term_when_cross_validation_chooses_it(stance_encoder):
+    from bot.moderation.training import ModerationData, ModerationTrainingArgs, train_abuse_head
+
+    civil = [f"{w} deal, {p}" for w in ("great", "awful", "fine", "bad") for p in HEATED_PRO]
+    abuse = [f"{t} {s}" for t in ABUSIVE.values() for s in ("!", "lol", "@you")]
+    data = ModerationData(
+        civil + abuse,
+        ["civil"] * len(civil) + [c for c in ABUSIVE for _ in range(3)],
+        ["critical" if i % 2 else "pro_partnership" for i in range(len(civil))]
+        + ["none"] * len(abuse),
+    )
+    base = {"layer_sets": ((2,),), "c_grid": (1.0,), "folds": 3}
+    with_ngrams, report = train_abuse_head(
+        stance_encoder, data, ModerationTrainingArgs(**base, lexical_weights=(1.0,))
+    )
+    without, _ = train_abuse_head(
+        stance_encoder, data, ModerationTrainingArgs(**base, lexical_weights=(0.0,))
+    )
+    assert report.lexical_weight == 1.0 and "-lex-" in with_ngrams.version
+    assert with_ngrams.lexical is not None and without.lexical is None
+    assert "-lex-" not in without.version
+    scores = AbuseScorer(stance_encoder, with_ngrams).score(data.texts)
+    assert len(scores) == len(data) and set(scores[0]) == set(ABUSIVE)
+
+
 def test_a_users_toxicity_model_is_loaded_and_its_labels_mapped(tmp_path, stance_encoder):
     from transformers import BertForSequenceClassification
 
@@ -360,9 +469,10 @@ def test_moderate_writes_one_verdict_per_line_in_order(capsys, monkeypatch, shar
     assert rows[2]["action"] == "review" and "model:insult" in rows[2]["reasons"]
     assert rows[3]["action"] == "allow" and "insult" not in rows[3]["scores"]  # no text
     assert rows[4]["action"] == "remove" and "mention_spam" in rows[4]["reasons"]
-    # 4,000 characters of one word: a wall of text to the rules, a flood (spam) to the model.
+    # 4,000 characters of one word: a wall of text to the rules (the model reads one on-topic
+    # word, and scores it without flagging it).
     assert rows[5]["action"] != "allow"
-    assert rows[5]["reasons"][:2] == ["wall_of_text", "model:spam"]
+    assert rows[5]["reasons"][0] == "wall_of_text" and 0 <= rows[5]["scores"]["spam"] < 1
     assert "error" in rows[6] and "line 7" in rows[6]["error"]
     # The model alone sends a threat to review by default (a moderator decides).
     assert rows[7]["action"] == "review" and "model:threat" in rows[7]["reasons"]

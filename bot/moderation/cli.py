@@ -183,7 +183,8 @@ def cmd_train_moderation(args: argparse.Namespace, settings: Settings) -> int:
     flagged = ", ".join(f"{k} {v:.1%}" for k, v in report.cv_flagged.items())
     layers = "+".join(str(k) for k in report.layers)
     print(
-        f"layers {layers}, C={report.c}, T={report.temperature}: cross-validated "
+        f"layers {layers}, C={report.c}, n-gram weight {report.lexical_weight}, "
+        f"T={report.temperature}: cross-validated "
         f"{report.cv_caught:.1%} of abuse/spam caught, civil flagged {flagged} → {report.version}"
     )
     print(f"wrote {out / ABUSE_FILE} in {time.monotonic() - start:.0f} s", file=sys.stderr)

@@ -2,9 +2,10 @@
 
 The shipped scorer is a logistic head on middle layers of the stance encoder, read from the very
 forward pass that computes the stance embedding (`Encoder.layer_tap`, on any backend), so
-moderation adds no second encoder pass. A user may configure a Hugging Face toxicity model instead
-(`STANCEBOT_TOXICITY_MODEL`, Detoxify-style multi-label `text-classification`); its labels are
-mapped onto the categories. No discord imports.
+moderation adds no second encoder pass, plus a linear term on the reply's hashed word and
+character n-grams (bot.moderation.lexical). A user may configure a Hugging Face toxicity model
+instead (`STANCEBOT_TOXICITY_MODEL`, Detoxify-style multi-label `text-classification`); its
+labels are mapped onto the categories. No discord imports.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.core.models import Prediction
+from bot.moderation.lexical import BLOCKS, N_FEATURES, LexicalFeatures
 from bot.moderation.policy import CATEGORIES
 from bot.stance.classifier import StanceClassifier
 from bot.stance.encoder import Encoder
@@ -63,6 +65,10 @@ class AbuseHead:
     one: the top category carries the whole score, the others only as much as they are likely.
     Temperature and the operating points chosen by cross-validation (one per category) are
     folded into the weights: 0.5 is the calibrated review threshold.
+
+    With `lexical`, the logits also get a linear term on the reply's TF-IDF n-gram features
+    (bot.moderation.lexical): `lexical_weight` holds its weights for the columns seen in
+    training, in the order of `lexical.seen`.
     """
 
     weight: np.ndarray  # (len(CLASSES), dim * len(layers))
@@ -72,17 +78,41 @@ class AbuseHead:
     encoder_fingerprint: str
     meta: dict = field(default_factory=dict)
     classes: tuple[str, ...] = CLASSES
+    lexical: LexicalFeatures | None = None
+    lexical_weight: np.ndarray | None = None  # (len(CLASSES), len(lexical.seen))
 
     def __post_init__(self) -> None:
         self.layers = _layer_tuple(self.layers)
+        self._lexical_full = None
+        if self.lexical is not None:
+            if self.lexical_weight is None or self.lexical_weight.shape != (
+                len(self.classes),
+                len(self.lexical.seen),
+            ):
+                raise ValueError("lexical weights do not match the lexical features")
+            # Weights over every hashed column (zero where training saw nothing): one sparse
+            # product per batch.
+            full = np.zeros((len(BLOCKS) * N_FEATURES, len(self.classes)), dtype=np.float32)
+            full[self.lexical.seen] = self.lexical_weight.T
+            self._lexical_full = full
+
+    def logits(self, features: np.ndarray, texts: Sequence[str] | None = None) -> np.ndarray:
+        logits = features @ self.weight.T + self.bias
+        if self._lexical_full is not None:
+            if texts is None or len(texts) != len(features):
+                raise ValueError("this head reads the texts too: pass them with the features")
+            logits = logits + np.asarray(self.lexical.transform(texts) @ self._lexical_full)
+        return logits
 
     @property
     def layer(self) -> int:
         """The first layer the head reads (one-layer heads: the layer)."""
         return self.layers[0]
 
-    def scores(self, features: np.ndarray) -> list[dict[str, float]]:
-        logits = features @ self.weight.T + self.bias
+    def scores(
+        self, features: np.ndarray, texts: Sequence[str] | None = None
+    ) -> list[dict[str, float]]:
+        logits = self.logits(features, texts)
         civil = self.classes.index(CIVIL)
         names = [c for c in self.classes if c != CIVIL]
         abusive = np.delete(logits, civil, axis=1)
@@ -94,17 +124,25 @@ class AbuseHead:
         from safetensors.numpy import save_file
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_file(
-            {"weight": self.weight.astype(np.float32), "bias": self.bias.astype(np.float32)},
-            str(path),
-            metadata={
-                "classes": json.dumps(list(self.classes)),
-                "layers": ",".join(str(k) for k in self.layers),
-                "version": self.version,
-                "encoder": self.encoder_fingerprint,
-                "meta": json.dumps(self.meta, sort_keys=True),
-            },
-        )
+        tensors = {"weight": self.weight.astype(np.float32), "bias": self.bias.astype(np.float32)}
+        metadata = {
+            "classes": json.dumps(list(self.classes)),
+            "layers": ",".join(str(k) for k in self.layers),
+            "version": self.version,
+            "encoder": self.encoder_fingerprint,
+            "meta": json.dumps(self.meta, sort_keys=True),
+        }
+        if self.lexical is not None:
+            seen, idf = self.lexical.to_arrays()
+            tensors |= {
+                "lexical_seen": seen,
+                "lexical_idf": idf.astype(np.float32),
+                "lexical_weight": self.lexical_weight.astype(np.float32),
+            }
+            metadata["lexical"] = json.dumps(
+                {"blocks": BLOCKS, "n_features": N_FEATURES, "unseen": self.lexical.unseen}
+            )
+        save_file(tensors, str(path), metadata=metadata)
 
     @classmethod
     def load(cls, path: Path) -> AbuseHead:
@@ -113,10 +151,24 @@ class AbuseHead:
         with safe_open(str(path), framework="numpy") as fh:
             md = fh.metadata() or {}
             weight, bias = fh.get_tensor("weight"), fh.get_tensor("bias")
+            lex = {k: fh.get_tensor(k) for k in fh.keys() if k.startswith("lexical_")}
         try:
+            lexical, lexical_weight = None, None
+            if "lexical" in md:
+                spec = json.loads(md["lexical"])
+                if [tuple(b) for b in spec["blocks"]] != list(BLOCKS) or spec[
+                    "n_features"
+                ] != N_FEATURES:
+                    raise ValueError(f"n-gram features {spec} are not this version's")
+                lexical = LexicalFeatures.from_arrays(
+                    lex["lexical_seen"], lex["lexical_idf"], float(spec["unseen"])
+                )
+                lexical_weight = lex["lexical_weight"]
             return cls(
                 weight=weight,
                 bias=bias,
+                lexical=lexical,
+                lexical_weight=lexical_weight,
                 # Heads from before 2026-11-25 read one layer and name it "layer".
                 layers=tuple(int(k) for k in md.get("layers", md.get("layer", "")).split(",")),
                 version=md["version"],
@@ -128,8 +180,11 @@ class AbuseHead:
             raise ValueError(f"{path}: not a stancebot moderation head ({exc})") from None
 
     @staticmethod
-    def digest(weight: np.ndarray, bias: np.ndarray) -> str:
-        return hashlib.sha256(weight.astype(np.float32).tobytes() + bias.tobytes()).hexdigest()[:8]
+    def digest(weight: np.ndarray, bias: np.ndarray, *extra: np.ndarray) -> str:
+        data = weight.astype(np.float32).tobytes() + bias.tobytes()
+        for array in extra:
+            data += np.ascontiguousarray(array).tobytes()
+        return hashlib.sha256(data).hexdigest()[:8]
 
 
 # --- a user's toxicity model ----------------------------------------------------------------
@@ -239,7 +294,7 @@ class AbuseScorer:
         the encoder's pass. Returns (embeddings, scores per text)."""
         if self.tap is not None:
             emb, feats = self.tap.run(encode, texts)
-            scores = self.head.scores(feats)
+            scores = self.head.scores(feats, texts)
         else:
             emb = encode()
             scores = [{} for _ in texts]
@@ -248,7 +303,7 @@ class AbuseScorer:
     def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
         """Scores for texts on their own (the `moderate` command, evaluation)."""
         if self.tap is not None:
-            scores = self.head.scores(self.tap.direct(texts))
+            scores = self.head.scores(self.tap.direct(texts), texts)
         else:
             scores = [{} for _ in texts]
         return self._merge_toxicity(texts, scores)
