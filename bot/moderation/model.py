@@ -95,6 +95,9 @@ class AbuseHead:
             full = np.zeros((len(BLOCKS) * N_FEATURES, len(self.classes)), dtype=np.float32)
             full[self.lexical.seen] = self.lexical_weight.T
             self._lexical_full = full
+            # Import scikit-learn's text and sparse modules now, at load, rather than in the
+            # first batch of the classification worker (with the GIL held).
+            self.lexical.transform(["warm up"])
 
     def logits(self, features: np.ndarray, texts: Sequence[str] | None = None) -> np.ndarray:
         logits = features @ self.weight.T + self.bias

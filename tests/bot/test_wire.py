@@ -6,6 +6,7 @@ errors for a missing or rejected token."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 
@@ -72,6 +73,8 @@ async def test_the_client_logs_in_syncs_collects_and_answers_over_the_wire(
 
         await asyncio.wait_for(bot.wait_until_ready(), TIMEOUT)
         assert f"cannot sync slash commands to guild {fake.NOT_JOINED}" in caplog.text
+        # What setup loaded (the model above all) is out of the garbage collector's walk.
+        assert gc.get_freeze_count() > 100_000
         reply_id = fake.QUESTION_ID + 10
         await discord_fake.dispatch(
             "MESSAGE_CREATE",
