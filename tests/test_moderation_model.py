@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -96,25 +97,31 @@ def test_thresholds_per_category_and_the_stricter_verdict_wins():
     assert combine(rules, model_verdict(scores, lenient)).reasons == ("personal_attack",)
 
 
-def test_training_is_reproducible_and_picks_its_operating_point_by_cross_validation(
-    stance_encoder,
-):
-    from bot.moderation.training import (
-        ModerationData,
-        ModerationTrainingArgs,
-        moderation_report,
-        train_abuse_head,
-    )
+def tiny_moderation_data(extra_civil: Sequence[str] = ()):
+    """Civil replies of both leans and three of each abusive category, for training tests."""
+    from bot.moderation.training import ModerationData
 
     civil = [f"{w} deal, {p}" for w in ("great", "awful", "fine", "bad") for p in HEATED_PRO]
-    civil += [f"{t} honestly" for t in HEATED_CRITICAL + HEATED_PRO]
+    civil += [f"{t} honestly" for t in extra_civil]
     abuse = [f"{t} {s}" for t in ABUSIVE.values() for s in ("!", "lol", "@you")]
-    data = ModerationData(
+    return ModerationData(
         civil + abuse,
         ["civil"] * len(civil) + [c for c in ABUSIVE for _ in range(3)],
         ["critical" if i % 2 else "pro_partnership" for i in range(len(civil))]
         + ["none"] * len(abuse),
     )
+
+
+def test_training_is_reproducible_and_picks_its_operating_point_by_cross_validation(
+    stance_encoder,
+):
+    from bot.moderation.training import (
+        ModerationTrainingArgs,
+        moderation_report,
+        train_abuse_head,
+    )
+
+    data = tiny_moderation_data(extra_civil=HEATED_CRITICAL + HEATED_PRO)
     args = ModerationTrainingArgs(layer_sets=((2,),), c_grid=(1.0,), folds=3, max_flag_rate=0.0)
     head, report = train_abuse_head(stance_encoder, data, args)
     again, _ = train_abuse_head(stance_encoder, data, args)
@@ -266,16 +273,9 @@ def test_a_head_with_ngram_weights_scores_the_same_after_loading_and_needs_the_t
 
 
 def test_training_adds_the_ngram_term_when_cross_validation_chooses_it(stance_encoder):
-    from bot.moderation.training import ModerationData, ModerationTrainingArgs, train_abuse_head
+    from bot.moderation.training import ModerationTrainingArgs, train_abuse_head
 
-    civil = [f"{w} deal, {p}" for w in ("great", "awful", "fine", "bad") for p in HEATED_PRO]
-    abuse = [f"{t} {s}" for t in ABUSIVE.values() for s in ("!", "lol", "@you")]
-    data = ModerationData(
-        civil + abuse,
-        ["civil"] * len(civil) + [c for c in ABUSIVE for _ in range(3)],
-        ["critical" if i % 2 else "pro_partnership" for i in range(len(civil))]
-        + ["none"] * len(abuse),
-    )
+    data = tiny_moderation_data()
     base = {"layer_sets": ((2,),), "c_grid": (1.0,), "folds": 3}
     with_ngrams, report = train_abuse_head(
         stance_encoder, data, ModerationTrainingArgs(**base, lexical_weights=(1.0,))
