@@ -254,6 +254,10 @@ def test_a_head_with_ngram_weights_scores_the_same_after_loading_and_needs_the_t
     assert again.scores(feats, NGRAM_TEXTS) == head.scores(feats, NGRAM_TEXTS)
     with pytest.raises(ValueError, match="pass them"):
         again.scores(feats)
+    # An empty batch, empty text, emoji only, a very long text.
+    assert again.scores(feats[:0], []) == []
+    odd = ["", "🙏🙏", "x" * 20_000]
+    assert [set(s) for s in again.scores(feats[:3], odd)] == [set(ABUSIVE)] * 3
     # A file whose n-gram features are another version's is refused; the rules still moderate.
     from safetensors import safe_open
     from safetensors.numpy import save_file

@@ -69,6 +69,8 @@ class LexicalFeatures:
         from scipy import sparse
         from sklearn.preprocessing import normalize
 
+        if not len(texts):  # scikit-learn's hasher cannot take an empty batch
+            return sparse.csr_matrix((0, len(BLOCKS) * N_FEATURES), dtype=np.float32)
         blocks = []
         for counts, idf in zip(_counts(texts), self.idf, strict=True):
             counts.data = (1.0 + np.log(counts.data)) * idf[counts.indices]
