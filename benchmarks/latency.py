@@ -135,6 +135,7 @@ async def run(rate: float, seconds: float, heartbeat_ms: int) -> dict:
 
         app.repo.write_model_stances = timed_write  # type: ignore[method-assign]
         bot = build_bot(settings, app=app)
+        bot.freeze_after_setup = True  # as `stancebot run` does
         bot._connection.guild_ready_timeout = 0.05
         running = asyncio.create_task(bot.start(TOKEN))
         await asyncio.wait_for(bot.wait_until_ready(), 60)

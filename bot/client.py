@@ -104,6 +104,8 @@ class StanceBot(commands.Bot):
         self.settings = settings
         self._app: App | None = app
         self._owns_app = app is None
+        # `stancebot run` (one bot per process) freezes what setup loaded; see setup_hook.
+        self.freeze_after_setup = False
         self._app_options: dict[str, Any] = {"classifier": classifier, "library": library}
         self._store: GuildStore | None = None
 
@@ -130,8 +132,9 @@ class StanceBot(commands.Bot):
         # bot: moved out of the collector's reach, a full collection no longer walks them. Each
         # took about 150 ms with the GIL held, and the classification worker's allocations
         # set them off mid-traffic (event-loop stalls of 200 ms in benchmarks.latency).
-        gc.collect()
-        gc.freeze()
+        if self.freeze_after_setup:
+            gc.collect()
+            gc.freeze()
         await self.sync_commands()
 
     async def sync_commands(self) -> None:
@@ -175,6 +178,8 @@ class StanceBot(commands.Bot):
         try:
             await super().close()
         finally:
+            if self.freeze_after_setup:
+                gc.unfreeze()  # what setup froze may be collected again
             if self._owns_app and self._app is not None:
                 await self._app.close()
                 self._app = None
@@ -241,6 +246,7 @@ def run_bot(settings: Settings, token: str) -> int:
     for handler in handlers:
         handler.addFilter(redact)
     bot = build_bot(settings)
+    bot.freeze_after_setup = True
 
     async def runner() -> None:
         loop = asyncio.get_running_loop()

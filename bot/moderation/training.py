@@ -288,6 +288,8 @@ def train_abuse_head(
     weight[final.classes_] = final.coef_ / temperature
     bias[final.classes_] = final.intercept_ / temperature
     vec, lex_weight = None, None
+    if w == 0 and lexical:
+        step(1)  # the n-gram fit counted in the total is not needed
     if w != 0:
         vec = LexicalFeatures.fit(texts)
         lex = model(args.lexical_c).fit(vec.transform(texts), y)
