@@ -38,11 +38,22 @@ def test_heated_political_disagreement_is_allowed(mod, make_reply, text):
         ("nobody asked you, idiot", "review", "personal_attack"),
         ("keep talking and see what happens to you", "review", "personal_attack"),
         ("<@1> <@2> <@3> <@4> <@5> <@6> look", "remove", "mention_spam"),
+        ("partnership " * 150, "review", "repeated_words"),
+        ("buy now! " * 12, "review", "repeated_words"),
     ],
 )
 def test_each_rule_fires(mod, make_reply, text, action, reason):
     v = mod.check(make_reply(text))
     assert v.action == action and reason in v.reasons
+
+
+def test_a_long_reply_that_repeats_a_point_is_not_repeated_words(mod, make_reply):
+    text = (
+        "The tariffs are the point. The tariffs came first, the tariffs stayed at fifty "
+        "percent, and the tariffs are still there after every call, so the tariffs tell us "
+        "more than the framework does about what this partnership is."
+    )
+    assert "repeated_words" not in mod.check(make_reply(text)).reasons
 
 
 def test_blocklist_matches_whole_words_only(mod, make_reply):

@@ -52,6 +52,10 @@ class RuleSettings:
     max_mentions: int = 5
     mass_mentions_remove: int = 2
     wall_of_text_chars: int = 2500
+    # One message that is a few words over and over ("partnership partnership …"): at least
+    # this many words, fewer than this share of them distinct.
+    repeated_words_min: int = 20
+    repeated_words_ratio: float = 0.2
     new_account_days: int = 7
     new_account_burst: int = 3
     blocklist: tuple[str, ...] = field(default_factory=tuple)
@@ -102,6 +106,11 @@ class RuleModerator:
             review.append("personal_attack")
         if len(text) > s.wall_of_text_chars:
             review.append("wall_of_text")
+        words = normalise(text).split()
+        if len(words) >= s.repeated_words_min and len(set(words)) < s.repeated_words_ratio * len(
+            words
+        ):
+            review.append("repeated_words")
 
         created = as_utc(reply.created_at)
         flood_since = created - timedelta(seconds=s.flood_window_seconds)
