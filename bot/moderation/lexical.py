@@ -41,8 +41,13 @@ def _vectorizers():
     ]
 
 
-def _counts(texts: Sequence[str]):
-    """Raw n-gram counts per block: a list of csr matrices (rows, N_FEATURES)."""
+def count_ngrams(texts: Sequence[str]) -> list:
+    """Raw n-gram counts per block: a list of csr matrices (rows, N_FEATURES). Rows are
+    independent, so training counts its texts once and takes rows for each fold."""
+    from scipy import sparse
+
+    if not len(texts):  # scikit-learn's hasher cannot take an empty batch
+        return [sparse.csr_matrix((0, N_FEATURES), dtype=np.float32) for _ in BLOCKS]
     return [v.transform([t or "" for t in texts]).tocsr() for v in _vectorizers()]
 
 
@@ -56,25 +61,36 @@ class LexicalFeatures:
 
     @classmethod
     def fit(cls, texts: Sequence[str]) -> LexicalFeatures:
-        unseen = float(np.log(1 + len(texts)) + 1)
+        return cls.fit_counts(count_ngrams(texts))
+
+    @classmethod
+    def fit_counts(cls, counts: list) -> LexicalFeatures:
+        """Fitted on the texts whose `count_ngrams` these are."""
+        n = counts[0].shape[0]
+        unseen = float(np.log(1 + n) + 1)
         idf, seen = [], []
-        for i, counts in enumerate(_counts(texts)):
-            df = np.bincount(counts.indices, minlength=N_FEATURES)
-            idf.append((np.log((1 + len(texts)) / (1 + df)) + 1).astype(np.float32))
+        for i, block in enumerate(counts):
+            df = np.bincount(block.indices, minlength=N_FEATURES)
+            idf.append((np.log((1 + n) / (1 + df)) + 1).astype(np.float32))
             seen.append(np.flatnonzero(df) + i * N_FEATURES)
         return cls(idf, unseen, np.concatenate(seen))
 
     def transform(self, texts: Sequence[str]):
         """(rows, blocks * N_FEATURES) csr matrix: sublinear tf times idf, each block L2-normed."""
+        return self.weigh(count_ngrams(texts))
+
+    def weigh(self, counts: list):
+        """`transform` of the texts whose `count_ngrams` these are (left unchanged)."""
         from scipy import sparse
         from sklearn.preprocessing import normalize
 
-        if not len(texts):  # scikit-learn's hasher cannot take an empty batch
-            return sparse.csr_matrix((0, len(BLOCKS) * N_FEATURES), dtype=np.float32)
         blocks = []
-        for counts, idf in zip(_counts(texts), self.idf, strict=True):
-            counts.data = (1.0 + np.log(counts.data)) * idf[counts.indices]
-            blocks.append(normalize(counts, norm="l2", copy=False))
+        for block, idf in zip(counts, self.idf, strict=True):
+            data = (1.0 + np.log(block.data)) * idf[block.indices]
+            weighed = sparse.csr_matrix((data, block.indices, block.indptr), shape=block.shape)
+            if weighed.shape[0]:  # scikit-learn's normalize refuses an empty matrix
+                weighed = normalize(weighed, norm="l2", copy=False)
+            blocks.append(weighed)
         return sparse.hstack(blocks, format="csr")
 
     def to_arrays(self) -> tuple[np.ndarray, np.ndarray]:

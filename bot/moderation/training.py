@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.moderation.lexical import LexicalFeatures
+from bot.moderation.lexical import LexicalFeatures, count_ngrams
 from bot.moderation.model import CIVIL, CLASSES, AbuseHead, join_layers
 from bot.moderation.policy import CATEGORIES
 from bot.stance.encoder import Encoder
@@ -234,7 +234,11 @@ def train_abuse_head(
         out[:, m.classes_] = m.decision_function(x)
         return out
 
-    texts = list(data.texts)
+    grams = count_ngrams(data.texts) if lexical else []  # hashed once, sliced per fold
+
+    def rows(idx: np.ndarray) -> list:
+        return [block[idx] for block in grams]
+
     best = None
     candidates = []
     if folds >= 2:
@@ -243,9 +247,9 @@ def train_abuse_head(
         lex_oof = np.zeros((len(y), len(CLASSES)))
         if lexical:  # out-of-fold n-gram logits, the document frequencies from each fold's rows
             for tr, te in splits:
-                vec = LexicalFeatures.fit([texts[i] for i in tr])
-                m = model(args.lexical_c).fit(vec.transform([texts[i] for i in tr]), y[tr])
-                lex_oof[te] = full_logits(m, vec.transform([texts[i] for i in te]))
+                vec = LexicalFeatures.fit_counts(rows(tr))
+                m = model(args.lexical_c).fit(vec.weigh(rows(tr)), y[tr])
+                lex_oof[te] = full_logits(m, vec.weigh(rows(te)))
                 step(1)
         for layers in layer_sets:
             x = feats[layers]
@@ -291,8 +295,8 @@ def train_abuse_head(
     if w == 0 and lexical:
         step(1)  # the n-gram fit counted in the total is not needed
     if w != 0:
-        vec = LexicalFeatures.fit(texts)
-        lex = model(args.lexical_c).fit(vec.transform(texts), y)
+        vec = LexicalFeatures.fit_counts(grams)
+        lex = model(args.lexical_c).fit(vec.weigh(grams), y)
         step(1)
         lex_weight = np.zeros((len(CLASSES), len(vec.seen)), dtype=np.float32)
         lex_weight[lex.classes_] = lex.coef_[:, vec.seen] * (w / temperature)
