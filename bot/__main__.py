@@ -342,12 +342,12 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         )
         # Splits training never reads: the held-out one (the training data's writer) and the
         # development one (another writer's replies, for choosing between models).
+        q = library.question(r.question_id)
+        head = LinearHead.load(out / f"{q.id}.safetensors")
         for split, name in (("heldout", "held-out"), ("dev", "dev")):
-            path = labelled / f"{r.question_id}.{split}.jsonl"
+            path = labelled / f"{q.id}.{split}.jsonl"
             if path.is_file():
-                q = library.question(r.question_id)
                 texts, gold = read_labelled(path, q.label_names)
-                head = LinearHead.load(out / f"{q.id}.safetensors")
                 rep = evaluate(q.label_names, gold, head.predict_proba(encoder.encode(texts)))
                 line += f"; {name} macro-F1 {rep.macro_f1:.3f}, accuracy {rep.accuracy:.3f}"
         print(line)

@@ -70,7 +70,7 @@ class Settings(BaseSettings):
         "divided among the workers",
     )
     quantize: bool = Field(
-        default=True, description="int8 encoder: ~1.6x less CPU per reply, macro-F1 within 0.01"
+        default=True, description="int8 encoder: ~1.35x less CPU per reply, same macro-F1"
     )
     encoder_backend: Literal["auto", "onnx", "torch"] = Field(
         default="auto",

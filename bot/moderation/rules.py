@@ -106,10 +106,10 @@ class RuleModerator:
             review.append("personal_attack")
         if len(text) > s.wall_of_text_chars:
             review.append("wall_of_text")
-        words = normalise(text).split()
-        if len(words) >= s.repeated_words_min and len(set(words)) < s.repeated_words_ratio * len(
-            words
-        ):
+        key = normalise(text)
+        words = key.split()
+        few = len(set(words)) < s.repeated_words_ratio * len(words)
+        if len(words) >= s.repeated_words_min and few:
             review.append("repeated_words")
 
         created = as_utc(reply.created_at)
@@ -117,7 +117,6 @@ class RuleModerator:
         in_window = sum(1 for r in recent if as_utc(r.created_at) >= flood_since)
         if in_window + 1 > s.flood_max_replies:
             review.append("flood")
-        key = normalise(text)
         if key and len(key) >= 8 and any(normalise(r.content) == key for r in recent):
             review.append("repeated_text")
         if reply.account_created_at is not None:
