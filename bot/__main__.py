@@ -121,6 +121,7 @@ def _read_jsonl(stream) -> list[tuple[object, str | None, str | None]]:
 
 def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import load_classifier, load_library
+    from bot.stance.classifier import reading
 
     library = load_library(settings)
     question = library.question(args.question)
@@ -137,7 +138,13 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
             out.write(json.dumps({"id": rid, "error": err}) + "\n")
             continue
         p = next(preds)
-        record = {"id": rid, "label": p.label, "confidence": p.confidence, "scores": p.scores}
+        record = {
+            "id": rid,
+            "label": p.label,
+            "confidence": p.confidence,
+            "scores": p.scores,
+            "reading": reading(p.model_version),
+        }
         if p.low_confidence:
             record["low_confidence"] = True
         out.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -357,26 +364,87 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import load_classifier, load_library
-    from bot.stance.evaluate import evaluate, read_labelled
+    from bot.stance.classifier import reading
+    from bot.stance.evaluate import LabelledDataError, evaluate, labelled_files, read_labelled
 
     library = load_library(settings)
-    question = library.question(args.question)
-    texts, gold = read_labelled(args.file, question.label_names)
-    classifier = load_classifier(settings, library)
-    head = classifier.head(question.id)
-    probs = head.predict_proba(classifier.encoder.encode(texts))
-    report = evaluate(question.label_names, gold, probs, low_confidence=settings.low_confidence)
-    if args.format == "json":
-        print(
-            json.dumps(
-                {"question": question.id, "model_version": head.version, "file": str(args.file)}
-                | report.to_dict(),
-                indent=2,
-            )
-        )
+    if args.dir is None and (args.file is None or args.question is None):
+        raise CliError("give FILE with --question ID, or --dir DIR for a folder of labelled files")
+    if args.dir is not None:
+        jobs = []
+        for question_id, path in labelled_files(args.dir):
+            if question_id not in library.questions:
+                print(
+                    f"{path}: skipped, no question {question_id!r} is loaded (set "
+                    "STANCEBOT_PROMPTS_DIR and STANCEBOT_SEEDS_DIR to the folders that define it)",
+                    file=sys.stderr,
+                )
+                continue
+            jobs.append((library.question(question_id), path))
+        if not jobs:
+            raise CliError(f"{args.dir}: no labelled files for loaded questions (<question>.jsonl)")
     else:
-        print(f"{question.id} · {args.file} · model {head.version}\n")
+        jobs = [(library.question(args.question), args.file)]
+    classifier = load_classifier(settings, library, zero_shot=args.zero_shot)
+    results = []
+    for question, path in jobs:
+        try:
+            texts, gold = read_labelled(path, question.label_names)
+        except LabelledDataError as exc:
+            if args.dir is None:
+                raise
+            print(f"{exc}; skipped", file=sys.stderr)
+            continue
+        head = classifier.head(question.id)
+        probs = head.predict_proba(classifier.encoder.encode(texts))
+        report = evaluate(question.label_names, gold, probs, low_confidence=settings.low_confidence)
+        results.append((question, path, head, report))
+    if args.format == "json":
+        rows = [
+            {
+                "question": q.id,
+                "file": str(path),
+                "model_version": head.version,
+                "reading": reading(head.version),
+            }
+            | report.to_dict()
+            for q, path, head, report in results
+        ]
+        if args.dir is None:
+            print(json.dumps(rows[0], indent=2))
+        else:
+            f1s = [r["macro_f1"] for r in rows]
+            summary = {
+                "questions": rows,
+                "mean_macro_f1": round(float(sum(f1s) / len(f1s)), 4),
+                "worst_macro_f1": round(min(f1s), 4),
+                "mean_ece": round(sum(r["ece"] for r in rows) / len(rows), 4),
+            }
+            print(json.dumps(summary, indent=2))
+        return 0
+    if args.dir is None:
+        question, path, head, report = results[0]
+        print(f"{question.id} · {path} · model {head.version} ({reading(head.version)})\n")
         print(report.format())
+        return 0
+    names = [path.name.removesuffix(".jsonl") for _, path, *_ in results]
+    width = max(len("file"), *(len(n) for n in names))
+    print(
+        f"{'file':<{width}}  {'replies':>7}  {'accuracy':>8}  {'macro-F1':>8}  {'ECE':>6}  "
+        f"{'low-conf':>8}  reading"
+    )
+    for name, (_question, _path, head, report) in zip(names, results, strict=True):
+        print(
+            f"{name:<{width}}  {report.n:>7}  {report.accuracy:>8.3f}  "
+            f"{report.macro_f1:>8.3f}  {report.ece:>6.3f}  "
+            f"{100 * report.low_confidence_share:>7.1f}%  {reading(head.version)}"
+        )
+    f1s = [r.macro_f1 for *_, r in results]
+    print(
+        f"\n{len(results)} questions, {sum(r.n for *_, r in results)} replies: mean macro-F1 "
+        f"{sum(f1s) / len(f1s):.3f}, worst {min(f1s):.3f}, mean ECE "
+        f"{sum(r.ece for *_, r in results) / len(results):.3f}"
+    )
     return 0
 
 
@@ -492,8 +560,19 @@ def build_parser() -> argparse.ArgumentParser:
         "Score the stance model on labelled JSON lines: accuracy, macro-F1, confusion, ECE.",
         cmd_eval,
     )
-    sp.add_argument("file", type=Path, help='JSON lines {"text", "label"}')
-    sp.add_argument("--question", required=True, help="question id")
+    sp.add_argument("file", type=Path, nargs="?", help='JSON lines {"text", "label"}')
+    sp.add_argument("--question", help="question id (with FILE)")
+    sp.add_argument(
+        "--dir",
+        type=Path,
+        help="score every <question>.jsonl (or <question>.<name>.jsonl) in this folder; "
+        "prints each question's figures and the mean and worst macro-F1",
+    )
+    sp.add_argument(
+        "--zero-shot",
+        action="store_true",
+        help="read every question with the general model, ignoring trained heads",
+    )
     sp.add_argument("--format", choices=("text", "json"), default="text")
     sp.add_argument("--model", help="model: 'bundled', a local folder or a Hugging Face id")
 

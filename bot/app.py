@@ -93,9 +93,12 @@ def load_encoder(settings: Settings, *, torch_weights: bool = True) -> Encoder:
     return encoder
 
 
-def load_classifier(settings: Settings, library: ContentLibrary) -> StanceClassifier:
+def load_classifier(
+    settings: Settings, library: ContentLibrary, *, zero_shot: bool = False
+) -> StanceClassifier:
     """The stance classifier the application runs (its encoder only encodes: on ONNX Runtime,
-    the torch weights are dropped)."""
+    the torch weights are dropped). `zero_shot` reads every question with the general model,
+    ignoring trained heads (for evaluation)."""
     return StanceClassifier(
         load_encoder(settings, torch_weights=False),
         library.questions,
@@ -103,6 +106,7 @@ def load_classifier(settings: Settings, library: ContentLibrary) -> StanceClassi
         low_confidence=settings.low_confidence,
         batch_size=settings.batch_size,
         nli_model=settings.nli_model,
+        zero_shot=zero_shot,
     )
 
 

@@ -17,7 +17,7 @@ from .conftest import GUILD_A, dce_message, write_dce_export
 @pytest.fixture(autouse=True)
 def shared_model(monkeypatch, classifier):
     """In-process commands reuse the session's loaded model instead of loading it again."""
-    monkeypatch.setattr(bot.app, "load_classifier", lambda settings, library: classifier)
+    monkeypatch.setattr(bot.app, "load_classifier", lambda settings, library, **kw: classifier)
 
 
 def run(capsys, *argv, stdin: str | None = None, monkeypatch=None):

@@ -11,7 +11,7 @@ from bot.__main__ import main
 
 @pytest.fixture(autouse=True)
 def shared_model(monkeypatch, classifier):
-    monkeypatch.setattr(bot.app, "load_classifier", lambda settings, library: classifier)
+    monkeypatch.setattr(bot.app, "load_classifier", lambda settings, library, **kw: classifier)
 
 
 def test_demo_seed_file_is_rich_enough(library):

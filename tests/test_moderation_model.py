@@ -443,7 +443,7 @@ async def test_the_pipeline_runs_without_the_model_when_it_is_off(settings, clas
 
 @pytest.fixture
 def shared_model(monkeypatch, classifier):
-    monkeypatch.setattr(bot.app, "load_classifier", lambda settings, library: classifier)
+    monkeypatch.setattr(bot.app, "load_classifier", lambda settings, library, **kw: classifier)
 
 
 def moderate(capsys, monkeypatch, lines: list[str], *argv: str):

@@ -155,7 +155,7 @@ def test_read_labelled_errors(tmp_path):
 def test_eval_command_prints_the_report(tmp_path, capsys, monkeypatch, classifier):
     import bot.app
 
-    monkeypatch.setattr(bot.app, "load_classifier", lambda settings, library: classifier)
+    monkeypatch.setattr(bot.app, "load_classifier", lambda settings, library, **kw: classifier)
     f = tmp_path / "gold.jsonl"
     rows = [{"text": t, "label": lb} for lb, texts in TINY.items() for t in texts]
     f.write_text("\n".join(json.dumps(r) for r in rows))

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -25,6 +24,7 @@ from safetensors import SafetensorError
 from bot.content import Question, UnknownQuestionError
 from bot.core.models import Prediction
 from bot.stance.encoder import Encoder
+from bot.stance.general import CALIBRATION_FILE, Calibration, LabelSpace, prototypes
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,12 @@ class NLIHead:
         raise TypeError("NLIHead reads text, not embeddings: use predict_texts")
 
 
+def reading(version: str) -> str:
+    """How a model version reads its question: "trained" (a head fitted on the question's own
+    labelled replies) or "zero-shot" (from the labels' descriptions alone)."""
+    return "trained" if version.startswith("setfit-") else "zero-shot"
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -89,31 +95,45 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 @dataclass
 class PrototypeHead:
+    """Zero-shot: a reply's scores are a softmax over its scaled cosine similarity to each
+    label's description (bot.stance.general), plus the calibrated biases of the set-apart
+    labels when the general model's calibration fits this encoder."""
+
     labels: tuple[str, ...]
     prototypes: np.ndarray  # (labels, dim), unit rows
     temperature: float
     version: str
+    bias: np.ndarray | None = None  # (labels,)
 
     @classmethod
     def build(
-        cls, question: Question, encoder: Encoder, *, temperature: float = 0.05
+        cls,
+        question: Question,
+        encoder: Encoder,
+        *,
+        temperature: float = 0.05,
+        calibration: Calibration | None = None,
     ) -> PrototypeHead:
-        protos = []
-        for label in question.labels:
-            vecs = encoder.encode([label.meaning, *label.hypotheses])
-            centre = vecs.mean(axis=0)
-            protos.append(centre / max(float(np.linalg.norm(centre)), 1e-9))
-        phrasing = json.dumps([[lb.name, lb.meaning, *lb.hypotheses] for lb in question.labels])
-        digest = hashlib.sha256(phrasing.encode()).hexdigest()[:8]
+        space = LabelSpace.of(question)
+        protos = prototypes(space, encoder)
+        if calibration is not None:
+            return cls(
+                labels=question.label_names,
+                prototypes=protos,
+                temperature=1.0 / calibration.scale,
+                version=f"general-{encoder.fingerprint}-{space.digest()}-{calibration.version()}",
+                bias=calibration.biases(question.label_names),
+            )
         return cls(
             labels=question.label_names,
-            prototypes=np.stack(protos).astype(np.float32),
+            prototypes=protos,
             temperature=temperature,
-            version=f"zeroshot-{encoder.fingerprint}-{digest}",
+            version=f"zeroshot-{encoder.fingerprint}-{space.digest()}",
         )
 
     def predict_proba(self, embeddings: np.ndarray) -> np.ndarray:
-        return softmax(embeddings @ self.prototypes.T / self.temperature)
+        logits = embeddings @ self.prototypes.T / self.temperature
+        return softmax(logits if self.bias is None else logits + self.bias)
 
 
 @dataclass
@@ -179,8 +199,10 @@ class StanceClassifier:
         low_confidence: float = 0.45,
         batch_size: int = 64,
         nli_model: str | None = None,
+        zero_shot: bool = False,
     ) -> None:
         self.nli_model = nli_model
+        self.zero_shot = zero_shot  # ignore trained heads (evaluation of the general model)
         self.encoder = encoder
         self.questions = questions
         self.heads_dir = heads_dir
@@ -199,10 +221,30 @@ class StanceClassifier:
     def _zero_shot(self, question: Question) -> Head:
         if self.nli_model:
             return NLIHead.load(question, self.nli_model)
-        return PrototypeHead.build(question, self.encoder)
+        return PrototypeHead.build(question, self.encoder, calibration=self._calibration())
+
+    def _calibration(self) -> Calibration | None:
+        """The general model's calibration, if it was fitted with this encoder."""
+        if self.heads_dir is None or not (self.heads_dir / CALIBRATION_FILE).is_file():
+            return None
+        try:
+            cal = Calibration.load(self.heads_dir / CALIBRATION_FILE)
+        except ValueError as exc:
+            log.warning("%s; zero-shot questions use the uncalibrated scorer", exc)
+            return None
+        if cal.encoder != self.encoder.fingerprint:
+            log.warning(
+                "%s: fitted with encoder %s, now %s; zero-shot questions use the uncalibrated "
+                "scorer until `stancebot train`",
+                self.heads_dir / CALIBRATION_FILE,
+                cal.encoder,
+                self.encoder.fingerprint,
+            )
+            return None
+        return cal
 
     def _trained_head(self, question: Question) -> LinearHead | None:
-        if self.heads_dir is None:
+        if self.heads_dir is None or self.zero_shot:
             return None
         path = self.heads_dir / f"{question.id}.safetensors"
         if not path.is_file():

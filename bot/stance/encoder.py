@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.stance.text import for_encoder
+
 log = logging.getLogger(__name__)
 
 BUNDLED = "bundled"
@@ -315,7 +317,7 @@ class Encoder:
         if not texts:
             return out, feats
         tokens = self.tokenizer(
-            [t or " " for t in texts], truncation=True, max_length=self.max_tokens
+            [for_encoder(t) or " " for t in texts], truncation=True, max_length=self.max_tokens
         )
         ids = tokens["input_ids"]
         buckets = length_buckets([len(x) for x in ids], batch_size)

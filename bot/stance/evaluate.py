@@ -44,6 +44,14 @@ def read_labelled(path: Path, labels: Sequence[str] | None = None) -> tuple[list
     return texts, gold
 
 
+def labelled_files(folder: Path) -> list[tuple[str, Path]]:
+    """(question id, file) for every `<question>.jsonl` or `<question>.<name>.jsonl` in a
+    folder, sorted by file name."""
+    if not folder.is_dir():
+        raise LabelledDataError(f"{folder}: not a folder of labelled files")
+    return [(p.name.split(".", 1)[0], p) for p in sorted(folder.glob("*.jsonl"))]
+
+
 @dataclass(frozen=True)
 class Report:
     labels: tuple[str, ...]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -377,3 +378,292 @@ def train_models(
             "the calibration slice" if calibration is not None else "cross-validation",
         )
     return encoder, reports
+
+
+# --- the general model's adapter ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GeneralArgs:
+    """Label-description training across many questions (bot.stance.general)."""
+
+    seed: int = 20261205
+    epochs: int = 3  # passes over every question's replies
+    public_epochs: int = 1  # passes over the public data
+    batch: int = 24  # replies of one question per batch
+    off_topic: int = 6  # off-topic replies added to each question's batch (chat, other articles)
+    public_batch: int = 24  # public-data examples per batch (mixed topics)
+    public_off_topic: int = 4  # public examples asked about another topic (off topic)
+    label_texts: int = 2  # descriptions per label embedded in a mixed batch (all for one question)
+    scale: float = 20.0  # cosine similarity scale of the label-description loss
+    supcon: float = 1.0  # weight of the supervised contrastive loss on one question's batch
+    temperature: float = 0.1  # of the contrastive loss
+    learning_rate: float = 5e-4
+    rank: int = 8
+    alpha: float = 16.0
+    max_tokens: int = 96
+    public_limit: int = 3000  # examples taken from each public data file (a fixed shuffle)
+
+
+def _general_plan(
+    sets: Sequence[TrainingSet],
+    public: Sequence,
+    chatter: Sequence[str],
+    args: GeneralArgs,
+    rng: random.Random,
+) -> list[list]:
+    """Batches of general.Example: per epoch, each question's replies (with off-topic replies
+    from everyday chat and from other articles' questions added) and the public data in mixed
+    batches (with a few examples asked about another example's topic, as off topic)."""
+    from bot.stance.general import Example, LabelSpace
+
+    spaces = {s.question.id: LabelSpace.of(s.question) for s in sets}
+    plan: list[list] = []
+    for epoch in range(max(args.epochs, args.public_epochs)):
+        for data in sets if epoch < args.epochs else ():
+            space = spaces[data.question.id]
+            names = space.names
+            rows = list(range(len(data)))
+            rng.shuffle(rows)
+            others = [s for s in sets if s.question.article.id != data.question.article.id]
+            for i in range(0, len(rows), args.batch):
+                chunk = rows[i : i + args.batch]
+                if len(chunk) < 2:
+                    continue
+                batch = [Example(data.texts[r], space, names.index(data.labels[r])) for r in chunk]
+                if "off_topic" in names:
+                    off = names.index("off_topic")
+                    for k in range(args.off_topic):
+                        if chatter and (k % 2 == 0 or not others):
+                            text = chatter[rng.randrange(len(chatter))]
+                        elif others:
+                            other = others[rng.randrange(len(others))]
+                            text = other.texts[rng.randrange(len(other))]
+                        else:
+                            continue
+                        batch.append(Example(text, space, off))
+                plan.append(batch)
+        order = list(range(len(public))) if epoch < args.public_epochs else []
+        rng.shuffle(order)
+        for i in range(0, len(order), args.public_batch):
+            batch = [public[j] for j in order[i : i + args.public_batch]]
+            if len(batch) < 2:
+                continue
+            for _k in range(min(args.public_off_topic, len(batch) - 1)):
+                a, b = rng.sample(range(len(batch)), 2)
+                if batch[a].space.key != batch[b].space.key:
+                    space = batch[b].space
+                    batch.append(Example(batch[a].text, space, space.names.index("off_topic")))
+            plan.append(batch)
+    rng.shuffle(plan)
+    return plan
+
+
+def label_description_loss(z, protos, spaces_idx, labels, scale: float):
+    """Cross-entropy of each reply against its own question's label descriptions: logits are
+    the scaled cosine similarities of the reply to each label's prototype."""
+    import torch
+
+    losses = []
+    for i, (space_rows, y) in enumerate(zip(spaces_idx, labels, strict=True)):
+        logit = scale * (protos[space_rows] @ z[i])
+        losses.append(torch.nn.functional.cross_entropy(logit[None], torch.tensor([y])))
+    return torch.stack(losses).mean()
+
+
+def train_general_adapter(
+    encoder: Encoder,
+    sets: Sequence[TrainingSet],
+    public: Sequence = (),
+    chatter: Sequence[str] = (),
+    args: GeneralArgs | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """Fine-tune a LoRA adapter so that replies land near their label's description across
+    many questions (and, within one question's batch, near replies with the same label)."""
+    import torch
+
+    from bot.stance.text import for_encoder
+
+    args = args or GeneralArgs()
+    if encoder.adapter is not None:
+        raise RuntimeError("train the adapter on the base encoder, not an adapted one")
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    config = AdapterConfig(rank=args.rank, alpha=args.alpha)
+    model, tok = encoder.model, encoder.tokenizer
+    params = adapter.attach(model, config, seed=args.seed)
+    optimiser = torch.optim.AdamW(params, lr=args.learning_rate)
+
+    def embed(texts: list[str], max_tokens: int):
+        batch = tok(
+            [for_encoder(t) or " " for t in texts],
+            padding=True,
+            truncation=True,
+            max_length=max_tokens,
+            return_tensors="pt",
+        )
+        hidden = model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(pooled, dim=1)
+
+    plan = _general_plan(sets, public, chatter, args, rng)
+    model.train()
+    try:
+        for step, batch in enumerate(plan, 1):
+            spaces = list({ex.space.key: ex.space for ex in batch}.values())
+            cap = None if len(spaces) == 1 else args.label_texts
+            texts: list[str] = []
+            slots: list[list[int]] = []  # per space, per label: rows of `texts`
+            seen: dict[str, int] = {}
+            for space in spaces:
+                for label_texts in space.texts:
+                    rows = []
+                    for t in label_texts[:cap]:
+                        if t not in seen:
+                            seen[t] = len(texts)
+                            texts.append(t)
+                        rows.append(seen[t])
+                    slots.append(rows)
+            desc = embed(texts, 48)
+            protos = torch.nn.functional.normalize(
+                torch.stack([desc[rows].mean(0) for rows in slots]), dim=1
+            )
+            first, start = {}, 0
+            for space in spaces:
+                first[space.key] = list(range(start, start + len(space.names)))
+                start += len(space.names)
+            z = embed([ex.text for ex in batch], args.max_tokens)
+            loss = label_description_loss(
+                z,
+                protos,
+                [first[ex.space.key] for ex in batch],
+                [ex.label for ex in batch],
+                args.scale,
+            )
+            if len(spaces) == 1 and args.supcon:
+                labels = torch.tensor([ex.label for ex in batch])
+                loss = loss + args.supcon * supervised_contrastive_loss(z, labels, args.temperature)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            if progress is not None:
+                progress(step, len(plan))
+    finally:
+        model.eval()
+        state = adapter.detach(model, config)
+    return state
+
+
+# Topics of public data never trained on: SemEval-2016 Task 6's targets (reserved for
+# independent evaluation) and the held-out topics of seeds/topics/heldout/.
+EXCLUDED_TOPICS = re.compile(
+    r"trump|clinton|hillary|feminis|abortion|pro-life|pro-choice|atheis|climate|global warming"
+    r"|nuclear|\brent|\bvar\b|video assistant|referee|lab-grown|cultured meat|\bmeat"
+    r"|artificial intelligence|\bai\b|\bart\b|car-free|pedestrian|four-day|4-day|working week"
+    r"|smartphone|phone|retire|pension",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class GeneralReport:
+    questions: int
+    replies: int
+    public: int
+    chatter: int
+    calibration_questions: list[str]
+    calibration: dict
+
+
+def calibration_split(topics: Sequence, every: int = 4) -> tuple[list, list]:
+    """(questions the adapter learns from, whole articles kept out to calibrate the zero-shot
+    scorer): every `every`-th article, sorted by id, with all its questions."""
+    articles = sorted({q.article.id for q, _, _ in topics})
+    kept_out = set(articles[every - 1 :: every])
+    learn = [t for t in topics if t[0].article.id not in kept_out]
+    calib = [t for t in topics if t[0].article.id in kept_out]
+    return learn, calib
+
+
+def train_general_model(
+    encoder_source: str,
+    questions: Sequence[Question],
+    labelled_dir: Path,
+    topics_dir: Path,
+    out_dir: Path,
+    *,
+    public: Sequence[Path] = (),
+    chatter: Path | None = None,
+    corrections: Sequence[tuple[str, str, str]] = (),
+    args: GeneralArgs | None = None,
+    head_args: TrainingArgs | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    threads: int = 0,
+    inference: Callable[[Path], Encoder] | None = None,
+) -> tuple[Encoder, list[HeadReport], GeneralReport]:
+    """The general model: the adapter (label-description training over the questions with
+    labelled replies, the many-topic training questions and any public data), the heads of the
+    questions with labelled replies, and the zero-shot scorer's calibration on whole articles
+    the adapter never saw."""
+    from bot.stance import general
+
+    args = args or GeneralArgs()
+    head_args = head_args or TrainingArgs()
+    own = [s for q in questions if (s := training_set(q, labelled_dir, corrections)) is not None]
+    splits = [split_calibration(s, head_args) for s in own]
+    topics = general.topic_questions(topics_dir) if topics_dir.is_dir() else []
+    learn_topics, calib_topics = calibration_split(topics)
+    topic_sets = [TrainingSet(q, list(t), list(lb)) for q, t, lb in learn_topics]
+    examples = []
+    for path in public:
+        examples += [
+            ex
+            for ex in general.read_public_stance(path, seed=args.seed)
+            if not EXCLUDED_TOPICS.search(ex.space.key)
+        ][: args.public_limit]
+    chat = general.read_chatter(chatter, seed=args.seed) if chatter else []
+    encoder = Encoder.load(encoder_source, threads=threads)
+    state = train_general_adapter(
+        encoder, [learn for learn, _ in splits] + topic_sets, examples, chat, args, progress
+    )
+    config = AdapterConfig(rank=args.rank, alpha=args.alpha)
+    meta = {
+        "kind": "general",
+        "questions": [s.question.id for s in own] + [s.question.id for s in topic_sets],
+        "calibration_questions": [q.id for q, _, _ in calib_topics],
+        "public_examples": len(examples),
+        "chatter": len(chat),
+        "args": asdict(args),
+    }
+    adapter.save(out_dir / ADAPTER_FILE, state, config, base=encoder.base_fingerprint, meta=meta)
+    encoder = None  # freed before the encoder the bot runs is loaded
+    if inference is not None:
+        encoder = inference(out_dir)
+    else:
+        encoder = Encoder.load(encoder_source, threads=threads)
+        encoder.apply_adapter(out_dir / ADAPTER_FILE)
+    reports = []
+    for learn, calibration in splits:
+        head, report = fit_head(encoder, learn, head_args, calibration)
+        head.save(out_dir / f"{learn.question.id}.safetensors")
+        reports.append(report)
+    items = []
+    for q, texts, labels in calib_topics:
+        space = general.LabelSpace.of(q)
+        y = np.array([space.names.index(lb) for lb in labels])
+        items.append((encoder.encode(texts), general.prototypes(space, encoder), space.names, y))
+    cal = general.Calibration(encoder=encoder.fingerprint)
+    if items:
+        cal = general.fit_calibration(items, encoder=encoder.fingerprint)
+    cal.save(out_dir / general.CALIBRATION_FILE)
+    summary = GeneralReport(
+        questions=len(meta["questions"]),
+        replies=sum(len(s) for s, _ in splits) + sum(len(s) for s in topic_sets),
+        public=len(examples),
+        chatter=len(chat),
+        calibration_questions=meta["calibration_questions"],
+        calibration={"scale": cal.scale, "bias": cal.bias, **cal.meta},
+    )
+    return encoder, reports, summary

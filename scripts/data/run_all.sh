@@ -1,0 +1,14 @@
+#!/bin/sh
+# Prepare the public data the general stance model trains and is evaluated on (seeds/DATA.md),
+# from snapshots of the public repositories named there (bare git directories, one per
+# repository, under $MIRROR as <owner>+<name>/repo). Writes under $DATA (default public-data/,
+# which git ignores: none of it is ever committed).
+set -e
+M=${MIRROR:?set MIRROR to the folder holding the repository snapshots}
+D=${DATA:-public-data}
+S=$(dirname "$0")
+python3 "$S/convert_vast.py" "$M/HITSZ-HLT+JointCL/repo" "$M/PQH-hub+GLMCL_stance_detection/repo" "$D/vast"
+python3 "$S/filter_vast_semeval_topics.py" "$D/vast"
+python3 "$S/convert_semeval2016.py" "$M/BinLiang-NLP+TPDG/repo" "$D/semeval2016"
+python3 "$S/convert_stance_extra.py" "$M/unclevikram+anlp-final-project/repo" "$M/nicobari30+argumentativeRelationClaimPolarityDataset/repo/.git" "$D/stance_extra"
+python3 "$S/build_chat_pools.py" "$M/jkkummerfeld+irc-disentanglement/repo" "$M/preethac+Software-related-Slack-Chats-with-Disentangled-Conversations/repo/.git" "$D/chat" 6000 4000

@@ -1,0 +1,318 @@
+"""The general stance model: new questions read from their files alone, chatter set apart,
+Hindi in both scripts, the first article's figures, and the many-question `eval`."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bot.__main__ import main
+from bot.config import PROJECT_ROOT
+from bot.content import ContentLibrary
+from bot.stance.classifier import SHIPPED_HEADS, PrototypeHead, StanceClassifier, reading
+from bot.stance.general import (
+    CALIBRATION_FILE,
+    Calibration,
+    LabelSpace,
+    fit_calibration,
+    prototypes,
+)
+from bot.stance.text import for_encoder
+from bot.stance.training import GeneralArgs, calibration_split, train_general_model
+
+from .conftest import save_tiny_model
+
+# Until the general model ships (its calibration next to the adapter), the tests of the shipped
+# model's readings cannot run.
+shipped_general = pytest.mark.skipif(
+    not (SHIPPED_HEADS / CALIBRATION_FILE).is_file(), reason="the general model is not shipped yet"
+)
+
+ARTICLE = """
+id = "skatepark"
+title = "Council votes on a skate park in Riverside Gardens"
+source = "Written for stancebot's tests"
+date = 2026-11-30
+body = "The council will decide next week whether to build a skate park in Riverside Gardens."
+"""
+
+QUESTIONS = """
+article = "skatepark"
+
+[[questions]]
+id = "skatepark"
+text = "Should the council build a skate park in Riverside Gardens?"
+
+[[questions.labels]]
+name = "build_it"
+meaning = "For the skate park: build it."
+hypotheses = [
+    "Build the skate park, the kids need somewhere to go.",
+    "A skate park would be great for the town.",
+]
+
+[[questions.labels]]
+name = "dont_build"
+meaning = "Against the skate park: don't build it."
+hypotheses = [
+    "A skate park will ruin the gardens.",
+    "Don't build it, it's noisy and a waste of money.",
+]
+
+[[questions.labels]]
+name = "neutral"
+meaning = "About the skate park but takes no side: a question, a fact, mixed or undecided."
+hypotheses = ["When does the council vote?", "Not sure either way."]
+
+[[questions.labels]]
+name = "off_topic"
+meaning = "Not about the skate park at all."
+hypotheses = ["good morning everyone", "anyone up for a game tonight?"]
+"""
+
+
+@pytest.fixture
+def new_question(tmp_path):
+    seeds, prompts = tmp_path / "my-seeds", tmp_path / "my-prompts"
+    seeds.mkdir()
+    prompts.mkdir()
+    (seeds / "skatepark.article.toml").write_text(ARTICLE)
+    (prompts / "skatepark.toml").write_text(QUESTIONS)
+    return seeds, prompts
+
+
+def test_devanagari_is_read_in_latin_letters():
+    assert for_encoder("यह फैसला बिल्कुल गलत है") == "yah phaisla bilkul galat hai"
+    assert for_encoder("मुझे लगता है सरकार समझते") == "mujhe lagta hai sarkar samajhte"
+    assert for_encoder("सच्ची दोस्ती नहीं, सिर्फ दिखावा।") == "sachchi dosti nahin, sirph dikhava."
+    assert for_encoder("partnership वर्तमान में") == "partnership vartman men"
+    for text in ("plain English stays", "Hinglish bhi waise hi", "emoji 😂 too", ""):
+        assert for_encoder(text) == text
+
+
+def test_the_encoder_reads_a_devanagari_reply_as_its_transliteration(encoder):
+    a, b, bare = encoder.encode(["यह साझेदारी असली है", "yah sajhedari asli hai", "यह सझदर असल ह"])
+    assert float(a @ b) > 0.999  # the same input ids
+    assert float(a @ bare) < 0.99  # vowel signs are no longer stripped away
+
+
+@shipped_general
+def test_a_new_question_is_read_zero_shot_from_its_files_alone(new_question, tmp_path):
+    """A question defined only in files under STANCEBOT_SEEDS_DIR / STANCEBOT_PROMPTS_DIR is
+    classified by `stancebot classify --question ID` with no other step."""
+    seeds, prompts = new_question
+    replies = [
+        (1, "Yes please, build it! My kids have nowhere to skate."),
+        (2, "No way, the gardens are the only quiet green space we have left."),
+        (3, "When is the council meeting about it?"),
+        (4, "gg everyone, that raid was wild last night"),
+    ]
+    stdin = "\n".join(json.dumps({"id": i, "text": t}) for i, t in replies)
+    env = {
+        "STANCEBOT_SEEDS_DIR": str(seeds),
+        "STANCEBOT_PROMPTS_DIR": str(prompts),
+        "PATH": "/usr/bin:/bin",
+        "HF_HUB_OFFLINE": "1",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "bot", "classify", "--question", "skatepark"],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["id"] for r in rows] == [1, 2, 3, 4]
+    assert {r["reading"] for r in rows} == {"zero-shot"}
+    assert [r["label"] for r in rows] == ["build_it", "dont_build", "neutral", "off_topic"]
+    for r in rows:
+        assert set(r["scores"]) == {"build_it", "dont_build", "neutral", "off_topic"}
+
+
+@shipped_general
+def test_the_shipped_general_model_is_calibrated_for_this_encoder(classifier, new_question):
+    seeds, prompts = new_question
+    library = ContentLibrary.load(seeds, prompts)
+    clf = StanceClassifier(classifier.encoder, library.questions, heads_dir=SHIPPED_HEADS)
+    head = clf.head("skatepark")
+    assert isinstance(head, PrototypeHead) and head.bias is not None
+    assert head.version.startswith("general-") and reading(head.version) == "zero-shot"
+    cal = Calibration.load(SHIPPED_HEADS / CALIBRATION_FILE)
+    assert cal.encoder == classifier.encoder.fingerprint
+    assert cal.meta["replies"] >= 500  # fitted on whole questions the adapter never saw
+
+
+CHATTER = [
+    "LMAO",
+    "gm gm",
+    ":sob:",
+    "<:kekw:812345678901234567>",
+    "and Priya",
+    "brb pizza",
+    "who's on tonight for ranked?",
+    "the trains here are always late and nobody cares",
+    "https://tenor.com/view/cat-dance-gif-123456",
+    "happy birthday Sam!! 🎉",
+]
+
+
+@shipped_general
+def test_everyday_chatter_is_never_read_as_a_side(classifier):
+    for question in ("partnership", "oil-claims"):
+        sides = classifier.questions[question].label_names[:2]
+        for p, text in zip(classifier.predict(question, CHATTER), CHATTER, strict=True):
+            assert p.label not in sides or p.low_confidence, (question, text, p)
+
+
+HINDI = [
+    ("भारत और अमेरिका की यह साझेदारी सच्ची है, दोनों देशों के हित एक हैं", "partnership"),
+    ("यह सब राजनीति का दिखावा है, असली दोस्ती कुछ नहीं", "gamesmanship"),
+    ("yeh partnership asli hai, dono desh ek doosre ki izzat karte hain", "partnership"),
+    ("sab dikhawa hai bhai, tariff laga ke dosti ki baatein", "gamesmanship"),
+]
+
+
+@shipped_general
+def test_devanagari_and_hinglish_replies(classifier):
+    preds = classifier.predict("partnership", [t for t, _ in HINDI])
+    assert [p.label for p in preds] == [lb for _, lb in HINDI]
+
+
+@shipped_general
+@pytest.mark.parametrize(("question", "floor"), [("partnership", 0.90), ("oil-claims", 0.87)])
+def test_the_first_article_does_not_regress(capsys, question, floor):
+    """The shipped model on the independent set, through `stancebot eval` as a user runs it."""
+    path = PROJECT_ROOT / "seeds" / "eval" / f"{question}.jsonl"
+    assert main(["eval", "--question", question, str(path), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["reading"] == "trained" and report["n"] == 200
+    assert report["macro_f1"] >= floor
+
+
+def test_eval_scores_a_folder_of_questions(tmp_path, capsys):
+    folder = tmp_path / "gold"
+    folder.mkdir()
+    rows = {
+        "partnership.small.jsonl": [
+            ("A genuine partnership between two democracies.", "partnership"),
+            ("Pure theatre and backroom deals.", "gamesmanship"),
+            ("When was the defence framework signed?", "neutral"),
+            ("anyone watching the cricket?", "off_topic"),
+        ],
+        "oil-claims.jsonl": [
+            ("India is still buying plenty of Russian crude; the claims are spin.", "overstated"),
+            ("The refiners really did cut Russian oil after the sanctions.", "accurate"),
+        ],
+        "no-such-question.jsonl": [("hello", "x")],
+    }
+    for name, items in rows.items():
+        (folder / name).write_text(
+            "\n".join(json.dumps({"text": t, "label": lb}) for t, lb in items)
+        )
+    assert main(["eval", "--dir", str(folder)]) == 0
+    captured = capsys.readouterr()
+    assert "no-such-question.jsonl: skipped" in captured.err
+    assert "partnership.small" in captured.out and "oil-claims" in captured.out
+    assert "2 questions, 6 replies: mean macro-F1" in captured.out
+    assert main(["eval", "--dir", str(folder), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [q["question"] for q in data["questions"]] == ["oil-claims", "partnership"]
+    f1s = [q["macro_f1"] for q in data["questions"]]
+    assert data["mean_macro_f1"] == pytest.approx(np.mean(f1s), abs=1e-4)
+    assert data["worst_macro_f1"] == pytest.approx(min(f1s), abs=1e-4)
+    assert main(["eval", "--dir", str(tmp_path / "missing")]) != 0
+
+
+def test_calibration_recovers_the_scale_and_biases_that_generated_the_labels():
+    rng = np.random.default_rng(0)
+    names = ("yes", "no", "neutral", "off_topic")
+    items = []
+    for _ in range(5):  # five unseen questions
+        protos = rng.normal(size=(4, 16))
+        protos /= np.linalg.norm(protos, axis=1, keepdims=True)
+        emb = rng.normal(size=(400, 16))
+        emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+        z = 12.0 * emb @ protos.T + np.array([0.0, 0.0, -1.0, 0.5])
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        y = np.array([rng.choice(4, p=row) for row in p])
+        items.append((emb.astype(np.float32), protos.astype(np.float32), names, y))
+    cal = fit_calibration(items, encoder="abc")
+    assert cal.encoder == "abc" and cal.meta["replies"] == 2000
+    assert cal.scale == pytest.approx(12.0, abs=1.5)
+    assert cal.bias["neutral"] == pytest.approx(-1.0, abs=0.3)
+    assert cal.bias["off_topic"] == pytest.approx(0.5, abs=0.3)
+
+
+def test_calibration_topics_are_whole_articles(library):
+    q = library.question("partnership")
+    topics = [(q, [], []), (library.question("oil-claims"), [], [])]
+    learn, calib = calibration_split(topics, every=1)
+    assert learn == [] and len(calib) == 2  # both questions share one article: both kept out
+
+
+def test_general_training_end_to_end_on_a_tiny_model(tmp_path, library):
+    """Adapter (label-description training across questions), heads and calibration, on a tiny
+    model: the files exist and the classifier reads a question without a head through the
+    calibrated general scorer."""
+    from transformers import BertModel
+
+    model = save_tiny_model(tmp_path / "tiny", BertModel)
+    topics = tmp_path / "topics"
+    for sub in ("articles", "prompts", "labelled"):
+        (topics / sub).mkdir(parents=True)
+    texts = {
+        "build_it": ["build it please", "yes a skate park", "great idea, build"],
+        "dont_build": ["no skate park", "don't build it", "waste of money"],
+        "neutral": ["when is the vote?", "not sure", "what will it cost?"],
+        "off_topic": ["gm", "lol", "anyone gaming?"],
+    }
+    for n in range(4):  # four articles: one is kept out to calibrate
+        aid = f"town{n}"
+        (topics / "articles" / f"{aid}.article.toml").write_text(
+            ARTICLE.replace('id = "skatepark"', f'id = "{aid}"')
+        )
+        (topics / "prompts" / f"{aid}.toml").write_text(
+            QUESTIONS.replace('article = "skatepark"', f'article = "{aid}"').replace(
+                'id = "skatepark"', f'id = "{aid}-park"'
+            )
+        )
+        (topics / "labelled" / f"{aid}-park.jsonl").write_text(
+            "\n".join(json.dumps({"text": t, "label": lb}) for lb, ts in texts.items() for t in ts)
+        )
+    public = tmp_path / "public.jsonl"
+    public.write_text(
+        "\n".join(
+            json.dumps({"topic": topic, "text": f"{word} {topic}", "stance": stance})
+            for topic in ("bike lanes", "late trains", "school meals")
+            for word, stance in (("love", "pro"), ("hate", "con"), ("meh", "neutral"))
+        )
+    )
+    labelled = tmp_path / "none"
+    labelled.mkdir()
+    out = tmp_path / "model"
+    encoder, reports, summary = train_general_model(
+        str(model),
+        [library.question("partnership")],
+        labelled,
+        topics,
+        out,
+        public=[public],
+        args=GeneralArgs(epochs=1, batch=6, public_batch=4),
+    )
+    assert reports == []  # no labelled replies for partnership here: no head
+    assert summary.calibration_questions == ["town3-park"] and summary.public == 9
+    assert (out / "adapter.safetensors").is_file() and (out / CALIBRATION_FILE).is_file()
+    cal = Calibration.load(out / CALIBRATION_FILE)
+    assert cal.encoder == encoder.fingerprint and "+" in encoder.fingerprint
+    lib = ContentLibrary.load(topics / "articles", topics / "prompts")
+    clf = StanceClassifier(encoder, lib.questions, heads_dir=out)
+    (pred,) = clf.predict("town0-park", ["build it please"])
+    assert pred.model_version.startswith("general-") and abs(sum(pred.scores.values()) - 1) < 1e-3
+    space = LabelSpace.of(lib.question("town0-park"))
+    assert prototypes(space, encoder).shape == (4, encoder.dim)
