@@ -193,6 +193,7 @@ async def test_digest_trends_changes_quotes_and_participation(app, make_reply, l
         "changed_stance",
         "representative_replies",
         "participation",
+        "read_by",
     }
     names = [n for n, _ in digest.charts]
     assert names == ["partnership-shares.png", "partnership-trend.png"]
@@ -284,3 +285,34 @@ async def test_moderators_view_shows_removals_by_stance_and_brigading_never_in_p
     assert "For moderators" not in public.markdown and "brigading" not in public.markdown
     assert "moderation" not in json.loads(public.json)["questions"][0]
     assert all(f["name"] != "For moderators" for f in public.embeds()[0]["fields"])
+
+
+async def test_reports_say_how_replies_were_read(app, make_reply, library):
+    """A question read by its trained head says so; a reading mixed with zero-shot says how
+    many replies each read; a period with nothing read says nothing."""
+    q = library.question("partnership")
+    for i, text in enumerate(["Genuine partnership.", "Backroom deals and theatre."]):
+        await app.service.ingest(make_reply(text, author=i + 1, minutes=i))
+    await app.service.drain()
+    window = (T0.replace(hour=0), T0.replace(hour=23))
+    digest = await build_digest(app.repo, library, GUILD_A, *window, questions=[q], charts=False)
+    (report,) = digest.reports
+    assert report.readings == {"trained": 2, "zero-shot": 0}
+    assert "read by a model trained on this question's labelled replies" in digest.markdown
+    data = json.loads(digest.json)["questions"][0]["read_by"]
+    assert data["trained"] == 2 and all(v.startswith("setfit-") for v in data["model_versions"])
+    assert any(f["name"] == "How replies are read" for f in digest.embeds()[0]["fields"])
+    report.model_versions = {"general-abc-123": 3, "setfit-abc-partnership-1": 2}
+    assert "3 replies read zero-shot (the general model), 2 by a model trained" in (digest.markdown)
+    report.model_versions = {"general-abc-123": 1}
+    assert "Replies read zero-shot" in digest.markdown
+    empty = await build_digest(
+        app.repo,
+        library,
+        GUILD_A,
+        T0 - timedelta(days=30),
+        T0 - timedelta(days=20),
+        questions=[q],
+        charts=False,
+    )
+    assert "read zero-shot" not in empty.markdown and "read by a model" not in empty.markdown

@@ -88,6 +88,13 @@ class Prediction:
     abuse: dict[str, float] | None = None
 
 
+def reading_of(model_version: str) -> str:
+    """How the model that wrote a stance read its question: "trained" (a head fitted on the
+    question's own labelled replies, versions `setfit-…`) or "zero-shot" (the general model
+    reading the labels' descriptions, `general-…`; older `zeroshot-…` and `nli-…`)."""
+    return "trained" if model_version.startswith("setfit-") else "zero-shot"
+
+
 class Outcome(enum.StrEnum):
     STORED = "stored"
     DUPLICATE = "duplicate"

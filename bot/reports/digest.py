@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot.content import ContentLibrary, Question
+from bot.core.models import reading_of
 from bot.reports.charts import share_chart, trend_chart
 from bot.reports.moderation import Burst, brigading_bursts, removals_by_stance
 from bot.reports.render import SCHEMA_VERSION, period_label, set_aside_line
@@ -65,6 +66,16 @@ class QuestionReport:
     # was read), and brigading bursts (same-stance replies from members new to the server).
     removals: dict[str | None, int] = field(default_factory=dict)
     bursts: list[Burst] = field(default_factory=list)
+    # Replies of the period read per model version (bot.core.models.reading_of says how).
+    model_versions: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def readings(self) -> dict[str, int]:
+        """Replies of the period read by a trained head and zero-shot."""
+        out = {"trained": 0, "zero-shot": 0}
+        for version, n in self.model_versions.items():
+            out[reading_of(version)] += n
+        return out
 
     @property
     def changed(self) -> int:
@@ -109,6 +120,7 @@ class QuestionReport:
                 for label, quotes in self.representatives.items()
             },
             "participation": self.participation,
+            "read_by": self.readings | {"model_versions": self.model_versions},
         }
 
     def moderation_dict(self) -> dict:
@@ -246,6 +258,25 @@ def moderators_line(r: QuestionReport) -> str:
     return text
 
 
+def reading_line(r: QuestionReport) -> str:
+    """Whether this period's replies were read by a head trained on the question or zero-shot
+    (by the general model from the labels' descriptions), so readers know how far to trust it."""
+    trained, zero = r.readings["trained"], r.readings["zero-shot"]
+    if not trained and not zero:
+        return ""
+    if not zero:
+        return "Replies read by a model trained on this question's labelled replies."
+    if not trained:
+        return (
+            "Replies read zero-shot: by the general model, from the labels' descriptions "
+            "(no labelled replies for this question yet)."
+        )
+    return (
+        f"{zero} {'reply' if zero == 1 else 'replies'} read zero-shot (the general model), "
+        f"{trained} by a model trained on this question's labelled replies."
+    )
+
+
 def to_markdown(d: Digest) -> str:
     lines = [f"# {d.title}", ""]
     if d.late:
@@ -269,6 +300,8 @@ def to_markdown(d: Digest) -> str:
                 f"{_share(whole, False)} of {r.overall.decided} |"
             )
         lines += ["", participation_line(r) + " " + changes_line(r)]
+        if reading := reading_line(r):
+            lines += ["", reading]
         aside = set_aside_line(c)
         if aside:
             lines += ["", aside]
@@ -313,6 +346,14 @@ def report_embed(
             "inline": False,
         },
     ]
+    if reading := reading_line(r):
+        fields.append(
+            {
+                "name": "How replies are read",
+                "value": clip(reading, EMBED_FIELD_VALUE),
+                "inline": False,
+            }
+        )
     quotes = []
     for label, qs in r.representatives.items():
         for q in qs[:1]:
@@ -402,6 +443,7 @@ async def build_report(
         participation,
         removals.get(question.id, {}),
         bursts,
+        await repo.model_versions(guild_id, question.id, start, end),
     )
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from safetensors import SafetensorError
 
 from bot.content import Question, UnknownQuestionError
-from bot.core.models import Prediction
+from bot.core.models import Prediction, reading_of
 from bot.stance.encoder import Encoder
 from bot.stance.general import CALIBRATION_FILE, Calibration, LabelSpace, prototypes
 
@@ -82,9 +82,8 @@ class NLIHead:
 
 
 def reading(version: str) -> str:
-    """How a model version reads its question: "trained" (a head fitted on the question's own
-    labelled replies) or "zero-shot" (from the labels' descriptions alone)."""
-    return "trained" if version.startswith("setfit-") else "zero-shot"
+    """How a model version reads its question: "trained" or "zero-shot" (bot.core.models)."""
+    return reading_of(version)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -901,6 +901,21 @@ class Repository:
                 break
         return picked
 
+    async def model_versions(
+        self, guild_id: int, question_id: str, start: datetime, end: datetime
+    ) -> dict[str, int]:
+        """How many of the period's visible replies each model version read (their current
+        stance, when the model wrote it: a moderator's correction is not a reading)."""
+        async with self.db.conn.execute(
+            "SELECT s.model_version, COUNT(*) FROM replies r JOIN stances s"
+            " ON s.message_id = r.message_id AND s.is_current = 1 AND s.source = 'model'"
+            " WHERE r.guild_id = ? AND r.question_id = ? AND r.created_at >= ?"
+            " AND r.created_at < ? AND r.deleted_at IS NULL AND r.moderation != 'remove'"
+            " GROUP BY s.model_version ORDER BY s.model_version",
+            (guild_id, question_id, iso(start), iso(end)),
+        ) as cur:
+            return {version: n for version, n in await cur.fetchall()}
+
     async def participation(
         self, guild_id: int, question_id: str, start: datetime, end: datetime
     ) -> dict[str, int]:
