@@ -297,7 +297,14 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import load_encoder, load_library
     from bot.stance.classifier import SHIPPED_HEADS
     from bot.stance.evaluate import evaluate, read_labelled
-    from bot.stance.training import TrainingArgs, train_models
+    from bot.stance.training import (
+        PUBLIC_CHAT,
+        PUBLIC_STANCE,
+        GeneralArgs,
+        TrainingArgs,
+        train_general_model,
+        train_models,
+    )
 
     library = load_library(settings)
     questions = (
@@ -306,34 +313,76 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     corrections = _corrections(settings, args.db, args.question, args.guild)
     out = args.out or settings.heads_dir or SHIPPED_HEADS
     labelled = settings.seeds_dir / "labelled"
-    targs = TrainingArgs(epochs=args.epochs)
+    topics = settings.seeds_dir / "topics" / "train"
     with_adapter = not args.heads_only and args.question is None
+    public: list[Path] = []
+    chat = None
+    if args.public is not None and with_adapter:
+        missing = [str(args.public / f) for f in (*PUBLIC_STANCE, PUBLIC_CHAT)]
+        missing = [m for m in missing if not Path(m).is_file()]
+        if missing:
+            raise CliError(
+                f"{missing[0]}: not found; prepare the public data with scripts/data/run_all.sh "
+                "(seeds/DATA.md), or train without --public"
+            )
+        public = [args.public / f for f in PUBLIC_STANCE]
+        chat = args.public / PUBLIC_CHAT
     bar = tqdm(desc="fine-tuning adapter", unit="batch", disable=not with_adapter)
 
     def progress(step: int, total: int) -> None:
         bar.total = total
         bar.update(step - bar.n)
 
+    def inference(folder: Path):
+        return load_encoder(settings.model_copy(update={"heads_dir": folder}), torch_weights=False)
+
     print(
-        f"training {'adapter + ' if with_adapter else ''}heads for "
-        f"{', '.join(q.id for q in questions)} ({len(corrections)} moderator corrections)",
+        f"training {'the general adapter + ' if with_adapter else ''}heads for "
+        f"{', '.join(q.id for q in questions)} ({len(corrections)} moderator corrections)"
+        + (
+            f"; many-topic questions from {topics}"
+            + (f", public data from {args.public}" if public else ", no public data (--public)")
+            if with_adapter
+            else ""
+        ),
         file=sys.stderr,
     )
-    encoder, reports = train_models(
-        settings.model,
-        questions,
-        labelled,
-        out,
-        corrections=corrections,
-        args=targs,
-        with_adapter=with_adapter,
-        progress=progress,
-        threads=settings.torch_threads,
-        inference=lambda folder: load_encoder(
-            settings.model_copy(update={"heads_dir": folder}), torch_weights=False
-        ),
-    )
-    bar.close()
+    if with_adapter:
+        encoder, reports, general = train_general_model(
+            settings.model,
+            questions,
+            labelled,
+            topics,
+            out,
+            public=public,
+            chatter=chat,
+            corrections=corrections,
+            args=GeneralArgs(epochs=args.epochs),
+            progress=progress,
+            threads=settings.torch_threads,
+            inference=inference,
+        )
+        bar.close()
+        cal = general.calibration
+        print(
+            f"general model: {general.questions} questions, {general.replies} replies, "
+            f"{general.public} public examples, {general.chatter} chat messages; zero-shot "
+            f"scorer calibrated on {len(general.calibration_questions)} unseen questions "
+            f"({cal.get('replies', 0)} replies): scale {cal.get('scale')}, "
+            f"biases {cal.get('bias')}",
+        )
+    else:
+        encoder, reports = train_models(
+            settings.model,
+            questions,
+            labelled,
+            out,
+            corrections=corrections,
+            args=TrainingArgs(),
+            with_adapter=False,
+            threads=settings.torch_threads,
+            inference=inference,
+        )
     from bot.stance.classifier import LinearHead
 
     for r in reports:
@@ -551,8 +600,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--guild", type=int, help="with --db: only this server's corrections")
     sp.add_argument("--out", type=Path, help="where to write the model (default: the shipped one)")
     sp.add_argument("--heads-only", action="store_true", help="keep the adapter, refit heads")
+    from bot.stance.training import GeneralArgs
+
+    epochs = GeneralArgs().epochs
     sp.add_argument(
-        "--epochs", type=int, default=12, help="contrastive passes over the replies (default 12)"
+        "--epochs",
+        type=int,
+        default=epochs,
+        help=f"passes over every question's replies (default {epochs})",
+    )
+    sp.add_argument(
+        "--public",
+        type=Path,
+        help="also learn from the public stance data and chat prepared in this folder by "
+        "scripts/data/run_all.sh (seeds/DATA.md); the shipped model was trained with it",
     )
 
     sp = add(

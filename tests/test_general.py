@@ -316,3 +316,10 @@ def test_general_training_end_to_end_on_a_tiny_model(tmp_path, library):
     assert pred.model_version.startswith("general-") and abs(sum(pred.scores.values()) - 1) < 1e-3
     space = LabelSpace.of(lib.question("town0-park"))
     assert prototypes(space, encoder).shape == (4, encoder.dim)
+
+
+def test_train_names_missing_public_data(tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "m"), "--public", str(tmp_path / "nope")]) != 0
+    err = capsys.readouterr().err
+    assert "vast/train.jsonl: not found" in err and "scripts/data/run_all.sh" in err
+    assert not (tmp_path / "m").exists()

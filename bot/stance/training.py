@@ -388,7 +388,7 @@ class GeneralArgs:
     """Label-description training across many questions (bot.stance.general)."""
 
     seed: int = 20261205
-    epochs: int = 3  # passes over every question's replies
+    epochs: int = 2  # passes over every question's replies
     public_epochs: int = 1  # passes over the public data
     batch: int = 24  # replies of one question per batch
     off_topic: int = 6  # off-topic replies added to each question's batch (chat, other articles)
@@ -401,8 +401,8 @@ class GeneralArgs:
     learning_rate: float = 5e-4
     rank: int = 8
     alpha: float = 16.0
-    max_tokens: int = 96
-    public_limit: int = 3000  # examples taken from each public data file (a fixed shuffle)
+    max_tokens: int = 64
+    public_limit: int = 700  # examples taken from each public data file (a fixed shuffle)
 
 
 def _general_plan(
@@ -556,6 +556,14 @@ def train_general_adapter(
     return state
 
 
+# The public data the shipped general model learnt from, as scripts/data/run_all.sh lays it out.
+PUBLIC_STANCE = (
+    "vast/train.jsonl",
+    "stance_extra/ibm_claim_stance.jsonl",
+    "stance_extra/ibm_argq30k.jsonl",
+)
+PUBLIC_CHAT = "chat/train_pool.jsonl"
+
 # Topics of public data never trained on: SemEval-2016 Task 6's targets (reserved for
 # independent evaluation) and the held-out topics of seeds/topics/heldout/.
 EXCLUDED_TOPICS = re.compile(
@@ -657,7 +665,9 @@ def train_general_model(
     cal = general.Calibration(encoder=encoder.fingerprint)
     if items:
         cal = general.fit_calibration(items, encoder=encoder.fingerprint)
-    cal.save(out_dir / general.CALIBRATION_FILE)
+        cal.save(out_dir / general.CALIBRATION_FILE)
+    else:  # nothing to calibrate on: zero-shot questions use the uncalibrated scorer
+        (out_dir / general.CALIBRATION_FILE).unlink(missing_ok=True)
     summary = GeneralReport(
         questions=len(meta["questions"]),
         replies=sum(len(s) for s, _ in splits) + sum(len(s) for s in topic_sets),
