@@ -174,7 +174,8 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         print(
             f"{export.path.name}: #{export.channel_name} ({export.stats.messages} messages): "
             f"{counts['stored']} stored, {counts['duplicate']} already stored, "
-            f"{counts['refused']} refused, {counts['ignored']} ignored; skipped: {skipped}"
+            f"{counts['refused']} refused, {counts['ignored']} ignored, "
+            f"{counts['erased']} erased earlier (forget-me or retention); skipped: {skipped}"
         )
         return 0
 

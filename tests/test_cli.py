@@ -153,6 +153,23 @@ def test_ingest_export_report_and_reingest(tmp_path, capsys):
     assert s["verdict"] == "too few replies"
 
 
+def test_an_import_does_not_bring_back_purged_replies(tmp_path, capsys):
+    db = tmp_path / "club.db"
+    msgs = [
+        dce_message(901, "Genuine partnership built on respect.", author=1),
+        dce_message(902, "Pure theatre, backroom deals.", author=2, minutes=1),
+    ]
+    export = write_dce_export(tmp_path / "channel.json", msgs)
+    run(capsys, "ingest", str(export), "--db", str(db), "--question", "partnership")
+    code, out, _ = run(capsys, "db", "purge", "--older-than", "30", "--db", str(db))
+    assert code == 0
+
+    code, out, _ = run(capsys, "ingest", str(export), "--db", str(db), "--question", "partnership")
+    assert code == 0 and "0 stored" in out and "2 erased earlier" in out
+    code, out, _ = run(capsys, "export", "--db", str(db), "--format", "jsonl")
+    assert out == ""
+
+
 @pytest.mark.parametrize(
     "content,needle",
     [

@@ -417,3 +417,26 @@ async def test_two_classification_workers_classify_every_reply_once(
             assert tuple(await cur.fetchone()) == (60, 60)
     finally:
         await app.close()
+
+
+async def test_nothing_erased_is_stored_again_by_an_import_or_a_replay(app, make_reply):
+    from datetime import timedelta
+
+    from bot.storage.moderation import ModerationStore
+
+    store = ModerationStore(app.db)
+    mine = make_reply("Pure theatre and backroom deals.", author=7)
+    elsewhere = make_reply("Pure theatre and backroom deals.", author=7, guild=GUILD_B)
+    await app.service.ingest(mine)
+    await store.forget_member(GUILD_A, 7, through=T0 + timedelta(minutes=5))
+
+    again = await app.service.ingest(mine)  # a replayed event, or the same message imported
+    assert again.outcome == Outcome.ERASED and await count(app, "replies") == 0
+    assert (await app.service.ingest(elsewhere)).outcome == Outcome.STORED  # another server
+    later = make_reply("A genuine partnership after all.", author=7, minutes=6)
+    assert (await app.service.ingest(later)).outcome == Outcome.STORED
+
+    # Retention: every member's replies up to the cut-off, in that server only.
+    old = make_reply("Older than the retention period.", author=8, minutes=3)
+    assert await store.purge_replies(T0 + timedelta(minutes=4), guild_id=GUILD_A) == 0
+    assert (await app.service.ingest(old)).outcome == Outcome.ERASED

@@ -176,6 +176,10 @@ class DiscussionService:
         )
         if new.outcome == "opted_out":
             return IngestResult(Outcome.IGNORED, mid, "author opted out of stancebot")
+        if new.outcome == "erased":
+            return IngestResult(
+                Outcome.ERASED, mid, "erased earlier (forget-me or retention): not collected again"
+            )
         if new.outcome == "duplicate":
             return IngestResult(Outcome.DUPLICATE, mid, "already stored")
         assert new.verdict is not None

@@ -48,9 +48,10 @@ class PendingItem:
 @dataclass(frozen=True, slots=True)
 class NewReply:
     """What `Repository.store_new_reply` did: stored (with the verdict and its case number, if
-    one was opened), or nothing because the message is already stored or its author opted out."""
+    one was opened), or nothing because the message is already stored, its author opted out, or
+    it was erased before (forget-me or retention: see `erasures`)."""
 
-    outcome: Literal["stored", "duplicate", "opted_out"]
+    outcome: Literal["stored", "duplicate", "opted_out", "erased"]
     verdict: Verdict | None = None
     case: int | None = None
 
@@ -130,7 +131,9 @@ class Repository:
     ) -> NewReply:
         """Store a new reply together with its rules verdict, in one transaction.
 
-        One read says whether the author opted out, whether the message is already stored, and
+        One read says whether the author opted out, whether the reply falls under an erasure
+        (the member asked to be forgotten, or retention deleted replies that old: what was
+        erased is never collected again), whether the message is already stored, and
         what the author posted since `since` (content, created; newest first, at most
         RECENT_LIMIT, the reply itself left out — as `recent_by_author`). `decide` turns that
         into the verdict; the reply is inserted carrying it and, unless it is a plain allow,
@@ -148,15 +151,26 @@ class Repository:
             # recent reply (content NULL then).
             rows = await conn.execute_fetchall(
                 "SELECT EXISTS (SELECT 1 FROM opt_outs WHERE guild_id = ?1 AND user_id = ?2),"
-                " EXISTS (SELECT 1 FROM replies WHERE message_id = ?4), r.content, r.created_at"
+                " EXISTS (SELECT 1 FROM replies WHERE message_id = ?4), r.content, r.created_at,"
+                " EXISTS (SELECT 1 FROM erasures WHERE guild_id IN (?1, 0)"
+                " AND author_id IN (?2, 0) AND ?6 <= through)"
                 " FROM (SELECT 1) LEFT JOIN (SELECT content, created_at FROM replies"
                 " WHERE guild_id = ?1 AND author_id = ?2 AND created_at >= ?3"
                 " AND message_id != ?4 ORDER BY created_at DESC LIMIT ?5) r ON 1",
-                (reply.guild_id, reply.author_id, iso(since), reply.message_id, RECENT_LIMIT),
+                (
+                    reply.guild_id,
+                    reply.author_id,
+                    iso(since),
+                    reply.message_id,
+                    RECENT_LIMIT,
+                    iso(reply.created_at),
+                ),
             )
-            opted_out, stored = rows[0][0], rows[0][1]
+            opted_out, stored, erased = rows[0][0], rows[0][1], rows[0][4]
             if opted_out:
                 return NewReply("opted_out")
+            if erased and not stored:
+                return NewReply("erased")
             if stored:
                 return NewReply("duplicate")
             recent = sorted(
