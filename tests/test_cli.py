@@ -203,3 +203,77 @@ def test_db_migrate_and_backup(tmp_path, capsys):
     assert code == 0 and (tmp_path / "b.db").is_file()
     code, _, err = run(capsys, "export", "--db", str(tmp_path / "missing.db"))
     assert code == 2 and "database not found" in err
+
+
+def test_a_backup_cut_short_leaves_no_file_and_the_retry_succeeds(tmp_path, capsys, monkeypatch):
+    import sqlite3
+
+    import aiosqlite
+
+    db = tmp_path / "club.db"
+    export = write_dce_export(
+        tmp_path / "channel.json", [dce_message(901, "Genuine partnership built on respect.")]
+    )
+    run(capsys, "ingest", str(export), "--db", str(db), "--question", "partnership")
+    target = tmp_path / "backup.db"
+    real_backup = aiosqlite.Connection.backup
+
+    async def cut_short(self, dest, **kw):
+        await dest.execute("CREATE TABLE half_written (x)")  # some pages reach the disk …
+        raise sqlite3.OperationalError("disk I/O error")  # … then the disk fills up
+
+    monkeypatch.setattr(aiosqlite.Connection, "backup", cut_short)
+    code, _, err = run(capsys, "db", "backup", str(target), "--db", str(db))
+    assert code == 2 and "disk I/O error" in err and "Traceback" not in err
+    assert not target.exists() and list(tmp_path.glob("*partial*")) == []
+
+    monkeypatch.setattr(aiosqlite.Connection, "backup", real_backup)
+    code, out, err = run(capsys, "db", "backup", str(target), "--db", str(db))
+    assert code == 0, err
+    code, out, _ = run(capsys, "export", "--db", str(target), "--format", "jsonl")
+    assert [json.loads(x)["message_id"] for x in out.splitlines()] == [901]
+
+
+def test_a_database_file_without_its_tables_is_refused_not_taken_for_new(tmp_path, capsys):
+    import sqlite3
+
+    empty = tmp_path / "restored.db"  # what restoring a cut-short backup gave: no tables
+    con = sqlite3.connect(empty)
+    con.execute("PRAGMA user_version = 0")
+    con.execute("CREATE TABLE t (x)")
+    con.execute("DROP TABLE t")
+    con.commit()
+    con.close()
+    size = empty.stat().st_size
+    assert size > 0
+    for argv in (["report"], ["export"], ["db", "migrate"], ["db", "backup", str(tmp_path / "b")]):
+        code, _, err = run(capsys, *argv, "--db", str(empty))
+        assert code == 2 and "holds no tables" in err and "Traceback" not in err, argv
+    assert empty.stat().st_size == size and not (tmp_path / "restored.db-wal").exists()
+
+    # A database that lost a table (a partial copy) is refused too, naming what is missing.
+    db = tmp_path / "club.db"
+    run(capsys, "db", "migrate", "--db", str(db))
+    con = sqlite3.connect(db)
+    con.execute("DROP TABLE stances")
+    con.commit()
+    con.close()
+    code, _, err = run(capsys, "report", "--db", str(db))
+    assert code == 2 and "missing its tables stances" in err
+
+
+def test_report_and_export_refuse_a_file_that_is_not_a_stancebot_database(tmp_path, capsys):
+    import sqlite3
+
+    other = tmp_path / "notes.sqlite"
+    con = sqlite3.connect(other)
+    con.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+    con.execute("INSERT INTO notes (body) VALUES ('keep me')")
+    con.commit()
+    con.close()
+    before = other.read_bytes()
+    for argv in (["report"], ["export"], ["db", "migrate"]):
+        code, _, err = run(capsys, *argv, "--db", str(other))
+        assert code == 2 and "not a stancebot database" in err and "notes" in err, argv
+    assert other.read_bytes() == before  # no tables added, not switched to WAL
+    assert not (tmp_path / "notes.sqlite-wal").exists()
