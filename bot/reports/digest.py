@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from bot.content import ContentLibrary, Question
 from bot.reports.charts import share_chart, trend_chart
 from bot.reports.moderation import Burst, brigading_bursts, removals_by_stance
-from bot.reports.render import SCHEMA_VERSION, period_label, set_aside_line
+from bot.reports.render import SCHEMA_VERSION, escape_markdown, period_label, set_aside_line
 from bot.reports.summary import QuestionSummary, build_summaries, build_summary
 from bot.storage.repository import Repository
 
@@ -45,6 +45,11 @@ def clip(text: str, limit: int) -> str:
 
 def one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def quote(text: str, limit: int) -> str:
+    """A member's reply on one line, cut to a limit, its Markdown shown as typed."""
+    return escape_markdown(clip(one_line(text), limit))
 
 
 def message_link(guild_id: int, channel_id: int, message_id: int) -> str:
@@ -276,8 +281,9 @@ def to_markdown(d: Digest) -> str:
         if quotes:
             lines += ["", "**In their words**", ""]
             for label, q in quotes:
-                text = clip(one_line(q["content"]), QUOTE_CHARS).replace("|", "\\|")
-                lines.append(f"- *{label}*: “{text}” ([message]({r.link(q)}))")
+                lines.append(
+                    f"- *{label}*: “{quote(q['content'], QUOTE_CHARS)}” ([message]({r.link(q)}))"
+                )
         if d.for_moderators:
             lines += ["", f"**For moderators:** {moderators_line(r)}"]
         lines.append("")
@@ -316,7 +322,7 @@ def report_embed(
     quotes = []
     for label, qs in r.representatives.items():
         for q in qs[:1]:
-            quotes.append(f"*{label}*: “{clip(one_line(q['content']), 110)}” [↗]({r.link(q)})")
+            quotes.append(f"*{label}*: “{quote(q['content'], 110)}” [↗]({r.link(q)})")
     if quotes:
         value = ""
         for line in quotes:
