@@ -27,6 +27,12 @@ _TABLE_DDL = re.compile(
 )
 
 
+_MIGRATIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+)
+
+
 class StorageError(RuntimeError):
     """The database cannot be used; the message says why and what to do."""
 
@@ -72,6 +78,9 @@ class Database:
             await self._conn.execute("PRAGMA busy_timeout = 5000")
             if existing:  # before anything writes to it (WAL, migrations)
                 await self._check_schema()
+            # First write to a new file: so another process opening it at the same moment finds
+            # either an empty file or a stancebot schema, never a file with no tables.
+            await self._conn.execute(_MIGRATIONS_TABLE)
             await self._conn.execute("PRAGMA journal_mode = WAL")
             await self._conn.execute("PRAGMA foreign_keys = ON")
             await self._conn.execute("PRAGMA synchronous = NORMAL")
@@ -166,10 +175,7 @@ class Database:
 
     async def migrate(self) -> list[int]:
         """Apply every migration newer than the database, each atomically. Returns those applied."""
-        await self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-        )
+        await self.conn.execute(_MIGRATIONS_TABLE)
         current = await self.schema_version()
         available = migrations()
         if current > len(available):
@@ -181,13 +187,24 @@ class Database:
         for version, name, sql in available:
             if version <= current:
                 continue
+            # The version read above may be stale: another process can be migrating the same
+            # file. So the migration first claims its version row inside its own write
+            # transaction (BEGIN IMMEDIATE waits for the other's to finish); if the row is
+            # there, that process applied it, and this one moves on.
             script = (
-                f"BEGIN;\n{sql}\n;INSERT INTO schema_migrations VALUES "
-                f"({version}, '{name}', '{iso(utcnow())}');\nCOMMIT;"
+                f"BEGIN IMMEDIATE;\nINSERT INTO schema_migrations VALUES "
+                f"({version}, '{name}', '{iso(utcnow())}');\n{sql}\n;COMMIT;"
             )
             async with self._write_lock:
                 try:
                     await self.conn.executescript(script)
+                except sqlite3.IntegrityError as exc:
+                    if self.conn.in_transaction:
+                        await self.conn.execute("ROLLBACK")
+                    if "schema_migrations" not in str(exc):
+                        raise
+                    log.info("migration %04d_%s was applied by another process", version, name)
+                    continue
                 except sqlite3.DatabaseError:
                     if self.conn.in_transaction:
                         await self.conn.execute("ROLLBACK")
