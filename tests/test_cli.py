@@ -3,8 +3,10 @@
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -277,3 +279,99 @@ def test_report_and_export_refuse_a_file_that_is_not_a_stancebot_database(tmp_pa
         assert code == 2 and "not a stancebot database" in err and "notes" in err, argv
     assert other.read_bytes() == before  # no tables added, not switched to WAL
     assert not (tmp_path / "notes.sqlite-wal").exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["moderate", "{missing}", "--rules-only"],
+        ["moderate", "{folder}", "--rules-only"],
+        ["eval-moderation", "{missing}"],
+        ["eval", "{folder}", "--question", "partnership"],
+    ],
+)
+def test_a_missing_input_file_or_a_folder_is_one_clear_line(tmp_path, capsys, argv):
+    paths = {"missing": str(tmp_path / "nope.jsonl"), "folder": str(tmp_path)}
+    code, _, err = run(capsys, *(a.format(**paths) for a in argv))
+    assert code == 2 and "Traceback" not in err
+    assert err.startswith("stancebot: error: ") and len(err.splitlines()) == 1
+    assert "file not found" in err or "is a folder" in err
+
+
+def test_classify_answers_a_line_of_bad_utf8_or_a_huge_line_in_its_place(capsys, monkeypatch):
+    huge = json.dumps({"id": 3, "text": "word " * 2_000_000})  # a 10 MB line
+    data = (
+        b'{"id": 1, "text": "Backroom deals."}\n'
+        b'{"id": 2, "text": "caf\xe9 latte"}\n'  # Latin-1, not UTF-8
+        + huge.encode()
+        + b'\n{"id": 4, "text": "'
+        + b"x" * 20_000
+        + b'"}\n'
+        b'{"id": 5, "text": "Real partnership"}\n'
+    )
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+    code = main(["classify", "--question", "partnership"])
+    out, err = capsys.readouterr()
+
+    rows = [json.loads(x) for x in out.splitlines()]
+    assert code == 1 and [r.get("id") for r in rows] == [1, None, None, 4, 5]
+    assert "label" in rows[0] and "label" in rows[4]
+    assert "line 2: not UTF-8" in rows[1]["error"]
+    assert "line 3: longer than" in rows[2]["error"]
+    assert "line 4: text is 20,000 characters; the limit is 16,000" in rows[3]["error"]
+    assert "Traceback" not in err
+
+
+def test_export_into_a_closed_pipe_stops_quietly(tmp_path, capsys):
+    db = tmp_path / "club.db"
+    export = write_dce_export(
+        tmp_path / "channel.json",
+        [dce_message(900 + i, f"Reply number {i} about the deal.", author=i) for i in range(40)],
+    )
+    run(capsys, "ingest", str(export), "--db", str(db), "--question", "partnership")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    # `stancebot export | head -0`: the reader is gone before the first line is written.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "export", "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert err == "" and proc.returncode == 141
+
+
+@pytest.mark.parametrize(
+    ("option", "needle"),
+    [
+        (["--days", "0"], "whole number of days from 1 to 36,500"),
+        (["--days", "-1"], "whole number of days"),
+        (["--days", "1e9"], "whole number of days"),
+        (["--days", "1000000000"], "whole number of days"),
+        (["--until", "0001-01-01"], "before Discord existed"),
+    ],
+)
+def test_report_refuses_an_impossible_period_in_one_line(tmp_path, capsys, option, needle):
+    with pytest.raises(SystemExit) as exit_:
+        main(["report", "--db", str(tmp_path / "x.db"), *option])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and needle in err and "Traceback" not in err
+
+
+def test_report_of_old_history_reports_the_days_up_to_the_latest_reply(tmp_path, capsys):
+    db = tmp_path / "club.db"
+    msgs = [
+        dce_message(901, "Genuine partnership built on respect.", author=1),
+        dce_message(902, "Pure theatre, backroom deals.", author=2, minutes=1),
+    ]
+    export = write_dce_export(tmp_path / "channel.json", msgs)
+    run(capsys, "ingest", str(export), "--db", str(db), "--question", "partnership")
+
+    code, out, err = run(capsys, "report", "--db", str(db), "--format", "json")
+
+    assert code == 0, err
+    assert "no replies in the last 7 days; the latest is from 2025-11-03 12:01 UTC" in err
+    current = [q["current"] for q in json.loads(out)["questions"]]
+    assert [c["participants"] for c in current] == [2, 0]  # partnership; oil-claims

@@ -269,6 +269,19 @@ class Repository:
         ) as cur:
             return [PendingItem(*r) for r in await cur.fetchall()]
 
+    async def latest_reply_at(
+        self, guild_id: int, question_ids: Sequence[str] | None = None
+    ) -> datetime | None:
+        """When the guild's latest stored reply (to these questions) was posted; None if none."""
+        sql = "SELECT MAX(created_at) FROM replies WHERE guild_id = ? AND deleted_at IS NULL"
+        args: tuple = (guild_id,)
+        if question_ids is not None:
+            sql += f" AND question_id IN ({','.join('?' * len(question_ids))})"
+            args = (*args, *question_ids)
+        async with self.db.conn.execute(sql, args) as cur:
+            (latest,) = await cur.fetchone()
+        return parse_iso(latest) if latest else None
+
     async def last_message_id(self, guild_id: int, channel_id: int) -> int | None:
         async with self.db.conn.execute(
             "SELECT MAX(message_id) FROM replies WHERE guild_id = ? AND channel_id = ?",
