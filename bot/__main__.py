@@ -162,34 +162,66 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
+    from bot.app import load_library
     from bot.importers import read_export
 
     export = read_export(args.file)
+    load_library(settings).question(args.question)  # before a database file is created
+    name = export.path.name
 
     async def go() -> int:
         app = await _open_app(settings)
         try:
-            app.library.question(args.question)
             counts: Counter = Counter()
+            actions: Counter = Counter()
             bar = tqdm(
                 total=len(export), desc="importing", unit="msg", disable=not _progress_enabled()
             )
-            for reply, _edited in export.replies(args.question):
-                # The export already holds each message's latest text, edits included.
+            for reply, edited in export.replies(args.question):
                 res = await app.service.ingest(reply)
+                if res.outcome == "duplicate" and edited is not None:
+                    # A later export of an edited message: its new text replaces the old.
+                    edit = await app.service.edit(
+                        reply.guild_id,
+                        reply.message_id,
+                        reply.content,
+                        attachments=reply.attachments,
+                        edited_at=edited,
+                    )
+                    if edit.outcome == "updated":
+                        counts["edited"] += 1
+                        res = edit
                 counts[res.outcome.value] += 1
+                if res.verdict is not None:
+                    actions[res.verdict.action.value] += 1
                 bar.update(1)
             bar.close()
             print("classifying …", file=sys.stderr)
             await app.service.drain()
         finally:
             await app.close()
-        skipped = ", ".join(f"{v} {k}" for k, v in export.stats.skipped.items()) or "none"
+        stats = export.stats
+        for why, message_id in stats.named:
+            print(f"{name}: message {message_id}: skipped: {why}", file=sys.stderr)
+        if stats.named and sum(stats.skipped.values()) > len(stats.named):
+            print(f"{name}: … and more skipped (counts below)", file=sys.stderr)
+        if export.declared_count is not None and export.declared_count != stats.messages:
+            print(
+                f"{name}: the export says it holds {export.declared_count} messages but has "
+                f"{stats.messages}: it may be incomplete; export the channel again",
+                file=sys.stderr,
+            )
+        skipped = ", ".join(f"{v} {k}" for k, v in stats.skipped.items()) or "none"
         print(
-            f"{export.path.name}: #{export.channel_name} ({export.stats.messages} messages): "
+            f"{name}: #{export.channel_name} ({stats.messages} messages): "
             f"{counts['stored']} stored, {counts['duplicate']} already stored, "
+            f"{counts['edited']} updated by an edit, "
             f"{counts['refused']} refused, {counts['ignored']} ignored, "
             f"{counts['erased']} erased earlier (forget-me or retention); skipped: {skipped}"
+        )
+        print(
+            f"moderation: {actions['allow']} allowed, {actions['review']} held for review, "
+            f"{actions['remove']} removed"
         )
         return 0
 

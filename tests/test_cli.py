@@ -375,3 +375,89 @@ def test_report_of_old_history_reports_the_days_up_to_the_latest_reply(tmp_path,
     assert "no replies in the last 7 days; the latest is from 2025-11-03 12:01 UTC" in err
     current = [q["current"] for q in json.loads(out)["questions"]]
     assert [c["participants"] for c in current] == [2, 0]  # partnership; oil-claims
+
+
+def test_an_import_skips_bad_messages_naming_them_and_keeps_the_rest(tmp_path, capsys):
+    db = tmp_path / "club.db"
+    huge_id = dce_message(902, "Pure theatre, backroom deals.", author=2, minutes=1)
+    huge_id["id"] = str(2**63)
+    year_one = dce_message(903, "A message from the year 1.", author=3, minutes=2)
+    year_one["timestamp"] = "0001-01-01T00:00:00+00:00"
+    surrogate = dce_message(904, "A lone \ud800 surrogate.", author=4, minutes=3)
+    msgs = [
+        dce_message(901, "Genuine partnership built on respect.", author=1),
+        huge_id,
+        year_one,
+        surrogate,
+        dce_message(905, "Backroom deals as usual, nothing more.", author=5, minutes=4),
+    ]
+    path = tmp_path / "channel.json"
+    write_dce_export(path, msgs)
+
+    code, out, err = run(capsys, "ingest", str(path), "--db", str(db), "--question", "partnership")
+
+    assert code == 0, err
+    assert "2 stored" in out
+    assert "1 id too large (2^63 or more)" in out and "1 timestamp before 2015 (damaged)" in out
+    assert "1 text with a lone surrogate (not valid Unicode)" in out
+    assert f"channel.json: message {2**63}: skipped: id too large" in err
+    assert "channel.json: message 903: skipped: timestamp before 2015" in err
+    assert "channel.json: message 904: skipped: text with a lone surrogate" in err
+    assert "moderation: 2 allowed, 0 held for review, 0 removed" in out
+    code, out, _ = run(capsys, "export", "--db", str(db))
+    assert [json.loads(x)["message_id"] for x in out.splitlines()] == [901, 905]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "needle"),
+    [
+        ("c.html", "<!DOCTYPE html><html><head>", "an HTML export; stancebot reads"),
+        ("c.csv", '"AuthorID","Author","Date","Content"\n', "a CSV export"),
+        ("c.json", "==============================\nGuild: News", "a plain-text export"),
+    ],
+)
+def test_other_exporter_formats_are_named_with_the_fix(tmp_path, capsys, name, content, needle):
+    path = tmp_path / name
+    path.write_text(content)
+    code, _, err = run(
+        capsys, "ingest", str(path), "--db", str(tmp_path / "x.db"), "--question", "partnership"
+    )
+    assert code == 2 and needle in err and "re-export the channel with -f Json" in err
+    assert not (tmp_path / "x.db").exists()  # a failed import leaves no database behind
+
+
+def test_a_direct_message_export_is_refused_and_a_bom_is_read(tmp_path, capsys):
+    dm = write_dce_export(tmp_path / "dm.json", [dce_message(901, "hi")], guild=0)
+    code, _, err = run(
+        capsys, "ingest", str(dm), "--db", str(tmp_path / "x.db"), "--question", "partnership"
+    )
+    assert code == 2 and "a direct-message export; not supported" in err
+
+    path = write_dce_export(
+        tmp_path / "bom.json", [dce_message(901, "Genuine partnership built on respect.")]
+    )
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())  # saved by a Windows editor
+    code, out, err = run(
+        capsys, "ingest", str(path), "--db", str(tmp_path / "x.db"), "--question", "partnership"
+    )
+    assert code == 0 and "1 stored" in out, err
+
+
+def test_reimporting_a_later_export_stores_an_edit(tmp_path, capsys):
+    db = tmp_path / "club.db"
+    first = dce_message(901, "Genuine partnership built on respect.", author=1)
+    first["timestampEdited"] = "2025-11-04T09:00:00+00:00"  # edited once before the export
+    path = write_dce_export(tmp_path / "channel.json", [first])
+    run(capsys, "ingest", str(path), "--db", str(db), "--question", "partnership")
+
+    edited = dict(first, content="Changed my mind: pure theatre and backroom deals.")
+    edited["timestampEdited"] = "2025-11-05T09:00:00+00:00"
+    later = write_dce_export(tmp_path / "later.json", [edited])
+    code, out, err = run(capsys, "ingest", str(later), "--db", str(db), "--question", "partnership")
+    assert code == 0 and "1 updated by an edit" in out, err
+
+    # The earlier export (an older edit) again changes nothing: the newer text stays.
+    run(capsys, "ingest", str(path), "--db", str(db), "--question", "partnership")
+    code, out, _ = run(capsys, "export", "--db", str(db))
+    [row] = [json.loads(x) for x in out.splitlines()]
+    assert row["content"].startswith("Changed my mind") and row["label"] == "gamesmanship"

@@ -23,6 +23,7 @@ from bot.core.models import (
     Reply,
     Verdict,
     as_utc,
+    parse_iso,
     utcnow,
 )
 from bot.core.queue import ClassificationQueue
@@ -293,6 +294,13 @@ class DiscussionService:
         if await self.repo.is_opted_out(guild_id, stored.author_id):
             # Stored before they opted out: kept as it was; its new text is not stored.
             return IngestResult(Outcome.IGNORED, message_id, "author opted out of stancebot")
+        if (
+            edited_at is not None
+            and stored.edited_at is not None
+            and parse_iso(stored.edited_at) >= as_utc(edited_at)
+        ):
+            # An older version (an earlier export imported after a later one): keep the newer.
+            return IngestResult(Outcome.UNCHANGED, message_id, "a newer edit is stored")
         has_text = bool(content.strip())
         version = await self.repo.update_content(
             guild_id, message_id, content, attachments, edited_at or utcnow(), classify=has_text
