@@ -335,3 +335,39 @@ async def test_report_wording_adds_up_and_says_one_member(app, make_reply, libra
         "Too close to call (11 members with a clear stance): partnership (6) and gamesmanship "
         "(5) are near enough that either could be ahead by chance"
     )
+
+
+async def test_charts_explain_their_marks_and_draw_no_bars_for_too_few_replies(
+    app, make_reply, library
+):
+    import dataclasses
+
+    from bot.reports.charts import share_figure, trend_figure
+
+    await _seed_two_weeks(app, make_reply)
+    start = T0.replace(hour=0) + timedelta(days=7)
+    digest = await build_digest(
+        app.repo,
+        library,
+        GUILD_A,
+        start,
+        start + timedelta(days=7),
+        questions=[library.question("partnership")],
+        min_sample=1,
+        charts=False,
+    )
+    (r,) = digest.reports
+    shown = share_figure(r.current).axes[0]
+    assert len(shown.patches) == 3  # a bar per stance
+    assert "95% interval" in shown.get_xlabel() and "(n): members" in shown.get_xlabel()
+
+    few = dataclasses.replace(r.current, verdict="too few replies", leader=None)
+    ax = share_figure(few).axes[0]
+    assert len(ax.patches) == len(ax.lines) == len(ax.collections) == 0  # no bars, no ranges
+    assert any("Too few replies" in t.get_text() for t in ax.texts)
+
+    trend = trend_figure(r.trend).axes[0]
+    legend = [t.get_text() for t in trend.get_legend().get_texts()]
+    assert "shaded: 95% interval" in legend
+    ticks = [t.get_text() for t in trend.get_xticklabels()]
+    assert ticks and all("member" in t for t in ticks)
