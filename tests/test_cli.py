@@ -461,3 +461,23 @@ def test_reimporting_a_later_export_stores_an_edit(tmp_path, capsys):
     code, out, _ = run(capsys, "export", "--db", str(db))
     [row] = [json.loads(x) for x in out.splitlines()]
     assert row["content"].startswith("Changed my mind") and row["label"] == "gamesmanship"
+    assert row["edited"].startswith("2025-11-05T09:00") and row["channel_id"] == 555
+    assert row["attachments"] == 0
+
+
+def test_the_export_names_each_replys_channel_edit_time_and_attachments(tmp_path, capsys):
+    db = tmp_path / "club.db"
+    msgs = [dce_message(901, "Genuine partnership, see the chart.", author=1, attachments=2)]
+    run(
+        capsys,
+        "ingest",
+        str(write_dce_export(tmp_path / "c.json", msgs, channel=777)),
+        "--db",
+        str(db),
+        "--question",
+        "partnership",
+    )
+    code, out, _ = run(capsys, "export", "--db", str(db), "--format", "csv")
+    [row] = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0
+    assert (row["channel_id"], row["attachments"], row["edited"]) == ("777", "2", "")

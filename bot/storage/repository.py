@@ -676,7 +676,7 @@ class Repository:
         sql = (
             "SELECT r.guild_id, r.message_id, r.author_id, r.author_name, r.created_at,"
             " r.question_id, r.content, r.moderation, s.label, s.confidence, s.low_confidence,"
-            " s.source, s.model_version"
+            " s.source, s.model_version, r.channel_id, r.edited_at, r.attachments"
             " FROM replies r"
             " LEFT JOIN stances s ON s.message_id = r.message_id AND s.is_current = 1"
             " WHERE r.deleted_at IS NULL"
@@ -704,6 +704,9 @@ class Repository:
                     "low_confidence": None if r[10] is None else bool(r[10]),
                     "source": r[11],
                     "model_version": r[12],
+                    "channel_id": r[13],
+                    "edited": r[14],
+                    "attachments": r[15],
                 }
 
     # --- reports ---------------------------------------------------------------------------
