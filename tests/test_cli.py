@@ -481,3 +481,15 @@ def test_the_export_names_each_replys_channel_edit_time_and_attachments(tmp_path
     [row] = list(csv.DictReader(io.StringIO(out)))
     assert code == 0
     assert (row["channel_id"], row["attachments"], row["edited"]) == ("777", "2", "")
+
+
+def test_an_export_whose_message_count_disagrees_is_warned_about(tmp_path, capsys):
+    path = write_dce_export(tmp_path / "cut.json", [dce_message(901, "Genuine partnership.")])
+    doc = json.loads(path.read_text())
+    doc["messageCount"] = 3  # the exporter wrote 3; the file holds 1 (cut short)
+    path.write_text(json.dumps(doc))
+    code, out, err = run(
+        capsys, "ingest", str(path), "--db", str(tmp_path / "x.db"), "--question", "partnership"
+    )
+    assert code == 0 and "1 stored" in out
+    assert "cut.json: the export says it holds 3 messages but has 1" in err
