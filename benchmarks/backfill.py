@@ -147,7 +147,9 @@ def run(replies: int, settings_env: dict[str, str] | None = None) -> dict:
         "cpu_seconds": round(cpu, 1),
         "cpu_ms_per_reply": round(1000 * cpu / stored, 2),
         "peak_rss_mb_of_the_import": round(after.ru_maxrss / 1024, 1),
-        "cli_summary": proc.stdout.strip().splitlines()[-1],
+        # ingest prints its summary line, then what moderation did.
+        "cli_summary": next(x for x in proc.stdout.splitlines() if " stored, " in x),
+        "cli_moderation": proc.stdout.strip().splitlines()[-1],
         "load_average_at_end": load_now(),
     }
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import io
 import json
 import logging
+import os
 import sqlite3
 import sys
 import tempfile
@@ -104,18 +107,29 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _read_jsonl(stream) -> list[tuple[object, str | None, str | None]]:
-    """(id, text, error) per non-blank input line."""
-    rows = []
-    for n, line in enumerate(stream, 1):
-        if not line.strip():
+    """(id, text, error) per non-blank input line; a line that is not UTF-8, is too long or
+    holds more text than a reply may is an error for that line alone."""
+    from bot.core.models import MAX_REPLY_CHARS
+    from bot.lines import binary, numbered_lines
+
+    rows: list[tuple[object, str | None, str | None]] = []
+    for n, line, bad in numbered_lines(binary(stream)):
+        if bad is not None:
+            rows.append((None, None, bad))
             continue
+        obj = None
         try:
             obj = json.loads(line)
             if not isinstance(obj, dict) or "text" not in obj or not isinstance(obj["text"], str):
                 raise ValueError('expected an object with a "text" string')
+            if len(obj["text"]) > MAX_REPLY_CHARS:
+                raise ValueError(
+                    f"text is {len(obj['text']):,} characters; the limit is {MAX_REPLY_CHARS:,}"
+                )
             rows.append((obj.get("id"), obj["text"], None))
         except (json.JSONDecodeError, ValueError) as exc:
-            rows.append((None, None, f"line {n}: {exc}"))
+            rid = obj.get("id") if isinstance(obj, dict) else None
+            rows.append((rid, None, f"line {n}: {exc}"))
     return rows
 
 
@@ -155,33 +169,66 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
+    from bot.app import load_library
     from bot.importers import read_export
 
     export = read_export(args.file)
+    load_library(settings).question(args.question)  # before a database file is created
+    name = export.path.name
 
     async def go() -> int:
         app = await _open_app(settings)
         try:
-            app.library.question(args.question)
             counts: Counter = Counter()
+            actions: Counter = Counter()
             bar = tqdm(
                 total=len(export), desc="importing", unit="msg", disable=not _progress_enabled()
             )
-            for reply, _edited in export.replies(args.question):
-                # The export already holds each message's latest text, edits included.
+            for reply, edited in export.replies(args.question):
                 res = await app.service.ingest(reply)
+                if res.outcome == "duplicate" and edited is not None:
+                    # A later export of an edited message: its new text replaces the old.
+                    edit = await app.service.edit(
+                        reply.guild_id,
+                        reply.message_id,
+                        reply.content,
+                        attachments=reply.attachments,
+                        edited_at=edited,
+                    )
+                    if edit.outcome == "updated":
+                        counts["edited"] += 1
+                        res = edit
                 counts[res.outcome.value] += 1
+                if res.verdict is not None:
+                    actions[res.verdict.action.value] += 1
                 bar.update(1)
             bar.close()
             print("classifying …", file=sys.stderr)
             await app.service.drain()
         finally:
             await app.close()
-        skipped = ", ".join(f"{v} {k}" for k, v in export.stats.skipped.items()) or "none"
+        stats = export.stats
+        for why, message_id in stats.named:
+            print(f"{name}: message {message_id}: skipped: {why}", file=sys.stderr)
+        if stats.named and sum(stats.skipped.values()) > len(stats.named):
+            print(f"{name}: … and more skipped (counts below)", file=sys.stderr)
+        if export.declared_count is not None and export.declared_count != stats.messages:
+            print(
+                f"{name}: the export says it holds {export.declared_count} messages but has "
+                f"{stats.messages}: it may be incomplete; export the channel again",
+                file=sys.stderr,
+            )
+        skipped = ", ".join(f"{v} {k}" for k, v in stats.skipped.items()) or "none"
         print(
-            f"{export.path.name}: #{export.channel_name} ({export.stats.messages} messages): "
+            f"{name}: #{export.channel_name} ({stats.messages} messages): "
             f"{counts['stored']} stored, {counts['duplicate']} already stored, "
-            f"{counts['refused']} refused, {counts['ignored']} ignored; skipped: {skipped}"
+            f"{counts['edited']} updated by an edit, "
+            f"{counts['refused']} refused, {counts['ignored']} ignored, "
+            f"{counts['erased']} erased earlier (forget-me or retention); skipped: {skipped}"
+        )
+        print(
+            f"moderation: {actions['allow']} allowed, {actions['review']} held for review, "
+            f"{actions['remove']} removed"
         )
         return 0
 
@@ -218,12 +265,14 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     async def go() -> int:
         await db.open()
         try:
-            rows = repo_cls(db).export_rows(args.guild)
-            if args.out:
-                with open(args.out, "w", newline="", encoding="utf-8") as out:
-                    n = await write_export(rows, args.format, out)
-            else:
-                n = await write_export(rows, args.format, sys.stdout)
+            # Closed before the database even when the reader goes away (`export | head`).
+            async with contextlib.aclosing(repo_cls(db).export_rows(args.guild)) as rows:
+                if args.out:
+                    with open(args.out, "w", newline="", encoding="utf-8") as out:
+                        n = await write_export(rows, args.format, out)
+                else:
+                    n = await write_export(rows, args.format, sys.stdout)
+                    sys.stdout.flush()  # a closed pipe shows here, inside this block
             print(f"exported {n} replies", file=sys.stderr)
         finally:
             await db.close()
@@ -248,6 +297,20 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
             if guild is None:
                 raise CliError("the database holds no replies yet")
             end = as_utc(args.until) if args.until else utcnow()
+            if args.until is None:
+                latest = await repo_cls(db).latest_reply_at(
+                    guild, [q.id for q in questions] if questions else None
+                )
+                if latest is not None and latest < end - timedelta(days=args.days):
+                    # Old history (an import, say): report the days up to the latest reply
+                    # rather than an empty week, and say so.
+                    end = latest + timedelta(seconds=1)
+                    print(
+                        f"no replies in the last {_plural(args.days, 'day')}; the latest is "
+                        f"from {latest:%Y-%m-%d %H:%M} UTC, so this reports the "
+                        f"{_plural(args.days, 'day')} up to it (--until chooses another end)",
+                        file=sys.stderr,
+                    )
             start = end - timedelta(days=args.days)
             digest = await build_digest(
                 repo_cls(db),
@@ -548,11 +611,37 @@ async def _purge(db, args: argparse.Namespace) -> int:
 # --- parser ---------------------------------------------------------------------------------
 
 
+# Discord began in 2015: no reply is older. Reports reach at most a century back.
+DISCORD_EPOCH = datetime(2015, 1, 1)
+MAX_REPORT_DAYS = 36_500
+
+
 def _iso_datetime(text: str) -> datetime:
     try:
-        return datetime.fromisoformat(text)
+        when = datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO date or time: {text!r}") from None
+    if when.replace(tzinfo=None) < DISCORD_EPOCH:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is before Discord existed (2015): no reply can be that old"
+        )
+    return when
+
+
+def _days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if not 1 <= days <= MAX_REPORT_DAYS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give a whole number of days from 1 to {MAX_REPORT_DAYS:,}"
+        )
+    return days
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -654,7 +743,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("report", "Print the stance summary for a period.", cmd_report)
     sp.add_argument("--question", help="question id (default: all)")
-    sp.add_argument("--days", type=int, default=7, help="length of the period (default: 7)")
+    sp.add_argument("--days", type=_days, default=7, help="length of the period (default: 7)")
     sp.add_argument("--until", type=_iso_datetime, help="end of the period (default: now)")
     sp.add_argument("--format", choices=("md", "json"), default="md")
     sp.add_argument("--charts", type=Path, metavar="DIR", help="also write the chart PNGs here")
@@ -702,9 +791,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         database = getattr(args, "db", None) or settings.database
         print(f"stancebot: error: {_explain(str(database), exc)}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`stancebot export | head`): stop quietly, as Unix tools do.
+        _silence_stdout()
+        return 141
+    except OSError as exc:  # an input or output file that cannot be read or written
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"stancebot: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("stancebot: interrupted", file=sys.stderr)
         return 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import logging
 import signal
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -239,6 +240,11 @@ class _RedactToken(logging.Filter):
         return True
 
 
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
 def run_bot(settings: Settings, token: str) -> int:
     """`stancebot run`: connect with the token until stopped. Errors are one line each."""
     redact = _RedactToken(token)
@@ -268,6 +274,23 @@ def run_bot(settings: Settings, token: str) -> int:
         raise ConfigError(
             "Discord refused the Message Content intent: enable it in the Developer Portal "
             "(your application → Bot → Privileged Gateway Intents → Message Content Intent)"
+        ) from None
+    except discord.GatewayNotFound:
+        raise ConfigError(
+            "cannot reach Discord's gateway (Discord may be having an outage): try again later, "
+            "and check https://discordstatus.com"
+        ) from None
+    except discord.HTTPException as exc:
+        raise ConfigError(
+            f"Discord answered HTTP {exc.status} while logging in: try again later; if it "
+            "persists, check https://discordstatus.com"
+        ) from None
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        # No network, no DNS, a proxy or firewall in the way: nothing to do with the token.
+        reason = getattr(exc, "os_error", None) or exc
+        raise ConfigError(
+            f"cannot reach Discord ({_one_line(reason)}): check this machine's network "
+            "connection, DNS, proxy or firewall (it must reach discord.com on port 443)"
         ) from None
     except KeyboardInterrupt:
         log.info("stopped")

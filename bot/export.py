@@ -15,9 +15,12 @@ EXPORT_FORMATS = ("csv", "jsonl")
 EXPORT_FIELDS = (
     "message_id",
     "guild_id",
+    "channel_id",
     "author_id",
     "author",
     "created",
+    "edited",
+    "attachments",
     "question",
     "label",
     "confidence",

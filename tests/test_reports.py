@@ -316,3 +316,90 @@ async def test_reports_say_how_replies_were_read(app, make_reply, library):
         charts=False,
     )
     assert "read zero-shot" not in empty.markdown and "read by a model" not in empty.markdown
+
+
+async def test_report_wording_adds_up_and_says_one_member(app, make_reply, library):
+    import dataclasses
+
+    from bot.reports.digest import changes_line, headline, participation_line
+
+    await _seed_two_weeks(app, make_reply)
+    start = T0.replace(hour=0) + timedelta(days=7)
+    digest = await build_digest(
+        app.repo,
+        library,
+        GUILD_A,
+        start,
+        start + timedelta(days=7),
+        questions=[library.question("partnership")],
+        min_sample=1,
+    )
+    (r,) = digest.reports
+    moves = {("a", "b"): 5, ("b", "a"): 4, ("a", "c"): 3, ("c", "a"): 2, ("b", "c"): 1}
+    many = dataclasses.replace(r, changes=moves | {("c", "b"): 1, ("a", "a"): 3})
+    line = changes_line(many)
+    assert line.startswith("16 of the 19 members")
+    assert "a → b ×5, b → a ×4, a → c ×3, c → a ×2, and 2 more" in line  # 5+4+3+2+2 = 16
+
+    one = dataclasses.replace(
+        r,
+        changes={("a", "b"): 1},
+        participation={
+            "replies": 1,
+            "participants": 1,
+            "new_participants": 1,
+            "moderation_actions": 1,
+        },
+    )
+    assert "1 of the 1 member who" in changes_line(one)
+    assert participation_line(one) == ("1 member took part (1 new), 1 reply, 1 moderation action.")
+
+    shares = [
+        dataclasses.replace(s, people=n) for s, n in zip(r.current.shares, (6, 5, 0), strict=True)
+    ]
+    close = dataclasses.replace(
+        r,
+        current=dataclasses.replace(
+            r.current, shares=shares, verdict="too close to call", leader=None, decided=11
+        ),
+    )
+    assert headline(close) == (
+        "Too close to call (11 members with a clear stance): partnership (6) and gamesmanship "
+        "(5) are near enough that either could be ahead by chance"
+    )
+
+
+async def test_charts_explain_their_marks_and_draw_no_bars_for_too_few_replies(
+    app, make_reply, library
+):
+    import dataclasses
+
+    from bot.reports.charts import share_figure, trend_figure
+
+    await _seed_two_weeks(app, make_reply)
+    start = T0.replace(hour=0) + timedelta(days=7)
+    digest = await build_digest(
+        app.repo,
+        library,
+        GUILD_A,
+        start,
+        start + timedelta(days=7),
+        questions=[library.question("partnership")],
+        min_sample=1,
+        charts=False,
+    )
+    (r,) = digest.reports
+    shown = share_figure(r.current).axes[0]
+    assert len(shown.patches) == 3  # a bar per stance
+    assert "95% interval" in shown.get_xlabel() and "(n): members" in shown.get_xlabel()
+
+    few = dataclasses.replace(r.current, verdict="too few replies", leader=None)
+    ax = share_figure(few).axes[0]
+    assert len(ax.patches) == len(ax.lines) == len(ax.collections) == 0  # no bars, no ranges
+    assert any("Too few replies" in t.get_text() for t in ax.texts)
+
+    trend = trend_figure(r.trend).axes[0]
+    legend = [t.get_text() for t in trend.get_legend().get_texts()]
+    assert "shaded: 95% interval" in legend
+    ticks = [t.get_text() for t in trend.get_xticklabels()]
+    assert ticks and all("member" in t for t in ticks)

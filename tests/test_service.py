@@ -417,3 +417,63 @@ async def test_two_classification_workers_classify_every_reply_once(
             assert tuple(await cur.fetchone()) == (60, 60)
     finally:
         await app.close()
+
+
+async def test_nothing_erased_is_stored_again_by_an_import_or_a_replay(app, make_reply):
+    from datetime import timedelta
+
+    from bot.storage.moderation import ModerationStore
+
+    store = ModerationStore(app.db)
+    mine = make_reply("Pure theatre and backroom deals.", author=7)
+    elsewhere = make_reply("Pure theatre and backroom deals.", author=7, guild=GUILD_B)
+    await app.service.ingest(mine)
+    await store.forget_member(GUILD_A, 7, through=T0 + timedelta(minutes=5))
+
+    again = await app.service.ingest(mine)  # a replayed event, or the same message imported
+    assert again.outcome == Outcome.ERASED and await count(app, "replies") == 0
+    assert (await app.service.ingest(elsewhere)).outcome == Outcome.STORED  # another server
+    later = make_reply("A genuine partnership after all.", author=7, minutes=6)
+    assert (await app.service.ingest(later)).outcome == Outcome.STORED
+
+    # Retention: every member's replies up to the cut-off, in that server only.
+    old = make_reply("Older than the retention period.", author=8, minutes=3)
+    assert await store.purge_replies(T0 + timedelta(minutes=4), guild_id=GUILD_A) == 0
+    assert (await app.service.ingest(old)).outcome == Outcome.ERASED
+
+
+async def test_an_edit_or_a_delete_that_overtakes_its_create_is_not_lost(app, make_reply):
+    import asyncio
+    from datetime import timedelta
+
+    gate = asyncio.Event()
+    store = app.repo.store_new_reply
+
+    async def slow_store(*args, **kw):  # the create is still on its way …
+        await gate.wait()
+        return await store(*args, **kw)
+
+    app.repo.store_new_reply = slow_store
+    edited = make_reply("This is a genuine partnership built on mutual respect.", author=1)
+    deleted = make_reply("Pure theatre and backroom deals.", author=2)
+    creates = [asyncio.create_task(app.service.ingest(r)) for r in (edited, deleted)]
+    await asyncio.sleep(0)
+
+    # … when the member's edit and another member's delete arrive.
+    new_text = "Changed my mind: it's political theatre and backroom deals."
+    early_edit = await app.service.edit(
+        GUILD_A, edited.message_id, new_text, edited_at=T0 + timedelta(minutes=1)
+    )
+    early_delete = await app.service.delete(GUILD_A, deleted.message_id)
+    assert early_edit.outcome == early_delete.outcome == Outcome.NOT_FOUND
+    gate.set()
+    await asyncio.gather(*creates)
+    await app.service.drain()
+
+    stored = await app.repo.get_reply(GUILD_A, edited.message_id)
+    assert stored.content == new_text and stored.content_version == 1
+    assert (await app.repo.current_stance(GUILD_A, edited.message_id))["label"] == "gamesmanship"
+    assert (await app.repo.get_reply(GUILD_A, deleted.message_id)).deleted_at is not None
+    question = app.library.question("partnership")
+    summary = await build_summary(app.repo, GUILD_A, question, T0, T0 + timedelta(days=1))
+    assert summary.total_messages == 1  # the deleted reply does not count

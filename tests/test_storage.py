@@ -206,3 +206,53 @@ async def test_backup_into_a_missing_folder_is_a_clear_error(tmp_path):
     async with Database(tmp_path / "b.db") as db:
         with pytest.raises(StorageError, match="does not exist; create it first"):
             await db.backup(tmp_path / "nope" / "copy.db")
+
+
+def test_two_processes_opening_a_new_database_at_once_both_succeed(tmp_path):
+    """Two processes (say the bot and `stancebot report`) start on a database not yet created:
+    each reads the schema version inside its own write transaction, so one applies the
+    migrations and the other finds them applied; neither fails."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    script = (
+        "import asyncio, sys\n"
+        "from bot.storage.db import Database\n"
+        "async def go():\n"
+        "    db = await Database(sys.argv[1]).open()\n"
+        "    print(await db.schema_version())\n"
+        "    await db.close()\n"
+        "asyncio.run(go())\n"
+    )
+    for trial in range(4):
+        path = tmp_path / f"race{trial}.db"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, str(path)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            for _ in range(2)
+        ]
+        results = [p.communicate(timeout=60) for p in procs]
+        for proc, (out, err) in zip(procs, results, strict=True):
+            assert proc.returncode == 0, err
+            assert out.strip() == str(len(migrations()))
+
+
+async def test_two_connections_migrating_a_new_database_at_once_both_succeed(tmp_path):
+    import asyncio
+
+    for trial in range(10):
+        path = tmp_path / f"race{trial}.db"
+        dbs = [Database(path), Database(path)]
+        try:
+            await asyncio.gather(*(db.open() for db in dbs))
+            assert [await db.schema_version() for db in dbs] == [len(migrations())] * 2
+        finally:
+            for db in dbs:
+                await db.close()

@@ -37,7 +37,11 @@ class Privacy(commands.Cog):
         guild = interaction.guild
         assert guild is not None
         await interaction.response.defer(ephemeral=True, thinking=True)
-        forgotten = await self.store.forget_member(guild.id, interaction.user.id)
+        # The request's own time (Discord's clock): every reply posted before it stays erased,
+        # even one a restart's backfill or a late event would otherwise bring back.
+        forgotten = await self.store.forget_member(
+            guild.id, interaction.user.id, through=interaction.created_at
+        )
         log.info(
             "guild %s: member %s asked to be forgotten: %d replies, %d stances, %d cases",
             guild.id,

@@ -104,6 +104,7 @@ class Outcome(enum.StrEnum):
     NOT_FOUND = "not_found"
     REFUSED = "refused"
     IGNORED = "ignored"
+    ERASED = "erased"  # the member asked to be forgotten, or retention deleted it: not again
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from bot.content import ContentLibrary, UnknownQuestionError
@@ -23,6 +25,7 @@ from bot.core.models import (
     Reply,
     Verdict,
     as_utc,
+    parse_iso,
     utcnow,
 )
 from bot.core.queue import ClassificationQueue
@@ -36,6 +39,25 @@ log = logging.getLogger(__name__)
 
 ModerationListener = Callable[[ModerationEvent], Awaitable[None]]
 PolicyProvider = Callable[[int], Awaitable[ModerationPolicy]]
+
+
+# How many edits and deletes of not-yet-stored messages are remembered.
+EARLY_EDITS = 1_000
+EARLY_DELETES = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class _EarlyEdit:
+    content: str
+    attachments: int
+    edited_at: datetime | None
+
+
+def _remember(table: OrderedDict, key: int, value: object, limit: int) -> None:
+    table[key] = value
+    table.move_to_end(key)
+    while len(table) > limit:
+        table.popitem(last=False)
 
 
 class ServiceError(ValueError):
@@ -60,6 +82,11 @@ class DiscussionService:
         # Per-guild policy (set by whoever stores it); without one, `moderator` applies to all.
         self.policy_for: PolicyProvider | None = None
         self._moderators: dict[RuleSettings, RuleModerator] = {moderator.settings: moderator}
+        # An edit or delete whose message is not stored yet (its create still on the way, in
+        # another task): applied once the create stores it. Bounded: most are of messages
+        # that are no reply at all.
+        self._early_edits: OrderedDict[int, _EarlyEdit] = OrderedDict()
+        self._early_deletes: OrderedDict[int, datetime] = OrderedDict()
         # The abuse model's scores arrive with each classified batch (one encoder pass).
         queue.on_predictions = self._model_verdicts
 
@@ -176,14 +203,33 @@ class DiscussionService:
         )
         if new.outcome == "opted_out":
             return IngestResult(Outcome.IGNORED, mid, "author opted out of stancebot")
+        if new.outcome == "erased":
+            return IngestResult(
+                Outcome.ERASED, mid, "erased earlier (forget-me or retention): not collected again"
+            )
         if new.outcome == "duplicate":
             return IngestResult(Outcome.DUPLICATE, mid, "already stored")
         assert new.verdict is not None
         await self._carry_out(reply, new.verdict, new.case)
+        deleted_at = self._early_deletes.pop(mid, None)
+        if deleted_at is not None:  # the member deleted it while it was on its way
+            self._early_edits.pop(mid, None)
+            await self.delete(reply.guild_id, mid, deleted_at=deleted_at)
+            return IngestResult(Outcome.STORED, mid, "deleted before it was stored", new.verdict)
         if has_text:
             await self.queue.submit(
                 PendingItem(reply.guild_id, mid, reply.question_id, reply.content, 0)
             )
+        early = self._early_edits.pop(mid, None)
+        if early is not None:  # edited while it was on its way: the newer text wins
+            edited = await self.edit(
+                reply.guild_id,
+                mid,
+                early.content,
+                attachments=early.attachments,
+                edited_at=early.edited_at,
+            )
+            return IngestResult(Outcome.STORED, mid, "stored, then its edit", edited.verdict)
         reason = "" if has_text else "stored without text (attachments only): not classified"
         return IngestResult(Outcome.STORED, mid, reason, new.verdict)
 
@@ -285,10 +331,28 @@ class DiscussionService:
             return IngestResult(Outcome.REFUSED, message_id, refusal)
         stored = await self.repo.get_reply(guild_id, message_id)
         if stored is None:
-            return IngestResult(Outcome.NOT_FOUND, message_id, "no such stored reply")
+            # Perhaps its create is still on the way: remember the edit, then look again, so
+            # whichever of the two finishes second applies it (exactly one does).
+            _remember(
+                self._early_edits,
+                message_id,
+                _EarlyEdit(content, attachments, edited_at),
+                EARLY_EDITS,
+            )
+            stored = await self.repo.get_reply(guild_id, message_id)
+            if stored is None or self._early_edits.pop(message_id, None) is None:
+                reason = "no such stored reply" if stored is None else "applied by its create"
+                return IngestResult(Outcome.NOT_FOUND, message_id, reason)
         if await self.repo.is_opted_out(guild_id, stored.author_id):
             # Stored before they opted out: kept as it was; its new text is not stored.
             return IngestResult(Outcome.IGNORED, message_id, "author opted out of stancebot")
+        if (
+            edited_at is not None
+            and stored.edited_at is not None
+            and parse_iso(stored.edited_at) >= as_utc(edited_at)
+        ):
+            # An older version (an earlier export imported after a later one): keep the newer.
+            return IngestResult(Outcome.UNCHANGED, message_id, "a newer edit is stored")
         has_text = bool(content.strip())
         version = await self.repo.update_content(
             guild_id, message_id, content, attachments, edited_at or utcnow(), classify=has_text
@@ -322,10 +386,17 @@ class DiscussionService:
         stored = await self.repo.get_reply(guild_id, message_id)
         if stored is not None and stored.moderation == Action.REMOVE and not stored.deleted_at:
             return IngestResult(Outcome.UNCHANGED, message_id, "removed by moderation")
-        if await self.repo.mark_deleted(guild_id, message_id, deleted_at or utcnow()):
+        at = deleted_at or utcnow()
+        if await self.repo.mark_deleted(guild_id, message_id, at):
             return IngestResult(Outcome.DELETED, message_id)
         if await self.repo.get_reply(guild_id, message_id) is None:
-            return IngestResult(Outcome.NOT_FOUND, message_id, "no such stored reply")
+            # Perhaps its create is still on the way (as for edits): remember, look again.
+            _remember(self._early_deletes, message_id, at, EARLY_DELETES)
+            if await self.repo.get_reply(guild_id, message_id) is None:
+                return IngestResult(Outcome.NOT_FOUND, message_id, "no such stored reply")
+            if self._early_deletes.pop(message_id, None) is None:
+                return IngestResult(Outcome.DELETED, message_id, "applied by its create")
+            return await self.delete(guild_id, message_id, deleted_at=at)
         return IngestResult(Outcome.UNCHANGED, message_id, "already deleted")
 
     # --- moderators ----------------------------------------------------------------------------
@@ -335,6 +406,16 @@ class DiscussionService:
         stored = await self.repo.get_reply(guild_id, message_id)
         if stored is None:
             raise ServiceError(f"message {message_id} is not a stored reply in this server")
+        if stored.deleted_at is not None:
+            raise ServiceError(
+                f"message {message_id} was deleted by its author: it no longer counts, so its "
+                "stance cannot be set"
+            )
+        if stored.moderation == Action.REMOVE:
+            raise ServiceError(
+                f"message {message_id} was removed by moderation: it counts nowhere, so its "
+                "stance cannot be set"
+            )
         question = self.library.question(stored.question_id)
         if label not in question.label_names:
             raise ServiceError(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.core.models import MAX_REPLY_CHARS, Action, Reply, Verdict, as_utc, utcnow
+from bot.lines import binary, input_file, numbered_lines
 from bot.moderation.policy import ModerationPolicy
 from bot.moderation.rules import RecentReply, RuleModerator
 from bot.moderation.verdicts import combine, model_verdict
@@ -46,14 +47,17 @@ def _parse(line: str, n: int) -> tuple[object, str, int | None, datetime | None]
 def cmd_moderate(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import rule_settings
 
-    stream = args.file.open(encoding="utf-8") if args.file else sys.stdin
+    stream = input_file(args.file).open("rb") if args.file else binary(sys.stdin)
     try:
-        lines = [(n, line) for n, line in enumerate(stream, 1) if line.strip()]
+        lines = list(numbered_lines(stream))
     finally:
         if args.file:
             stream.close()
     rows: list[tuple[object, str | None, int | None, datetime | None, str | None]] = []
-    for n, line in lines:
+    for n, line, bad in lines:
+        if bad is not None:
+            rows.append((None, None, None, None, bad))
+            continue
         try:
             rows.append((*_parse(line, n), None))
         except (json.JSONDecodeError, ValueError) as exc:
@@ -149,7 +153,7 @@ def _print_eval(name: str, data, flags: dict[str, list[bool]], fmt: str, version
 def cmd_eval_moderation(args: argparse.Namespace, settings: Settings) -> int:
     from bot.moderation.training import read_moderation
 
-    data = read_moderation(args.file)
+    data = read_moderation(input_file(args.file))
     _encoder, scorer = _scorer(settings, args.heads)
     version = scorer.version if scorer is not None else "none (rules only)"
     _print_eval(str(args.file), data, _flags(settings, scorer, data.texts), args.format, version)
@@ -167,7 +171,7 @@ def cmd_train_moderation(args: argparse.Namespace, settings: Settings) -> int:
     data_path = args.data or settings.seeds_dir / "moderation" / "train.jsonl"
     from bot.moderation.training import read_moderation
 
-    data = read_moderation(data_path)
+    data = read_moderation(input_file(data_path))
     out = args.out or SHIPPED_MODERATION
     print(f"training the abuse head on {len(data)} replies from {data_path}", file=sys.stderr)
     encoder = load_encoder(settings, torch_weights=False)  # as the bot runs it

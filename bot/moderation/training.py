@@ -71,22 +71,27 @@ class ModerationData:
 def read_moderation(path: Path) -> ModerationData:
     """JSON lines {"text", "category", "lean"?}; a line naming an unknown category is an error."""
     texts, cats, leans = [], [], []
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                text, category = row["text"], row["category"]
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}:{n}: not a labelled moderation row ({exc})") from None
-            if category not in CLASSES:
-                raise ValueError(
-                    f"{path}:{n}: unknown category {category!r}: use one of {', '.join(CLASSES)}"
-                )
-            texts.append(text)
-            cats.append(category)
-            leans.append(row.get("lean", "none"))
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path}: not UTF-8 text (byte {exc.start + 1}); save it as UTF-8"
+        ) from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            text, category = row["text"], row["category"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{n}: not a labelled moderation row ({exc})") from None
+        if category not in CLASSES:
+            raise ValueError(
+                f"{path}:{n}: unknown category {category!r}: use one of {', '.join(CLASSES)}"
+            )
+        texts.append(text)
+        cats.append(category)
+        leans.append(row.get("lean", "none"))
     return ModerationData(texts, cats, leans)
 
 

@@ -17,7 +17,7 @@ from bot.content import ContentLibrary, Question
 from bot.core.models import reading_of
 from bot.reports.charts import share_chart, trend_chart
 from bot.reports.moderation import Burst, brigading_bursts, removals_by_stance
-from bot.reports.render import SCHEMA_VERSION, period_label, set_aside_line
+from bot.reports.render import SCHEMA_VERSION, escape_markdown, period_label, set_aside_line
 from bot.reports.summary import QuestionSummary, build_summaries, build_summary
 from bot.storage.repository import Repository
 
@@ -46,6 +46,11 @@ def clip(text: str, limit: int) -> str:
 
 def one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def quote(text: str, limit: int) -> str:
+    """A member's reply on one line, cut to a limit, its Markdown shown as typed."""
+    return escape_markdown(clip(one_line(text), limit))
 
 
 def message_link(guild_id: int, channel_id: int, message_id: int) -> str:
@@ -203,24 +208,42 @@ def _delta(d: float | None) -> str:
     return "±0 pts" if round(d) == 0 else f"{d:+.0f} pts".replace("-", "−")
 
 
+def plural(count: int, one: str, many: str | None = None) -> str:
+    """'1 member', '2 members'."""
+    return f"{count} {one if count == 1 else (many or one + 's')}"
+
+
+# How many stance changes the "changed stance" line names; the rest are summed up.
+NAMED_CHANGES = 4
+
+
 def headline(r: QuestionReport) -> str:
     c = r.current
+    with_stance = f"{plural(c.decided, 'member')} with a clear stance"
     if c.leader:
         lead = next(s for s in c.shares if s.label == c.leader)
-        return (
-            f"{c.verdict.capitalize()}: {_share(lead)} of the {c.decided} members with a "
-            "clear stance"
-        )
-    return f"{c.verdict.capitalize()} ({c.decided} members with a clear stance)"
+        return f"{c.verdict.capitalize()}: {_share(lead)} of the {with_stance}"
+    if c.verdict == "too close to call":
+        top = sorted(c.shares, key=lambda s: s.people, reverse=True)[:2]
+        if len(top) == 2:
+            return (
+                f"Too close to call ({with_stance}): {top[0].label} ({top[0].people}) and "
+                f"{top[1].label} ({top[1].people}) are near enough that either could be "
+                "ahead by chance"
+            )
+    return f"{c.verdict.capitalize()} ({with_stance})"
 
 
 def changes_line(r: QuestionReport) -> str:
     if not r.compared:
         return "No member took a clear stance in both this period and the one before."
     moves = sorted(((n, a, b) for (a, b), n in r.changes.items() if a != b), reverse=True)
-    detail = ", ".join(f"{a} → {b} ×{n}" for n, a, b in moves[:4])
+    detail = ", ".join(f"{a} → {b} ×{n}" for n, a, b in moves[:NAMED_CHANGES])
+    rest = sum(n for n, _, _ in moves[NAMED_CHANGES:])
+    if rest:
+        detail += f", and {rest} more"
     return (
-        f"{r.changed} of the {r.compared} members who took a stance in both periods "
+        f"{r.changed} of the {plural(r.compared, 'member')} who took a stance in both periods "
         f"changed it" + (f" ({detail})." if detail else ".")
     )
 
@@ -228,8 +251,9 @@ def changes_line(r: QuestionReport) -> str:
 def participation_line(r: QuestionReport) -> str:
     p = r.participation
     return (
-        f"{p['participants']} members took part ({p['new_participants']} new), "
-        f"{p['replies']} replies, {p['moderation_actions']} moderation actions."
+        f"{plural(p['participants'], 'member')} took part ({p['new_participants']} new), "
+        f"{plural(p['replies'], 'reply', 'replies')}, "
+        f"{plural(p['moderation_actions'], 'moderation action')}."
     )
 
 
@@ -309,8 +333,9 @@ def to_markdown(d: Digest) -> str:
         if quotes:
             lines += ["", "**In their words**", ""]
             for label, q in quotes:
-                text = clip(one_line(q["content"]), QUOTE_CHARS).replace("|", "\\|")
-                lines.append(f"- *{label}*: “{text}” ([message]({r.link(q)}))")
+                lines.append(
+                    f"- *{label}*: “{quote(q['content'], QUOTE_CHARS)}” ([message]({r.link(q)}))"
+                )
         if d.for_moderators:
             lines += ["", f"**For moderators:** {moderators_line(r)}"]
         lines.append("")
@@ -327,7 +352,8 @@ def report_embed(
 ) -> dict:
     c = r.current
     rows = [
-        f"**{s.label}** {_share(s)} · {s.people} members · {_delta(r.share_delta(s.label))}"
+        f"**{s.label}** {_share(s)} · {plural(s.people, 'member')} · "
+        f"{_delta(r.share_delta(s.label))}"
         for s in c.shares
     ]
     description = f"**{headline(r)}** · {period_label(c)}\n\n" + "\n".join(rows)
@@ -357,7 +383,7 @@ def report_embed(
     quotes = []
     for label, qs in r.representatives.items():
         for q in qs[:1]:
-            quotes.append(f"*{label}*: “{clip(one_line(q['content']), 110)}” [↗]({r.link(q)})")
+            quotes.append(f"*{label}*: “{quote(q['content'], 110)}” [↗]({r.link(q)})")
     if quotes:
         value = ""
         for line in quotes:

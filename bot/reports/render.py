@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from bot.reports.summary import QuestionSummary
 
 SCHEMA_VERSION = 1
+
+# What Discord (and CommonMark) would read as formatting in a member's words: emphasis, code,
+# spoilers, and the brackets of a masked link "[text](url)" (a live link under any text).
+_MARKDOWN = re.compile(r"([\\`*_~|\[\]<>])")
+
+
+def escape_markdown(text: str) -> str:
+    """A member's text as they typed it, shown literally inside the bot's own Markdown: no
+    emphasis, no masked link (its URL stays visible as plain text)."""
+    return _MARKDOWN.sub(r"\\\1", text)
 
 
 def period_label(s: QuestionSummary) -> str:

@@ -19,6 +19,18 @@ from bot.core.models import iso, utcnow
 log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+# The statements that make, drop and rename tables, in the order a migration runs them.
+_TABLE_DDL = re.compile(
+    r"^\s*(?:CREATE TABLE (?:IF NOT EXISTS )?(\w+)|DROP TABLE (?:IF EXISTS )?(\w+)"
+    r"|ALTER TABLE (\w+) RENAME TO (\w+))",
+    re.I | re.M,
+)
+
+
+_MIGRATIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+)
 
 
 class StorageError(RuntimeError):
@@ -59,10 +71,16 @@ class Database:
             parent = Path(self.path).parent
             if not parent.is_dir():
                 raise StorageError(f"{self.path}: folder {parent} does not exist; create it first")
+        existing = self.path != ":memory:" and _holds_data(self.path)
         try:
             self._conn = await aiosqlite.connect(self.path, isolation_level=None)
             self._conn.row_factory = aiosqlite.Row
             await self._conn.execute("PRAGMA busy_timeout = 5000")
+            if existing:  # before anything writes to it (WAL, migrations)
+                await self._check_schema()
+            # First write to a new file: so another process opening it at the same moment finds
+            # either an empty file or a stancebot schema, never a file with no tables.
+            await self._conn.execute(_MIGRATIONS_TABLE)
             await self._conn.execute("PRAGMA journal_mode = WAL")
             await self._conn.execute("PRAGMA foreign_keys = ON")
             await self._conn.execute("PRAGMA synchronous = NORMAL")
@@ -106,6 +124,43 @@ class Database:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    async def _check_schema(self) -> None:
+        """A file that is not new must be a stancebot database with every table its schema
+        version promises: an empty or half-written copy (a backup cut short, a failed restore)
+        or another program's database is refused, never taken for a new one and migrated."""
+        async with self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'") as cur:
+            tables = {row[0] for row in await cur.fetchall()}
+        if "schema_migrations" not in tables:
+            if tables:
+                shown = ", ".join(sorted(tables)[:4]) + (" …" if len(tables) > 4 else "")
+                raise StorageError(
+                    f"{self.path}: not a stancebot database (it holds other tables: {shown}); "
+                    "choose another file, or a new name to start a new database"
+                )
+            raise StorageError(
+                f"{self.path}: the file is not empty but holds no tables (an incomplete copy or "
+                "backup?); restore a complete backup, or delete the file to start a new database"
+            )
+        version = await self.schema_version()
+        expected: set[str] = set()
+        for number, _, sql in migrations():
+            if number > version:
+                break
+            for created, dropped, old, new in _TABLE_DDL.findall(sql):
+                if created:
+                    expected.add(created.lower())
+                elif dropped:
+                    expected.discard(dropped.lower())
+                else:
+                    expected.discard(old.lower())
+                    expected.add(new.lower())
+        missing = sorted(expected - {t.lower() for t in tables})
+        if missing:
+            raise StorageError(
+                f"{self.path}: schema {version} is missing its tables {', '.join(missing)} (an "
+                "incomplete copy or backup?); restore a complete backup"
+            )
+
     async def schema_version(self) -> int:
         async with self.conn.execute(
             "SELECT name FROM sqlite_master WHERE type='table' AND name='schema_migrations'"
@@ -120,10 +175,7 @@ class Database:
 
     async def migrate(self) -> list[int]:
         """Apply every migration newer than the database, each atomically. Returns those applied."""
-        await self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-        )
+        await self.conn.execute(_MIGRATIONS_TABLE)
         current = await self.schema_version()
         available = migrations()
         if current > len(available):
@@ -135,13 +187,24 @@ class Database:
         for version, name, sql in available:
             if version <= current:
                 continue
+            # The version read above may be stale: another process can be migrating the same
+            # file. So the migration first claims its version row inside its own write
+            # transaction (BEGIN IMMEDIATE waits for the other's to finish); if the row is
+            # there, that process applied it, and this one moves on.
             script = (
-                f"BEGIN;\n{sql}\n;INSERT INTO schema_migrations VALUES "
-                f"({version}, '{name}', '{iso(utcnow())}');\nCOMMIT;"
+                f"BEGIN IMMEDIATE;\nINSERT INTO schema_migrations VALUES "
+                f"({version}, '{name}', '{iso(utcnow())}');\n{sql}\n;COMMIT;"
             )
             async with self._write_lock:
                 try:
                     await self.conn.executescript(script)
+                except sqlite3.IntegrityError as exc:
+                    if self.conn.in_transaction:
+                        await self.conn.execute("ROLLBACK")
+                    if "schema_migrations" not in str(exc):
+                        raise
+                    log.info("migration %04d_%s was applied by another process", version, name)
+                    continue
                 except sqlite3.DatabaseError:
                     if self.conn.in_transaction:
                         await self.conn.execute("ROLLBACK")
@@ -164,20 +227,54 @@ class Database:
                 await self.conn.execute("COMMIT")
 
     async def backup(self, target: Path | str) -> None:
-        """Online backup (SQLite's backup API): consistent while the bot keeps writing."""
+        """Online backup (SQLite's backup API): consistent while the bot keeps writing.
+
+        Written to a temporary name beside the target and given the target's name only when
+        complete, so a backup cut short (killed, disk full) never leaves a partial file that a
+        retry refuses or a restore takes for a database."""
         target = Path(target)
         if target.exists():
             raise StorageError(f"{target}: already exists; choose a new file name")
         if not target.parent.is_dir():
             raise StorageError(f"{target}: folder {target.parent} does not exist; create it first")
+        partial = target.with_name(f".{target.name}.partial")
+        _remove(partial)  # left by an earlier backup that was cut short
         try:
-            dest = await aiosqlite.connect(str(target))
+            dest = await aiosqlite.connect(str(partial))
             try:
                 await self.conn.backup(dest)
             finally:
                 await dest.close()
+            with partial.open("rb+") as fh:
+                os.fsync(fh.fileno())
+            _publish(partial, target)
         except sqlite3.Error as exc:
             raise StorageError(_explain(str(target), exc)) from None
+        finally:
+            _remove(partial)
+
+
+def _remove(path: Path) -> None:
+    for leftover in (path, path.with_name(path.name + "-journal")):
+        leftover.unlink(missing_ok=True)
+
+
+def _publish(partial: Path, target: Path) -> None:
+    """Give the finished file its name; never replace a file that appeared meanwhile."""
+    try:
+        os.link(partial, target)
+    except FileExistsError:
+        raise StorageError(f"{target}: already exists; choose a new file name") from None
+    except OSError:  # a file system without hard links
+        if target.exists():
+            raise StorageError(f"{target}: already exists; choose a new file name") from None
+        os.replace(partial, target)
+
+
+def _holds_data(path: str) -> bool:
+    """Whether the database file exists with something in it (SQLite takes an empty or missing
+    file for a new database)."""
+    return any(os.path.isfile(p) and os.path.getsize(p) > 0 for p in (path, path + "-wal"))
 
 
 def _explain(path: str, exc: sqlite3.DatabaseError) -> str:

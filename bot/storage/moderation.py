@@ -125,6 +125,19 @@ def _case(row: Sequence) -> Case:
     )
 
 
+async def _record_erasure(
+    conn, guild_id: int, author_id: int, through: datetime, reason: str
+) -> None:
+    """Never store again a reply of this guild (0: all) by this author (0: all) created up to
+    `through` (migration 0006); an earlier cut-off is only ever moved later."""
+    await conn.execute(
+        "INSERT INTO erasures (guild_id, author_id, through, reason) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (guild_id, author_id) DO UPDATE SET through = excluded.through,"
+        " reason = excluded.reason WHERE excluded.through > erasures.through",
+        (guild_id, author_id, iso(through), reason),
+    )
+
+
 class ModerationStore:
     def __init__(self, db: Database, *, default_policy: ModerationPolicy | None = None) -> None:
         self.db = db
@@ -345,10 +358,16 @@ class ModerationStore:
 
     # --- privacy and retention -------------------------------------------------------------
 
-    async def forget_member(self, guild_id: int, user_id: int) -> Forgotten:
+    async def forget_member(
+        self, guild_id: int, user_id: int, *, through: datetime | None = None
+    ) -> Forgotten:
         """Delete the member's replies and stances in this guild and strip their cases of
-        anything that points to them; the numbered cases stay (moderators' own record)."""
+        anything that points to them; the numbered cases stay (moderators' own record).
+
+        Their replies created up to `through` (default: now; the bot passes the time of the
+        request) are never stored again: not by a backfill, an import or a replayed event."""
         async with self.db.transaction() as conn:
+            await _record_erasure(conn, guild_id, user_id, through or utcnow(), "forget-me")
             async with conn.execute(
                 "SELECT COUNT(*) FROM stances s JOIN replies r ON r.message_id = s.message_id"
                 " WHERE r.guild_id = ? AND r.author_id = ?",
@@ -401,6 +420,8 @@ class ModerationStore:
             where += " AND guild_id = ?"
             args = (*args, guild_id)
         async with self.db.transaction() as conn:
+            # What is deleted stays deleted: a backfill or an import never brings it back.
+            await _record_erasure(conn, guild_id or 0, 0, before, "retention")
             await conn.execute(
                 "UPDATE moderation_events SET status = 'closed', resolved_at = ?,"
                 " resolution = 'reply deleted by retention'"

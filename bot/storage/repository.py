@@ -48,9 +48,10 @@ class PendingItem:
 @dataclass(frozen=True, slots=True)
 class NewReply:
     """What `Repository.store_new_reply` did: stored (with the verdict and its case number, if
-    one was opened), or nothing because the message is already stored or its author opted out."""
+    one was opened), or nothing because the message is already stored, its author opted out, or
+    it was erased before (forget-me or retention: see `erasures`)."""
 
-    outcome: Literal["stored", "duplicate", "opted_out"]
+    outcome: Literal["stored", "duplicate", "opted_out", "erased"]
     verdict: Verdict | None = None
     case: int | None = None
 
@@ -130,7 +131,9 @@ class Repository:
     ) -> NewReply:
         """Store a new reply together with its rules verdict, in one transaction.
 
-        One read says whether the author opted out, whether the message is already stored, and
+        One read says whether the author opted out, whether the reply falls under an erasure
+        (the member asked to be forgotten, or retention deleted replies that old: what was
+        erased is never collected again), whether the message is already stored, and
         what the author posted since `since` (content, created; newest first, at most
         RECENT_LIMIT, the reply itself left out — as `recent_by_author`). `decide` turns that
         into the verdict; the reply is inserted carrying it and, unless it is a plain allow,
@@ -148,15 +151,26 @@ class Repository:
             # recent reply (content NULL then).
             rows = await conn.execute_fetchall(
                 "SELECT EXISTS (SELECT 1 FROM opt_outs WHERE guild_id = ?1 AND user_id = ?2),"
-                " EXISTS (SELECT 1 FROM replies WHERE message_id = ?4), r.content, r.created_at"
+                " EXISTS (SELECT 1 FROM replies WHERE message_id = ?4), r.content, r.created_at,"
+                " EXISTS (SELECT 1 FROM erasures WHERE guild_id IN (?1, 0)"
+                " AND author_id IN (?2, 0) AND ?6 <= through)"
                 " FROM (SELECT 1) LEFT JOIN (SELECT content, created_at FROM replies"
                 " WHERE guild_id = ?1 AND author_id = ?2 AND created_at >= ?3"
                 " AND message_id != ?4 ORDER BY created_at DESC LIMIT ?5) r ON 1",
-                (reply.guild_id, reply.author_id, iso(since), reply.message_id, RECENT_LIMIT),
+                (
+                    reply.guild_id,
+                    reply.author_id,
+                    iso(since),
+                    reply.message_id,
+                    RECENT_LIMIT,
+                    iso(reply.created_at),
+                ),
             )
-            opted_out, stored = rows[0][0], rows[0][1]
+            opted_out, stored, erased = rows[0][0], rows[0][1], rows[0][4]
             if opted_out:
                 return NewReply("opted_out")
+            if erased and not stored:
+                return NewReply("erased")
             if stored:
                 return NewReply("duplicate")
             recent = sorted(
@@ -254,6 +268,19 @@ class Repository:
             (after, limit),
         ) as cur:
             return [PendingItem(*r) for r in await cur.fetchall()]
+
+    async def latest_reply_at(
+        self, guild_id: int, question_ids: Sequence[str] | None = None
+    ) -> datetime | None:
+        """When the guild's latest stored reply (to these questions) was posted; None if none."""
+        sql = "SELECT MAX(created_at) FROM replies WHERE guild_id = ? AND deleted_at IS NULL"
+        args: tuple = (guild_id,)
+        if question_ids is not None:
+            sql += f" AND question_id IN ({','.join('?' * len(question_ids))})"
+            args = (*args, *question_ids)
+        async with self.db.conn.execute(sql, args) as cur:
+            (latest,) = await cur.fetchone()
+        return parse_iso(latest) if latest else None
 
     async def last_message_id(self, guild_id: int, channel_id: int) -> int | None:
         async with self.db.conn.execute(
@@ -649,7 +676,7 @@ class Repository:
         sql = (
             "SELECT r.guild_id, r.message_id, r.author_id, r.author_name, r.created_at,"
             " r.question_id, r.content, r.moderation, s.label, s.confidence, s.low_confidence,"
-            " s.source, s.model_version"
+            " s.source, s.model_version, r.channel_id, r.edited_at, r.attachments"
             " FROM replies r"
             " LEFT JOIN stances s ON s.message_id = r.message_id AND s.is_current = 1"
             " WHERE r.deleted_at IS NULL"
@@ -677,6 +704,9 @@ class Repository:
                     "low_confidence": None if r[10] is None else bool(r[10]),
                     "source": r[11],
                     "model_version": r[12],
+                    "channel_id": r[13],
+                    "edited": r[14],
+                    "attachments": r[15],
                 }
 
     # --- reports ---------------------------------------------------------------------------

@@ -32,7 +32,7 @@ POSTURING = "It's all posturing for headlines and domestic politics."
 UNDECIDED = "Honestly it is a bit of both, too early to tell."
 
 # A stance line of a report embed: "**label** 50% (…) · 2 members …" (one line per label).
-_SHARE = re.compile(r"^\*\*(?P<label>[\w-]+)\*\*[^\n]*?(?P<members>\d+) members", re.MULTILINE)
+_SHARE = re.compile(r"^\*\*(?P<label>[\w-]+)\*\*[^\n]*?(?P<members>\d+) members?\b", re.MULTILINE)
 
 
 def members_by_label(embed: discord.Embed) -> dict[str, int]:

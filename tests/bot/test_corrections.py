@@ -83,3 +83,18 @@ async def test_an_unanswered_correct_stance_menu_expires(world: World):
 
     assert "No stance chosen" in shown.response.content
     assert not shown.response.components
+
+
+async def test_a_correction_on_a_deleted_reply_is_refused_not_answered_stance_set(world: World):
+    thread = await world.start_discussion()
+    reply = await world.alice.send(thread, GAMESMANSHIP)
+    await world.classified()
+    await world.alice.delete(reply)
+
+    done = await world.mod.slash(
+        world.news, "stance correct", message_id=str(reply.id), label="neutral"
+    )
+
+    assert "Stance" not in done.response.content and "set to" not in done.response.content
+    assert "was deleted by its author" in done.response.content
+    assert world.refusals() == [done.response.content]

@@ -59,3 +59,35 @@ async def test_the_configured_moderator_role_may_use_moderator_commands(world: W
     allowed = await helper.slash(world.news, "discussion start", question="partnership")
     assert "Posted **partnership**" in allowed.response.content
     assert len(world.news.threads) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("export", {}),
+        ("moderation settings retention", {"days": 1}),
+        ("discussion list", {}),
+        ("stance report", {}),
+    ],
+)
+async def test_manage_messages_on_one_channel_does_not_make_a_server_moderator(
+    world: World, name: str, options: dict
+):
+    # Alice may tidy one channel; that is no licence to export the whole server's replies,
+    # change its retention or close its discussions.
+    desk = world.guild.create_text_channel(
+        "alices-desk",
+        overwrites={world.alice: discord.PermissionOverwrite(manage_messages=True)},
+    )
+    commands = await world.bot.tree.fetch_commands(guild=discord.Object(GUILD_ID))
+    command = next(c for c in commands if c.name == name.split()[0])
+    world.guild.set_command_permissions(command, {world.guild.default_role: True})
+
+    result = await world.alice.slash(desk, name, **options)
+
+    assert result.ephemeral and "for moderators" in result.response.content
+    assert not result.response.attachments
+    assert world.refusals() == [result.response.content]
+    # A server-level moderator may, in any channel.
+    allowed = await world.mod.slash(desk, name, **options)
+    assert "for moderators" not in str(allowed.response.content)

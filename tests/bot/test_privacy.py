@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from .conftest import GAMESMANSHIP, PARTNERSHIP, POSTURING, World
+from bot.client import build_bot
+
+from .conftest import GAMESMANSHIP, PARTNERSHIP, POSTURING, UNDECIDED, World
 from .test_cases import ATTACK, SPAM, with_log_channel
 
 
@@ -175,3 +177,48 @@ async def test_log_posts_of_replies_purged_offline_are_unquoted_by_the_next_dail
     await world.env.advance_time(86400)  # the daily job
     assert "FREE NITRO" not in (log.history()[0].embeds[0].description or "")
     assert await store.posts_quoting_deleted_replies() == []
+
+
+async def restart(world: World) -> None:
+    """The bot goes down and comes back (a new process on the same database): at READY it
+    reads each open discussion's thread from its latest stored reply on."""
+    await world.env.shutdown()
+    world.env.bot = build_bot(world.settings, app=world.app)
+    await world.env.start()
+
+
+async def test_forget_me_is_not_undone_by_a_restarts_backfill_or_a_replayed_event(world: World):
+    thread = await world.start_discussion()
+    await world.bob.send(thread, GAMESMANSHIP)
+    mine = [await world.alice.send(thread, PARTNERSHIP), await world.alice.send(thread, UNDECIDED)]
+    await world.classified()
+
+    await world.alice.slash(world.news, "privacy forget-me")
+    await restart(world)  # Alice's replies were the latest in the thread: the catch-up reads them
+    await world.classified()
+
+    for message in mine:
+        assert await world.app.repo.get_reply(world.guild.id, message.id) is None
+    assert [r["author"] for r in await exported(world)] == ["bob"]
+    shown = await world.alice.slash(world.news, "mystance")
+    assert "no replies from you yet" in shown.response.content
+    # A late or replayed gateway event for an erased message stores nothing either.
+    replayed = await world.bot.get_cog("Replies").collect(mine[0])
+    assert replayed.outcome == "erased"
+    # What she posts after asking to be forgotten is hers to share again.
+    await world.env.advance_time(1)
+    later = await world.alice.send(thread, POSTURING)
+    assert await world.app.repo.get_reply(world.guild.id, later.id) is not None
+
+
+async def test_retention_is_not_undone_by_a_restarts_backfill(world: World):
+    thread = await world.start_discussion()
+    old = await world.alice.send(thread, PARTNERSHIP)
+    await world.env.advance_time(3 * 86400)
+    await world.mod.slash(world.news, "moderation settings retention", days=2)
+    assert await exported(world) == []
+
+    await restart(world)
+
+    assert await world.app.repo.get_reply(world.guild.id, old.id) is None
+    assert await exported(world) == []

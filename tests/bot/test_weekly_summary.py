@@ -125,3 +125,21 @@ async def test_summary_now_posts_the_same_summary_in_the_channel(world: World):
     titles = [e.title for e in result.response.embeds]
     assert any("genuine partnership" in t for t in titles)
     assert any("Russian oil" in t for t in titles)
+
+
+async def test_summary_now_quotes_member_markdown_as_text_never_as_a_live_link(world: World):
+    thread = await world.start_discussion()
+    await world.alice.send(
+        thread,
+        "Genuine **partnership** built on respect: [Read it](https://evil.example/x) __here__",
+    )
+    await world.classified()
+    await world.env.advance_time(60)
+
+    result = await world.mod.slash(world.news, "summary now")
+
+    [embed] = [e for e in result.response.embeds if "genuine partnership" in e.title]
+    [words] = [f.value for f in embed.fields if f.name == "In their words"]
+    assert "[Read it](https://evil.example/x)" not in words  # not a masked link any more
+    assert "\\[Read it\\]" in words and "\\*\\*partnership\\*\\*" in words
+    assert "\\_\\_here\\_\\_" in words

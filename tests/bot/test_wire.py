@@ -147,3 +147,22 @@ def test_stancebot_run_with_a_rejected_token_is_one_clear_line(monkeypatch, caps
     ]
     assert TOKEN not in err
     assert server.requests[0][:2] == ("GET", "/users/@me")
+
+
+def test_stancebot_run_without_a_network_is_one_clear_line(monkeypatch, capsys, tmp_path):
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on: the connection is refused
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setattr(discord.http.Route, "BASE", f"http://127.0.0.1:{port}/api/v10")
+    monkeypatch.setenv("STANCEBOT_TOKEN", TOKEN)
+    monkeypatch.setenv("STANCEBOT_DATABASE", str(tmp_path / "bot.db"))
+
+    code = main(["run"])
+
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("stancebot: error:")]
+    assert code == 2 and "Traceback" not in err and TOKEN not in err
+    assert len(lines) == 1 and lines[0].startswith("stancebot: error: cannot reach Discord (")
+    assert "check this machine's network connection" in lines[0]

@@ -10,7 +10,8 @@ import discord
 from discord import app_commands
 
 # Members with Manage Messages (or Administrator) see the moderator commands; a server admin
-# can widen that in Server Settings → Integrations, and the runtime check still applies.
+# can widen that in Server Settings → Integrations, and the runtime check (server-level
+# permissions only) still applies.
 MODERATOR_PERMISSIONS = discord.Permissions(manage_messages=True)
 
 T = TypeVar("T")
@@ -27,18 +28,18 @@ class NotModerator(app_commands.CheckFailure):
 
 
 def is_moderator(interaction: discord.Interaction) -> bool:
-    if interaction.guild is None:
+    """Manage Messages on the server (its roles, Administrator or ownership), or the configured
+    moderator role. Never the channel's permissions: the commands act on the whole server
+    (export, retention, every discussion), so an overwrite that lets a member tidy one channel
+    must not make them a server moderator."""
+    user = interaction.user
+    if interaction.guild is None or not isinstance(user, discord.Member):
         return False
-    if interaction.permissions.manage_messages:  # includes Administrator and channel overwrites
+    if user.guild_permissions.manage_messages:
         return True
     settings = getattr(interaction.client, "settings", None)
     role_id = settings.moderator_role_id if settings is not None else None
-    user = interaction.user
-    return (
-        role_id is not None
-        and isinstance(user, discord.Member)
-        and any(role.id == role_id for role in user.roles)
-    )
+    return role_id is not None and any(role.id == role_id for role in user.roles)
 
 
 async def ensure_moderator(interaction: discord.Interaction) -> bool:
