@@ -165,11 +165,18 @@ def cmd_train_moderation(args: argparse.Namespace, settings: Settings) -> int:
 
     start = time.monotonic()
     data_path = args.data or settings.seeds_dir / "moderation" / "train.jsonl"
-    from bot.moderation.training import read_moderation
+    from bot.moderation.training import read_chat_pool, read_moderation
 
     data = read_moderation(data_path)
+    sources = [f"{len(data)} from {data_path}"]
+    for path in args.extra or ():
+        more = read_moderation(path)
+        data, sources = data + more, [*sources, f"{len(more)} from {path}"]
+    for path in args.chat or ():
+        more = read_chat_pool(path)
+        data, sources = data + more, [*sources, f"{len(more)} civil chat from {path}"]
     out = args.out or SHIPPED_MODERATION
-    print(f"training the abuse head on {len(data)} replies from {data_path}", file=sys.stderr)
+    print(f"training the abuse head on {len(data)} replies: {'; '.join(sources)}", file=sys.stderr)
     encoder = load_encoder(settings, torch_weights=False)  # as the bot runs it
     bar = tqdm(desc="moderation model", unit="step", disable=not sys.stderr.isatty())
 
@@ -194,6 +201,24 @@ def cmd_train_moderation(args: argparse.Namespace, settings: Settings) -> int:
         scorer = AbuseScorer(encoder, head)
         print()
         _print_eval(str(heldout), held, _flags(settings, scorer, held.texts), "text", head.version)
+    return 0
+
+
+def cmd_moderation_data(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.moderation.datasets import SOURCES, build
+
+    try:
+        counts = build(args.raw, args.out)
+    except FileNotFoundError as exc:
+        print(f"stancebot moderation-data: {exc}", file=sys.stderr)
+        return 2
+    for key, cats in counts.items():
+        print(f"{key:24}" + "  ".join(f"{c} {n:,}" for c, n in sorted(cats.items())))
+    print(
+        f"wrote {args.out / 'public_train.jsonl'} and {args.out / 'public_heldout.jsonl'} "
+        f"from {', '.join(SOURCES)}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -222,9 +247,31 @@ def add_commands(add) -> None:
         cmd_train_moderation,
     )
     sp.add_argument("--data", type=Path, help="labelled JSON lines (default: the seeds' train)")
+    sp.add_argument(
+        "--extra",
+        type=Path,
+        action="append",
+        help='more labelled JSON lines {"text", "category", "lean"?} (repeatable), e.g. the '
+        "public datasets' training split from `stancebot moderation-data`",
+    )
+    sp.add_argument(
+        "--chat",
+        type=Path,
+        action="append",
+        help='unlabelled real chat, JSON lines {"text", …}, taken as civil (repeatable)',
+    )
     sp.add_argument("--out", type=Path, help="where to write it (default: the shipped model)")
     sp.add_argument("--heldout", type=Path, help="evaluate on this file afterwards")
     sp.add_argument("--no-heldout", action="store_true", help="skip the held-out evaluation")
+
+    sp = add(
+        "moderation-data",
+        "Map the public abuse datasets onto the moderation categories and split them by source "
+        "into training and held-out files (README, data card).",
+        cmd_moderation_data,
+    )
+    sp.add_argument("raw", type=Path, help="folder with the fetched files (davidson.csv, …)")
+    sp.add_argument("out", type=Path, help="where to write public_{train,heldout}.jsonl")
 
     sp = add(
         "eval-moderation",

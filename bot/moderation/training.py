@@ -29,6 +29,11 @@ from bot.stance.training import fit_temperature
 
 LEANS = ("pro_partnership", "critical")
 UNLEANED = "none"
+# Civil rows that are real everyday chat (Discord-style, from public sources) and civil rows of
+# the public abuse datasets (tweets their annotators found not offensive): each a false-flag
+# group of its own, with its own budget.
+CHAT = "chat"
+PUBLIC = "public"
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,11 @@ class ModerationTrainingArgs:
     max_flag_rate_unleaned: float = 0.10
     # One threshold per category (greedy, within the same false-flag budgets) rather than one
     # for all: +2 points caught in nested cross-validation.
+    # Real everyday chat: the issue's target is at most 1% sent to review; the operating point
+    # keeps a margin under it out of fold (chosen 2026-12-05 before any evaluation set was
+    # scored). Public-dataset civil tweets (heated, profane, political) get a looser budget.
+    max_flag_rate_chat: float = 0.004
+    max_flag_rate_public: float = 0.05
     per_category: bool = True
     # The n-gram term (bot.moderation.lexical) added to the encoder head's logits, times a weight
     # chosen by cross-validation with the layers and C (0: none). With layers 3+4, weight 1
@@ -66,6 +76,29 @@ class ModerationData:
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    def __add__(self, other: ModerationData) -> ModerationData:
+        return ModerationData(
+            self.texts + other.texts, self.categories + other.categories, self.leans + other.leans
+        )
+
+
+def read_chat_pool(path: Path) -> ModerationData:
+    """Unlabelled real chat ({"text", …} JSON lines) as civil rows of the `chat` group: what
+    everyday messages look like. A stray abusive message in a pool costs a little precision;
+    the hand-labelled evaluation set comes from a disjoint pool."""
+    texts = []
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                text = json.loads(line)["text"]
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{n}: not a chat row with a text ({exc})") from None
+            if isinstance(text, str) and text.strip():
+                texts.append(text)
+    return ModerationData(texts, [CIVIL] * len(texts), [CHAT] * len(texts))
 
 
 def read_moderation(path: Path) -> ModerationData:
@@ -124,7 +157,9 @@ def _budgets(data: ModerationData, args: ModerationTrainingArgs) -> list[tuple[n
     cats, leans = np.array(data.categories), np.array(data.leans)
     out = []
     for lean, rate in [(lean, args.max_flag_rate) for lean in LEANS] + [
-        (UNLEANED, args.max_flag_rate_unleaned)
+        (UNLEANED, args.max_flag_rate_unleaned),
+        (CHAT, args.max_flag_rate_chat),
+        (PUBLIC, args.max_flag_rate_public),
     ]:
         rows = (cats == CIVIL) & (leans == lean)
         if rows.any():
@@ -181,7 +216,7 @@ def _rates(flagged: np.ndarray, data: ModerationData) -> tuple[float, dict]:
     cats, leans = np.array(data.categories), np.array(data.leans)
     per_lean = {
         lean: round(float(flagged[(cats == CIVIL) & (leans == lean)].mean()), 4)
-        for lean in (*LEANS, UNLEANED)
+        for lean in (*LEANS, UNLEANED, CHAT, PUBLIC)
         if ((cats == CIVIL) & (leans == lean)).any()
     }
     return round(float(flagged[cats != CIVIL].mean()), 4), per_lean
@@ -383,8 +418,8 @@ def moderation_report(data: ModerationData, flagged: Sequence[bool]) -> Moderati
         bucket = civil.setdefault(lean, [0, 0]) if cat == CIVIL else caught[cat]
         bucket[0] += int(flag)
         bucket[1] += 1
-    order = [lean for lean in (*LEANS, "none") if lean in civil] + sorted(
-        set(civil) - {*LEANS, "none"}
+    order = [lean for lean in (*LEANS, UNLEANED, CHAT, PUBLIC) if lean in civil] + sorted(
+        set(civil) - {*LEANS, UNLEANED, CHAT, PUBLIC}
     )
     return ModerationReport(
         rows=len(data),
