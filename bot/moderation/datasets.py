@@ -55,7 +55,9 @@ class PublicRow:
     id: str  # the row's id in its source file
     text: str
     category: str  # civil or one of the abuse categories
-    lean: str = "public"  # civil rows from public datasets form their own false-flag group
+    # Every public row is lean "public": its civil rows form their own false-flag group, and
+    # training weighs all of them apart from the seed replies (ModerationTrainingArgs).
+    lean: str = "public"
     rule: str = ""  # which mapping rule produced the label (for the data card's counts)
 
     def split(self) -> str:
@@ -96,9 +98,9 @@ def read_davidson(path: Path) -> Iterator[PublicRow]:
                 continue
             rid = row[""]
             if row["class"] == "0" and int(row["hate_speech"]) * 2 > votes:
-                yield PublicRow("davidson", rid, text, "hate", "none", "hate majority")
+                yield PublicRow("davidson", rid, text, "hate", "public", "hate majority")
             elif row["class"] == "1" and _AT_YOU.search(_QUOTED.sub(" ", text)):
-                yield PublicRow("davidson", rid, text, "insult", "none", "offensive, at you")
+                yield PublicRow("davidson", rid, text, "insult", "public", "offensive, at you")
             elif row["class"] == "2":
                 yield PublicRow("davidson", rid, text, "civil", "public", "neither")
 
@@ -127,7 +129,7 @@ def read_olid(path: Path) -> Iterator[PublicRow]:
         elif b == "UNT":
             yield PublicRow("olid", row["id"], text, "civil", "public", "offensive, untargeted")
         elif c == "IND" and _addressed(_HANDLE.sub(" ", text)):
-            yield PublicRow("olid", row["id"], text, "insult", "none", "individual, addressed")
+            yield PublicRow("olid", row["id"], text, "insult", "public", "individual, addressed")
 
 
 def read_jigsaw_sample(path: Path) -> Iterator[PublicRow]:
@@ -149,7 +151,7 @@ def read_jigsaw_sample(path: Path) -> Iterator[PublicRow]:
                 ("insult", "insult"),
             ):
                 if label in flags:
-                    yield PublicRow("jigsaw-sample", str(n), text, category, "none", label)
+                    yield PublicRow("jigsaw-sample", str(n), text, category, "public", label)
                     break
             else:
                 if not flags:
