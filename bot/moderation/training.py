@@ -5,9 +5,11 @@ merged), side by side: the same numbers the pipeline reads from the stance pass,
 hashed n-gram TF-IDF features (bot.moderation.lexical). The layers, C and the n-gram term's
 weight are chosen by stratified cross-validation on the training file only; the operating point
 too: one review threshold per category, set on the out-of-fold margins so that at most
-`max_flag_rate` of the civil replies of each political lean, and at most
+`max_flag_rate` of the civil replies of each political lean, at most
 `max_flag_rate_unleaned` of the civil replies without a lean (everyday chatter, neutral
-replies), are flagged, catching as many abusive replies as that allows. The thresholds are
+replies), and their own shares of the real chat lines (lean "chat") and of the public
+datasets' civil rows (lean "public"), are flagged, catching as many abusive replies as that
+allows. Public rows and chat lines weigh less than the seed replies in every fit. The thresholds are
 folded into the head so that a score of 0.5 is the operating point.
 Reproducible: fixed seeds, deterministic folds.
 """
