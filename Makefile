@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test lint format bench clean moderation-model
 
 install: $(STAMP)
 
@@ -34,3 +34,11 @@ format: install
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache
+
+# The abuse model from the seeds, the public datasets and real chat (README, Moderation: data
+# card). The fetched files live outside the repository.
+MODERATION_DATA ?= ../data/moderation
+CHAT_POOL ?= ../data/chat/train_pool.jsonl
+moderation-model: install
+	$(BIN)/stancebot moderation-data $(MODERATION_DATA)/raw $(MODERATION_DATA)
+	$(BIN)/stancebot train-moderation --extra $(MODERATION_DATA)/public_train.jsonl --chat $(CHAT_POOL)

@@ -35,7 +35,7 @@ from bot.core.moderation_actions import (
     with_timeout,
 )
 from bot.core.privacy import purge_expired
-from bot.moderation.policy import CATEGORIES, ModerationPolicy, PolicyError
+from bot.moderation.policy import CATEGORIES, PRESETS, ModerationPolicy, PolicyError
 from bot.reports.digest import clip
 from bot.reports.moderation import Burst, brigading_bursts
 from bot.storage.moderation import Case, GuildModeration, ModerationStore
@@ -626,7 +626,7 @@ class Moderation(commands.Cog):
         lines = [
             "**Moderation settings**",
             f"Log channel (review queue, removals, alerts): {log_channel}",
-            f"Model thresholds, review/remove: {thresholds}",
+            f"Model preset: {p.preset or 'custom'} · thresholds, review/remove: {thresholds}",
             f"Blocklist: {blocked}",
             f"Exempt roles: {roles} · exempt channels: {channels}",
             f"Repeat-offender timeout: {timeout}",
@@ -678,6 +678,23 @@ class Moderation(commands.Cog):
             interaction,
             f"`{category}`: review at {review:g}, "
             + ("never removed on the model alone." if never else f"remove at {remove:g}."),
+        )
+
+    @settings.command(name="preset", description="How readily the abuse model holds a message")
+    @app_commands.describe(preset="strict, default or loose (each described when you pick it)")
+    @app_commands.choices(
+        preset=[
+            app_commands.Choice(name=f"{name}: {p.words.split(': ', 1)[1]}"[:100], value=name)
+            for name, p in PRESETS.items()
+        ]
+    )
+    async def settings_preset(self, interaction: discord.Interaction, preset: str) -> None:
+        await self._update_policy(interaction, lambda p: p.with_preset(preset))
+        await respond(
+            interaction,
+            f"{PRESETS[preset].words}\nEvery category now goes to review at a score of "
+            f"{PRESETS[preset].review:g}; removal points are unchanged "
+            "(`/moderation settings threshold` sets one category).",
         )
 
     @settings.command(name="blocklist", description="Add or remove a blocked word or phrase")

@@ -112,14 +112,22 @@ def cmd_moderate(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if errors else 0
 
 
-def _flags(settings: Settings, scorer, texts: list[str]) -> dict[str, list[bool]]:
-    """Per text: flagged by the model alone, the rules alone, and both (each text on its own)."""
+def _flags(
+    settings: Settings,
+    scorer,
+    texts: list[str],
+    preset: str = "default",
+    scores: list[dict[str, float]] | None = None,
+) -> dict[str, list[bool]]:
+    """Per text: flagged by the model alone, the rules alone, and both (each text on its own),
+    under a preset's review points."""
     from bot.app import rule_settings
 
     rules = RuleModerator(rule_settings(settings))
-    policy = ModerationPolicy(rules=rules.settings)
+    policy = ModerationPolicy(rules=rules.settings).with_preset(preset)
     now = utcnow()
-    scores = scorer.score(texts) if scorer is not None else [{} for _ in texts]
+    if scores is None:
+        scores = scorer.score(texts) if scorer is not None else [{} for _ in texts]
     out: dict[str, list[bool]] = {"rules + model": [], "model": [], "rules": []}
     for n, (text, s) in enumerate(zip(texts, scores, strict=True)):
         by_rules = rules.check(Reply(n, 0, 0, 0, "", text, now))
@@ -150,13 +158,40 @@ def _print_eval(name: str, data, flags: dict[str, list[bool]], fmt: str, version
         print()
 
 
-def cmd_eval_moderation(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.moderation.training import read_moderation
+def _eval_sets(args: argparse.Namespace) -> list[tuple[str, object]]:
+    """(name, ModerationData) per labelled file and for the hand-labelled real chat."""
+    from bot.moderation.datasets import labelled_chat
+    from bot.moderation.training import ModerationData, read_moderation
 
-    data = read_moderation(input_file(args.file))
+    sets = [(str(path), read_moderation(input_file(path))) for path in args.files]
+    if args.chat_labels is not None or args.chat_pool is not None:
+        if args.chat_labels is None or args.chat_pool is None:
+            raise ValueError("give both --chat-labels and --chat-pool (the labels name messages)")
+        rows = labelled_chat(args.chat_labels, args.chat_pool)
+        data = ModerationData(
+            [r["text"] for r in rows], [r["category"] for r in rows], [r["lean"] for r in rows]
+        )
+        sets.append((f"real chat: {args.chat_labels} (texts from {args.chat_pool})", data))
+    if not sets:
+        raise ValueError("nothing to evaluate: give a labelled file or --chat-labels/--chat-pool")
+    return sets
+
+
+def cmd_eval_moderation(args: argparse.Namespace, settings: Settings) -> int:
+    args.preset = args.preset or ["default"]
+    try:
+        sets = _eval_sets(args)
+    except (ValueError, OSError) as exc:
+        print(f"stancebot eval-moderation: {exc}", file=sys.stderr)
+        return 2
     _encoder, scorer = _scorer(settings, args.heads)
     version = scorer.version if scorer is not None else "none (rules only)"
-    _print_eval(str(args.file), data, _flags(settings, scorer, data.texts), args.format, version)
+    for name, data in sets:
+        scores = scorer.score(data.texts) if scorer is not None else None
+        for preset in args.preset:
+            flags = _flags(settings, scorer, data.texts, preset, scores)
+            label = name if preset == "default" else f"{name} · preset {preset}"
+            _print_eval(label, data, flags, args.format, version)
     return 0
 
 
@@ -169,11 +204,18 @@ def cmd_train_moderation(args: argparse.Namespace, settings: Settings) -> int:
 
     start = time.monotonic()
     data_path = args.data or settings.seeds_dir / "moderation" / "train.jsonl"
-    from bot.moderation.training import read_moderation
+    from bot.moderation.training import read_chat_pool, read_moderation
 
     data = read_moderation(input_file(data_path))
+    sources = [f"{len(data)} from {data_path}"]
+    for path in args.extra or ():
+        more = read_moderation(input_file(path))
+        data, sources = data + more, [*sources, f"{len(more)} from {path}"]
+    for path in args.chat or ():
+        more = read_chat_pool(input_file(path))
+        data, sources = data + more, [*sources, f"{len(more)} civil chat from {path}"]
     out = args.out or SHIPPED_MODERATION
-    print(f"training the abuse head on {len(data)} replies from {data_path}", file=sys.stderr)
+    print(f"training the abuse head on {len(data)} replies: {'; '.join(sources)}", file=sys.stderr)
     encoder = load_encoder(settings, torch_weights=False)  # as the bot runs it
     bar = tqdm(desc="moderation model", unit="step", disable=not sys.stderr.isatty())
 
@@ -198,6 +240,24 @@ def cmd_train_moderation(args: argparse.Namespace, settings: Settings) -> int:
         scorer = AbuseScorer(encoder, head)
         print()
         _print_eval(str(heldout), held, _flags(settings, scorer, held.texts), "text", head.version)
+    return 0
+
+
+def cmd_moderation_data(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.moderation.datasets import SOURCES, build
+
+    try:
+        counts = build(args.raw, args.out)
+    except FileNotFoundError as exc:
+        print(f"stancebot moderation-data: {exc}", file=sys.stderr)
+        return 2
+    for key, cats in counts.items():
+        print(f"{key:24}" + "  ".join(f"{c} {n:,}" for c, n in sorted(cats.items())))
+    print(
+        f"wrote {args.out / 'public_train.jsonl'} and {args.out / 'public_heldout.jsonl'} "
+        f"from {', '.join(SOURCES)}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -226,16 +286,51 @@ def add_commands(add) -> None:
         cmd_train_moderation,
     )
     sp.add_argument("--data", type=Path, help="labelled JSON lines (default: the seeds' train)")
+    sp.add_argument(
+        "--extra",
+        type=Path,
+        action="append",
+        help='more labelled JSON lines {"text", "category", "lean"?} (repeatable), e.g. the '
+        "public datasets' training split from `stancebot moderation-data`",
+    )
+    sp.add_argument(
+        "--chat",
+        type=Path,
+        action="append",
+        help='unlabelled real chat, JSON lines {"text", …}, taken as civil (repeatable)',
+    )
     sp.add_argument("--out", type=Path, help="where to write it (default: the shipped model)")
     sp.add_argument("--heldout", type=Path, help="evaluate on this file afterwards")
     sp.add_argument("--no-heldout", action="store_true", help="skip the held-out evaluation")
+
+    sp = add(
+        "moderation-data",
+        "Map the public abuse datasets onto the moderation categories and split them by source "
+        "into training and held-out files (README, data card).",
+        cmd_moderation_data,
+    )
+    sp.add_argument("raw", type=Path, help="folder with the fetched files (davidson.csv, …)")
+    sp.add_argument("out", type=Path, help="where to write public_{train,heldout}.jsonl")
 
     sp = add(
         "eval-moderation",
         "Score moderation on labelled JSON lines: caught per category, civil flagged per lean.",
         cmd_eval_moderation,
     )
-    sp.add_argument("file", type=Path, help='JSON lines {"text", "category", "lean"}')
+    sp.add_argument("files", nargs="*", type=Path, help='JSON lines {"text", "category", "lean"}')
+    sp.add_argument(
+        "--chat-labels",
+        type=Path,
+        help='hand labels of real chat {"source", "id", "label"} '
+        "(seeds/moderation/real_chat_labels.jsonl)",
+    )
+    sp.add_argument("--chat-pool", type=Path, help='the chat texts {"source", "id", "text"}')
+    sp.add_argument(
+        "--preset",
+        action="append",
+        choices=("strict", "default", "loose"),
+        help="score under this /moderation settings preset (repeatable; default: default)",
+    )
     sp.add_argument("--format", choices=("text", "json"), default="text")
     sp.add_argument("--heads", type=Path, help="folder with abuse.safetensors (default: shipped)")
     sp.add_argument("--model", help="encoder: 'bundled', a local folder or a Hugging Face id")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -48,6 +49,13 @@ def join_layers(feats: Mapping[int, np.ndarray], layers: Sequence[int]) -> np.nd
 
 
 # --- the shipped head -----------------------------------------------------------------------
+
+
+# A reply of fewer words than this is never spam to the model: a one-word reply ("gg", "lol")
+# reads to both the pooled layers and the n-grams like a flood of that word, and real chat is
+# full of them. Short spam is the rules' (invites, scam phrases, mentions, repeats, floods).
+MIN_SPAM_WORDS = 4
+_WORD = re.compile(r"\w+")
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -120,6 +128,12 @@ class AbuseHead:
         names = [c for c in self.classes if c != CIVIL]
         abusive = np.delete(logits, civil, axis=1)
         top = abusive.max(axis=1, keepdims=True)
+        if texts is not None and "spam" in names:
+            short = np.array(
+                [len(_WORD.findall(t or "")) < MIN_SPAM_WORDS for t in texts], dtype=bool
+            )
+            abusive[short, names.index("spam")] = -np.inf
+            top = abusive.max(axis=1, keepdims=True)
         score = _sigmoid(top - logits[:, [civil]]) * np.exp(abusive - top)
         return [{c: round(float(v), 4) for c, v in zip(names, row, strict=True)} for row in score]
 

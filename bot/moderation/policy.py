@@ -51,6 +51,38 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
 
 
 @dataclass(frozen=True, slots=True)
+class Preset:
+    """A review point for every category at once, and what it means for a server, in words."""
+
+    review: float
+    words: str
+
+
+# The shipped head's 0.5 is its operating point, chosen on real chat (README, Moderation): the
+# other presets move every category's review point along the same calibrated score. The
+# figures in the words are the evaluation's (`stancebot eval-moderation`, README).
+PRESETS: dict[str, Preset] = {
+    "strict": Preset(
+        0.3,
+        "Strict: more goes to the review queue. Catches more veiled and borderline attacks; "
+        "expect ordinary messages in the queue every day on a busy server (about 1 in 50 "
+        "everyday chat messages).",
+    ),
+    "default": Preset(
+        0.5,
+        "Default: clear insults, threats, hate and spam go to review; everyday chat, teasing "
+        "and profanity not aimed at anyone pass (about 1 in 100 everyday messages is held).",
+    ),
+    "loose": Preset(
+        0.8,
+        "Loose: only messages the model is very sure of go to review. Fewer false alarms "
+        "(about 1 in 300 everyday messages), but more attacks get through; for servers with "
+        "active human moderators or rough-and-tumble banter.",
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
 class ModerationPolicy:
     rules: RuleSettings = field(default_factory=RuleSettings)
     thresholds: Mapping[str, Threshold] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
@@ -69,6 +101,26 @@ class ModerationPolicy:
             choices = ", ".join(CATEGORIES)
             raise PolicyError(f"unknown category {category!r}: choose one of {choices}")
         return replace(self, thresholds={**self.thresholds, category: Threshold(review, remove)})
+
+    def with_preset(self, name: str) -> ModerationPolicy:
+        """Every category's review point set to the preset's; each removal point kept (raised
+        to the review point where it was lower)."""
+        if name not in PRESETS:
+            raise PolicyError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
+        review = PRESETS[name].review
+        thresholds = {
+            c: Threshold(review, max(review, self.threshold(c).remove)) for c in CATEGORIES
+        }
+        return replace(self, thresholds=thresholds)
+
+    @property
+    def preset(self) -> str | None:
+        """The preset every category's review point matches, if any."""
+        reviews = {self.threshold(c).review for c in CATEGORIES}
+        for name, preset in PRESETS.items():
+            if reviews == {preset.review}:
+                return name
+        return None
 
     def to_json(self) -> str:
         data = asdict(self)
