@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.core.models import MAX_REPLY_CHARS, Action, Reply, Verdict, as_utc, utcnow
-from bot.lines import binary, input_file, numbered_lines
+from bot.lines import InputFileError, binary, input_file, numbered_lines
 from bot.moderation.policy import ModerationPolicy
 from bot.moderation.rules import RecentReply, RuleModerator
 from bot.moderation.verdicts import combine, model_verdict
@@ -181,6 +181,8 @@ def cmd_eval_moderation(args: argparse.Namespace, settings: Settings) -> int:
     args.preset = args.preset or ["default"]
     try:
         sets = _eval_sets(args)
+    except InputFileError:
+        raise  # the CLI's one line for a missing or unreadable input file
     except (ValueError, OSError) as exc:
         print(f"stancebot eval-moderation: {exc}", file=sys.stderr)
         return 2
