@@ -283,7 +283,12 @@ def test_a_head_is_calibrated_on_replies_it_did_not_learn(library, encoder):
     calib_labels = [lb for lb, ts in TINY.items() for _ in ts[4:]]
     calibration = TrainingSet(q, calib_texts, calib_labels)
     head, report = fit_head(encoder, TrainingSet(q, texts, labels), TrainingArgs(), calibration)
-    assert report.extra == {"calibration_replies": 8} and report.examples == 24
+    assert report.extra == {"calibration_replies": 8, "prior_weight": 0.0}
+    assert report.examples == 24
+    # A zero-shot prior that says nothing is never added: the same head.
+    silent = (np.zeros((4, encoder.dim), np.float32), np.zeros(4, np.float32))
+    same, _ = fit_head(encoder, TrainingSet(q, texts, labels), TrainingArgs(), calibration, silent)
+    assert same.version == head.version
     # The temperature is the one that fits the unseen slice best.
     from bot.stance.training import fit_temperature
 

@@ -121,8 +121,11 @@ class Calibration:
         return hashlib.sha256(blob.encode()).hexdigest()[:6]
 
 
-def logits(emb: np.ndarray, protos: np.ndarray, names: Sequence[str], cal: Calibration):
-    return cal.scale * (emb @ protos.T) + cal.biases(names)
+def linear_prior(question: Question, encoder, cal: Calibration) -> tuple[np.ndarray, np.ndarray]:
+    """The calibrated zero-shot scorer of a question as a linear map of the embedding:
+    (weights (labels, dim), biases (labels,)), logits = emb @ weights.T + biases."""
+    protos = prototypes(LabelSpace.of(question), encoder)
+    return cal.scale * protos, cal.biases(question.label_names)
 
 
 def fit_calibration(

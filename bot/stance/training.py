@@ -47,6 +47,9 @@ class TrainingArgs:
     max_tokens: int = 64
     c_grid: tuple[float, ...] = (0.3, 1.0, 3.0, 10.0)
     folds: int = 5
+    # Weights tried for the general model's zero-shot logits added to a trained head's (chosen
+    # with C on the calibration slice; 0 = the head alone).
+    prior_weights: tuple[float, ...] = (0.5, 1.0)
     calibration: float = 0.15  # share of each question's replies kept out of the adapter
     min_calibration: int = 40  # smaller slices: cross-validation on all replies instead
 
@@ -237,12 +240,19 @@ def fit_head(
     data: TrainingSet,
     args: TrainingArgs,
     calibration: TrainingSet | None = None,
+    prior: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[LinearHead, HeadReport]:
     """Logistic head on the (adapted) embeddings of `data`, temperature-calibrated.
 
     With a calibration slice (replies the adapter never learnt from), C is the one with the best
     macro-F1 on it and the temperature minimises its negative log-likelihood. Without one, both
-    come from cross-validation on `data`."""
+    come from cross-validation on `data`.
+
+    `prior` is the general model's zero-shot scorer for this question as a linear map (weights
+    (labels, dim), biases (labels,)): with a calibration slice, its logits are added to the
+    head's with the weight from `args.prior_weights` (or 0) that reads the slice best, and the
+    sum is folded into the head. The general reading then still counts where the question's own
+    replies taught the head little (a long reply, wording the replies never used)."""
     import hashlib
 
     from sklearn.linear_model import LogisticRegression
@@ -263,15 +273,20 @@ def fit_head(
         return LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
 
     best_c, best_f1, held_logits, held_y = args.c_grid[0], -1.0, None, y
+    best_a = 0.0
+    use_prior = prior is not None and calibration is not None and len(present) == len(labels)
     if calibration is not None:
         known = [i for i, lb in enumerate(calibration.labels) if lb in present]
         xc = encoder.encode([calibration.texts[i] for i in known])
         held_y = np.array([present.index(calibration.labels[i]) for i in known])
+        zc = xc @ prior[0].T + prior[1] if use_prior else None
         for c in args.c_grid:
-            logits = _logits(model(c).fit(x, y), xc)
-            f1 = f1_score(held_y, logits.argmax(1), average="macro")
-            if f1 > best_f1:
-                best_c, best_f1, held_logits = c, float(f1), logits
+            base = _logits(model(c).fit(x, y), xc)
+            for a in (0.0, *args.prior_weights) if use_prior else (0.0,):
+                logits = base + a * zc if a else base
+                f1 = f1_score(held_y, logits.argmax(1), average="macro")
+                if f1 > best_f1:
+                    best_c, best_a, best_f1, held_logits = c, a, float(f1), logits
     elif (folds := min(args.folds, int(np.bincount(y).min()))) >= 2:
         splitter = StratifiedKFold(folds, shuffle=True, random_state=args.seed)
         for c in args.c_grid:
@@ -287,6 +302,8 @@ def fit_head(
     if len(present) == 2:  # sklearn's binary form: one row; expand to two logits
         coef = np.vstack([-coef[0] / 2, coef[0] / 2])
         intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
+    if best_a:  # every label present: `present` is in the question's label order
+        coef, intercept = coef + best_a * prior[0], intercept + best_a * prior[1]
     # Labels with no training replies get a logit that is never chosen.
     weight = np.zeros((len(labels), x.shape[1]), dtype=np.float32)
     bias = np.full(len(labels), -1e4, dtype=np.float32)
@@ -303,7 +320,11 @@ def fit_head(
         temperature=round(temperature, 4),
         cv_macro_f1=round(best_f1, 4),
         version=version,
-        extra={"calibration_replies": len(calibration)} if calibration is not None else {},
+        extra=(
+            {"calibration_replies": len(calibration), "prior_weight": best_a}
+            if calibration is not None
+            else {}
+        ),
     )
     head = LinearHead(
         labels=labels,
@@ -364,9 +385,16 @@ def train_models(
         encoder = encoder or Encoder.load(encoder_source, threads=threads)
         if adapter_path.is_file():
             encoder.apply_adapter(adapter_path)
+    from bot.stance import general
+
+    cal = None
+    if (out_dir / general.CALIBRATION_FILE).is_file():
+        cal = general.Calibration.load(out_dir / general.CALIBRATION_FILE)
+        cal = cal if cal.encoder == encoder.fingerprint else None
     reports = []
     for learn, calibration in splits:
-        head, report = fit_head(encoder, learn, args, calibration)
+        prior = general.linear_prior(learn.question, encoder, cal) if cal else None
+        head, report = fit_head(encoder, learn, args, calibration, prior)
         head.save(out_dir / f"{learn.question.id}.safetensors")
         reports.append(report)
         log.info(
@@ -652,11 +680,6 @@ def train_general_model(
     else:
         encoder = Encoder.load(encoder_source, threads=threads)
         encoder.apply_adapter(out_dir / ADAPTER_FILE)
-    reports = []
-    for learn, calibration in splits:
-        head, report = fit_head(encoder, learn, head_args, calibration)
-        head.save(out_dir / f"{learn.question.id}.safetensors")
-        reports.append(report)
     items = []
     for q, texts, labels in calib_topics:
         space = general.LabelSpace.of(q)
@@ -668,6 +691,12 @@ def train_general_model(
         cal.save(out_dir / general.CALIBRATION_FILE)
     else:  # nothing to calibrate on: zero-shot questions use the uncalibrated scorer
         (out_dir / general.CALIBRATION_FILE).unlink(missing_ok=True)
+    reports = []
+    for learn, calibration in splits:
+        prior = general.linear_prior(learn.question, encoder, cal) if items else None
+        head, report = fit_head(encoder, learn, head_args, calibration, prior)
+        head.save(out_dir / f"{learn.question.id}.safetensors")
+        reports.append(report)
     summary = GeneralReport(
         questions=len(meta["questions"]),
         replies=sum(len(s) for s, _ in splits) + sum(len(s) for s in topic_sets),
