@@ -167,6 +167,63 @@ def supervised_contrastive_loss(z, labels, temperature: float):
     return -(total[anchors] / count[anchors]).mean()
 
 
+def _train_lora(
+    encoder: Encoder,
+    *,
+    seed: int,
+    rank: int,
+    alpha: float,
+    learning_rate: float,
+    make_plan: Callable[[random.Random], list],
+    batch_loss: Callable,
+    progress: Callable[[int, int], None] | None,
+) -> dict[str, np.ndarray]:
+    """The LoRA fine-tuning loop both recipes share: seeds, the adapter, AdamW, one step per
+    planned batch; `batch_loss(embed, batch)` gives a batch's loss, `embed(texts, max_tokens)`
+    the pooled, normalised embeddings of texts as the bot reads them (bot.stance.text). The
+    encoder's own weights are left unchanged; returns the adapter's weights."""
+    import torch
+
+    from bot.stance.text import for_encoder
+
+    if encoder.adapter is not None:
+        raise RuntimeError("train the adapter on the base encoder, not an adapted one")
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    config = AdapterConfig(rank=rank, alpha=alpha)
+    model, tok = encoder.model, encoder.tokenizer
+    params = adapter.attach(model, config, seed=seed)
+    optimiser = torch.optim.AdamW(params, lr=learning_rate)
+
+    def embed(texts: list[str], max_tokens: int):
+        batch = tok(
+            [for_encoder(t) or " " for t in texts],
+            padding=True,
+            truncation=True,
+            max_length=max_tokens,
+            return_tensors="pt",
+        )
+        hidden = model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(pooled, dim=1)
+
+    plan = make_plan(rng)
+    model.train()
+    try:
+        for step, batch in enumerate(plan, 1):
+            loss = batch_loss(embed, batch)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            if progress is not None:
+                progress(step, len(plan))
+    finally:
+        model.eval()
+        state = adapter.detach(model, config)
+    return state
+
+
 def train_adapter(
     encoder: Encoder,
     sets: Sequence[TrainingSet],
@@ -177,41 +234,23 @@ def train_adapter(
     one question). The encoder's weights are left unchanged."""
     import torch
 
-    if encoder.adapter is not None:
-        raise RuntimeError("train the adapter on the base encoder, not an adapted one")
-    torch.manual_seed(args.seed)
-    rng = random.Random(args.seed)
-    config = AdapterConfig(rank=args.rank, alpha=args.alpha)
-    model, tok = encoder.model, encoder.tokenizer
-    params = adapter.attach(model, config, seed=args.seed)
-    optimiser = torch.optim.AdamW(params, lr=args.learning_rate)
+    def batch_loss(embed, item):
+        data, rows = item
+        names = data.question.label_names
+        labels = torch.tensor([names.index(data.labels[i]) for i in rows])
+        z = embed([data.texts[i] for i in rows], args.max_tokens)
+        return supervised_contrastive_loss(z, labels, args.temperature)
 
-    def embed(texts: list[str]):
-        batch = tok(
-            texts, padding=True, truncation=True, max_length=args.max_tokens, return_tensors="pt"
-        )
-        hidden = model(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        return torch.nn.functional.normalize(pooled, dim=1)
-
-    plan = _batches(sets, args, rng)
-    model.train()
-    try:
-        for step, (data, rows) in enumerate(plan, 1):
-            names = data.question.label_names
-            labels = torch.tensor([names.index(data.labels[i]) for i in rows])
-            z = embed([data.texts[i] for i in rows])
-            loss = supervised_contrastive_loss(z, labels, args.temperature)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            if progress is not None:
-                progress(step, len(plan))
-    finally:
-        model.eval()
-        state = adapter.detach(model, config)
-    return state
+    return _train_lora(
+        encoder,
+        seed=args.seed,
+        rank=args.rank,
+        alpha=args.alpha,
+        learning_rate=args.learning_rate,
+        make_plan=lambda rng: _batches(sets, args, rng),
+        batch_loss=batch_loss,
+        progress=progress,
+    )
 
 
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
@@ -511,77 +550,54 @@ def train_general_adapter(
     many questions (and, within one question's batch, near replies with the same label)."""
     import torch
 
-    from bot.stance.text import for_encoder
-
     args = args or GeneralArgs()
-    if encoder.adapter is not None:
-        raise RuntimeError("train the adapter on the base encoder, not an adapted one")
-    torch.manual_seed(args.seed)
-    rng = random.Random(args.seed)
-    config = AdapterConfig(rank=args.rank, alpha=args.alpha)
-    model, tok = encoder.model, encoder.tokenizer
-    params = adapter.attach(model, config, seed=args.seed)
-    optimiser = torch.optim.AdamW(params, lr=args.learning_rate)
 
-    def embed(texts: list[str], max_tokens: int):
-        batch = tok(
-            [for_encoder(t) or " " for t in texts],
-            padding=True,
-            truncation=True,
-            max_length=max_tokens,
-            return_tensors="pt",
+    def batch_loss(embed, batch):
+        spaces = list({ex.space.key: ex.space for ex in batch}.values())
+        cap = None if len(spaces) == 1 else args.label_texts
+        texts: list[str] = []
+        slots: list[list[int]] = []  # per space, per label: rows of `texts`
+        seen: dict[str, int] = {}
+        for space in spaces:
+            for label_texts in space.texts:
+                rows = []
+                for t in label_texts[:cap]:
+                    if t not in seen:
+                        seen[t] = len(texts)
+                        texts.append(t)
+                    rows.append(seen[t])
+                slots.append(rows)
+        desc = embed(texts, 48)
+        protos = torch.nn.functional.normalize(
+            torch.stack([desc[rows].mean(0) for rows in slots]), dim=1
         )
-        hidden = model(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        return torch.nn.functional.normalize(pooled, dim=1)
+        first, start = {}, 0
+        for space in spaces:
+            first[space.key] = list(range(start, start + len(space.names)))
+            start += len(space.names)
+        z = embed([ex.text for ex in batch], args.max_tokens)
+        loss = label_description_loss(
+            z,
+            protos,
+            [first[ex.space.key] for ex in batch],
+            [ex.label for ex in batch],
+            args.scale,
+        )
+        if len(spaces) == 1 and args.supcon:
+            labels = torch.tensor([ex.label for ex in batch])
+            loss = loss + args.supcon * supervised_contrastive_loss(z, labels, args.temperature)
+        return loss
 
-    plan = _general_plan(sets, public, chatter, args, rng)
-    model.train()
-    try:
-        for step, batch in enumerate(plan, 1):
-            spaces = list({ex.space.key: ex.space for ex in batch}.values())
-            cap = None if len(spaces) == 1 else args.label_texts
-            texts: list[str] = []
-            slots: list[list[int]] = []  # per space, per label: rows of `texts`
-            seen: dict[str, int] = {}
-            for space in spaces:
-                for label_texts in space.texts:
-                    rows = []
-                    for t in label_texts[:cap]:
-                        if t not in seen:
-                            seen[t] = len(texts)
-                            texts.append(t)
-                        rows.append(seen[t])
-                    slots.append(rows)
-            desc = embed(texts, 48)
-            protos = torch.nn.functional.normalize(
-                torch.stack([desc[rows].mean(0) for rows in slots]), dim=1
-            )
-            first, start = {}, 0
-            for space in spaces:
-                first[space.key] = list(range(start, start + len(space.names)))
-                start += len(space.names)
-            z = embed([ex.text for ex in batch], args.max_tokens)
-            loss = label_description_loss(
-                z,
-                protos,
-                [first[ex.space.key] for ex in batch],
-                [ex.label for ex in batch],
-                args.scale,
-            )
-            if len(spaces) == 1 and args.supcon:
-                labels = torch.tensor([ex.label for ex in batch])
-                loss = loss + args.supcon * supervised_contrastive_loss(z, labels, args.temperature)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            if progress is not None:
-                progress(step, len(plan))
-    finally:
-        model.eval()
-        state = adapter.detach(model, config)
-    return state
+    return _train_lora(
+        encoder,
+        seed=args.seed,
+        rank=args.rank,
+        alpha=args.alpha,
+        learning_rate=args.learning_rate,
+        make_plan=lambda rng: _general_plan(sets, public, chatter, args, rng),
+        batch_loss=batch_loss,
+        progress=progress,
+    )
 
 
 # The public data the shipped general model learnt from, as scripts/data/run_all.sh lays it out.
