@@ -44,6 +44,8 @@ def test_demo_prints_the_summary_and_writes_files(tmp_path, capsys):
         assert q in out
     md = (out_dir / "summary.md").read_text()
     assert md.count("| Stance | This period |") == 2 and "In their words" in md
+    # Each quote says it is the model's reading (and how sure), or a moderator's label.
+    assert re.search(r"- \*\w+\* \(model, \d+%\): “", md)
     assert md.count("week of") >= 6  # three weeks × two questions
     data = json.loads((out_dir / "summary.json").read_text())
     questions = {q["current"]["question_id"]: q for q in data["questions"]}

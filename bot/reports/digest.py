@@ -282,6 +282,14 @@ def moderators_line(r: QuestionReport) -> str:
     return text
 
 
+def read_as(q: dict) -> str:
+    """Who put a quoted reply under its stance: a moderator, or the model and how sure it was
+    (a quote is the model's reading, not the member's word)."""
+    if q.get("source") == "moderator":
+        return "moderator"
+    return f"model, {round(100 * float(q.get('confidence', 0.0)))}%"
+
+
 def reading_line(r: QuestionReport) -> str:
     """Whether this period's replies were read by a head trained on the question or zero-shot
     (by the general model from the labels' descriptions), so readers know how far to trust it."""
@@ -334,7 +342,8 @@ def to_markdown(d: Digest) -> str:
             lines += ["", "**In their words**", ""]
             for label, q in quotes:
                 lines.append(
-                    f"- *{label}*: “{quote(q['content'], QUOTE_CHARS)}” ([message]({r.link(q)}))"
+                    f"- *{label}* ({read_as(q)}): “{quote(q['content'], QUOTE_CHARS)}” "
+                    f"([message]({r.link(q)}))"
                 )
         if d.for_moderators:
             lines += ["", f"**For moderators:** {moderators_line(r)}"]
@@ -383,7 +392,9 @@ def report_embed(
     quotes = []
     for label, qs in r.representatives.items():
         for q in qs[:1]:
-            quotes.append(f"*{label}*: “{quote(q['content'], 110)}” [↗]({r.link(q)})")
+            quotes.append(
+                f"*{label}* ({read_as(q)}): “{quote(q['content'], 110)}” [↗]({r.link(q)})"
+            )
     if quotes:
         value = ""
         for line in quotes:
