@@ -121,6 +121,13 @@ def _message(
         export.stats.skip("bot message")
         return None
     edited = raw.get("timestampEdited")
+    content = _text(raw.get("content") or "")
+    attachments = len(raw.get("attachments") or [])
+    forwarded = raw.get("forwardedMessage")
+    if isinstance(forwarded, dict) and not content.strip():
+        # A forward (exporter 2.47+): the member's message is the one they forwarded.
+        content = _text(forwarded.get("content") or "")
+        attachments += len(forwarded.get("attachments") or [])
     reply = Reply(
         message_id=_snowflake(raw["id"]),
         guild_id=export.guild_id,
@@ -128,9 +135,9 @@ def _message(
         author_id=_snowflake(author["id"]),
         author_name=_text(str(author.get("nickname") or author.get("name") or "")),
         question_id=question_id,
-        content=_text(raw.get("content") or ""),
+        content=content,
         created_at=_timestamp(raw["timestamp"]),
-        attachments=len(raw.get("attachments") or []),
+        attachments=attachments,
     )
     return reply, _timestamp(edited) if edited else None
 

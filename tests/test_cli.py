@@ -493,3 +493,25 @@ def test_an_export_whose_message_count_disagrees_is_warned_about(tmp_path, capsy
     )
     assert code == 0 and "1 stored" in out
     assert "cut.json: the export says it holds 3 messages but has 1" in err
+
+
+def test_a_forwarded_message_is_read_from_what_was_forwarded(tmp_path, capsys):
+    """DiscordChatExporter 2.47+ writes a forward with empty content and the forwarded message
+    in `forwardedMessage`: its text is the member's reply."""
+    db = tmp_path / "club.db"
+    forward = dce_message(902, "", author=2)
+    forward["forwardedMessage"] = {
+        "timestamp": "2025-11-03T11:00:00+00:00",
+        "timestampEdited": None,
+        "content": "Pure theatre, backroom deals as usual",
+        "attachments": [{"id": "1", "url": "https://cdn.example/a.png", "fileName": "a.png"}],
+        "embeds": [],
+        "stickers": [],
+    }
+    path = write_dce_export(tmp_path / "fwd.json", [forward])
+    code, out, err = run(capsys, "ingest", str(path), "--db", str(db), "--question", "partnership")
+    assert code == 0, err
+    code, out, _ = run(capsys, "export", "--db", str(db))
+    [row] = [json.loads(x) for x in out.splitlines()]
+    assert row["content"].startswith("Pure theatre") and row["attachments"] == 1
+    assert row["label"] == "gamesmanship"
