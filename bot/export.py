@@ -21,6 +21,7 @@ EXPORT_FIELDS = (
     "created",
     "edited",
     "attachments",
+    "reply_to",
     "question",
     "label",
     "confidence",

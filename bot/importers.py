@@ -109,6 +109,17 @@ def _text(value: object) -> str:
     return value
 
 
+def _reference(raw: object) -> int | None:
+    """The message a reply answers, from the exporter's `reference` (None when there is none,
+    or when it does not name a message this program can store)."""
+    if not isinstance(raw, dict) or raw.get("messageId") in (None, ""):
+        return None
+    try:
+        return _snowflake(raw["messageId"])
+    except (BadMessage, TypeError, ValueError):
+        return None
+
+
 def _message(
     raw: dict, export: ChannelExport, question_id: str
 ) -> tuple[Reply, datetime | None] | None:
@@ -138,6 +149,7 @@ def _message(
         content=content,
         created_at=_timestamp(raw["timestamp"]),
         attachments=attachments,
+        reply_to=_reference(raw.get("reference")),
     )
     return reply, _timestamp(edited) if edited else None
 

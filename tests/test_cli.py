@@ -515,3 +515,22 @@ def test_a_forwarded_message_is_read_from_what_was_forwarded(tmp_path, capsys):
     [row] = [json.loads(x) for x in out.splitlines()]
     assert row["content"].startswith("Pure theatre") and row["attachments"] == 1
     assert row["label"] == "gamesmanship"
+
+
+def test_an_import_keeps_which_message_a_reply_answers(tmp_path, capsys):
+    db = tmp_path / "club.db"
+    first = dce_message(901, "Genuine partnership built on respect.", author=1)
+    answer = dce_message(902, "Pure theatre, backroom deals as usual", author=2, minutes=1)
+    answer["type"] = "Reply"
+    answer["reference"] = {"type": "Default", "messageId": "901", "channelId": "555"}
+    odd = dce_message(903, "A bit of both, honestly.", author=3, minutes=2)
+    odd["reference"] = {"type": "Default", "messageId": None, "channelId": "555"}
+    path = write_dce_export(tmp_path / "thread.json", [first, answer, odd])
+    code, _, err = run(capsys, "ingest", str(path), "--db", str(db), "--question", "partnership")
+    assert code == 0, err
+    code, out, _ = run(capsys, "export", "--db", str(db))
+    rows = {r["message_id"]: r for r in map(json.loads, out.splitlines())}
+    assert rows[902]["reply_to"] == 901
+    assert rows[901]["reply_to"] is None and rows[903]["reply_to"] is None
+    code, out, _ = run(capsys, "export", "--db", str(db), "--format", "csv")
+    assert "reply_to" in out.splitlines()[0].split(",")

@@ -45,6 +45,7 @@ def to_reply(message: discord.Message, discussion: Discussion) -> Reply:
         author_is_bot=author.bot or message.webhook_id is not None,
         account_created_at=author.created_at,
         member_joined_at=getattr(author, "joined_at", None),
+        reply_to=message.reference.message_id if message.reference else None,
     )
 
 

@@ -47,6 +47,8 @@ class Reply:
     account_created_at: datetime | None = None
     # When the author joined the server, if the source knows (Discord does; imports do not).
     member_joined_at: datetime | None = None
+    # The message this one replies to (Discord's message reference), if any.
+    reply_to: int | None = None
 
 
 class Action(enum.StrEnum):

@@ -79,7 +79,7 @@ RECENT_LIMIT = 50
 _INSERT_REPLY = (
     "INSERT INTO replies (message_id, guild_id, channel_id, discussion_id, question_id,"
     " author_id, author_name, content, attachments, created_at, classify_state,"
-    " member_joined_at, moderation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " member_joined_at, moderation, reply_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (message_id) DO NOTHING"
 )
 
@@ -99,6 +99,7 @@ def _reply_row(reply: Reply, classify: bool, moderation: str) -> tuple:
         "pending" if classify else "skipped",
         iso(reply.member_joined_at) if reply.member_joined_at else None,
         moderation,
+        reply.reply_to,
     )
 
 
@@ -676,7 +677,7 @@ class Repository:
         sql = (
             "SELECT r.guild_id, r.message_id, r.author_id, r.author_name, r.created_at,"
             " r.question_id, r.content, r.moderation, s.label, s.confidence, s.low_confidence,"
-            " s.source, s.model_version, r.channel_id, r.edited_at, r.attachments"
+            " s.source, s.model_version, r.channel_id, r.edited_at, r.attachments, r.reply_to"
             " FROM replies r"
             " LEFT JOIN stances s ON s.message_id = r.message_id AND s.is_current = 1"
             " WHERE r.deleted_at IS NULL"
@@ -707,6 +708,7 @@ class Repository:
                     "channel_id": r[13],
                     "edited": r[14],
                     "attachments": r[15],
+                    "reply_to": r[16],
                 }
 
     # --- reports ---------------------------------------------------------------------------
