@@ -135,7 +135,7 @@ def _read_jsonl(stream) -> list[tuple[object, str | None, str | None]]:
 
 def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import load_classifier, load_library
-    from bot.stance.classifier import reading
+    from bot.core.models import reading_of
 
     library = load_library(settings)
     question = library.question(args.question)
@@ -157,7 +157,7 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
             "label": p.label,
             "confidence": p.confidence,
             "scores": p.scores,
-            "reading": reading(p.model_version),
+            "reading": reading_of(p.model_version),
         }
         if p.low_confidence:
             record["low_confidence"] = True
@@ -476,7 +476,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import load_classifier, load_library
-    from bot.stance.classifier import reading
+    from bot.core.models import reading_of
     from bot.stance.evaluate import LabelledDataError, evaluate, labelled_files, read_labelled
 
     library = load_library(settings)
@@ -517,7 +517,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
                 "question": q.id,
                 "file": str(path),
                 "model_version": head.version,
-                "reading": reading(head.version),
+                "reading": reading_of(head.version),
             }
             | report.to_dict()
             for q, path, head, report in results
@@ -536,7 +536,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.dir is None:
         question, path, head, report = results[0]
-        print(f"{question.id} · {path} · model {head.version} ({reading(head.version)})\n")
+        print(f"{question.id} · {path} · model {head.version} ({reading_of(head.version)})\n")
         print(report.format())
         return 0
     names = [path.name.removesuffix(".jsonl") for _, path, *_ in results]
@@ -549,7 +549,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         print(
             f"{name:<{width}}  {report.n:>7}  {report.accuracy:>8.3f}  "
             f"{report.macro_f1:>8.3f}  {report.ece:>6.3f}  "
-            f"{100 * report.low_confidence_share:>7.1f}%  {reading(head.version)}"
+            f"{100 * report.low_confidence_share:>7.1f}%  {reading_of(head.version)}"
         )
     f1s = [r.macro_f1 for *_, r in results]
     print(

@@ -11,7 +11,8 @@ import pytest
 from bot.__main__ import main
 from bot.config import PROJECT_ROOT
 from bot.content import ContentLibrary
-from bot.stance.classifier import SHIPPED_HEADS, PrototypeHead, StanceClassifier, reading
+from bot.core.models import reading_of
+from bot.stance.classifier import SHIPPED_HEADS, PrototypeHead, StanceClassifier
 from bot.stance.general import (
     CALIBRATION_FILE,
     Calibration,
@@ -133,7 +134,7 @@ def test_the_shipped_general_model_is_calibrated_for_this_encoder(classifier, ne
     clf = StanceClassifier(classifier.encoder, library.questions, heads_dir=SHIPPED_HEADS)
     head = clf.head("skatepark")
     assert isinstance(head, PrototypeHead) and head.bias is not None
-    assert head.version.startswith("general-") and reading(head.version) == "zero-shot"
+    assert head.version.startswith("general-") and reading_of(head.version) == "zero-shot"
     cal = Calibration.load(SHIPPED_HEADS / CALIBRATION_FILE)
     assert cal.encoder == classifier.encoder.fingerprint
     assert cal.meta["replies"] >= 500  # fitted on whole questions the adapter never saw

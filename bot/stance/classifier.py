@@ -22,9 +22,9 @@ import numpy as np
 from safetensors import SafetensorError
 
 from bot.content import Question, UnknownQuestionError
-from bot.core.models import Prediction, reading_of
+from bot.core.models import Prediction
 from bot.stance.encoder import Encoder
-from bot.stance.general import CALIBRATION_FILE, Calibration, LabelSpace, prototypes
+from bot.stance.general import Calibration, LabelSpace, load_calibration, prototypes
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +79,6 @@ class NLIHead:
 
     def predict_proba(self, embeddings: np.ndarray) -> np.ndarray:
         raise TypeError("NLIHead reads text, not embeddings: use predict_texts")
-
-
-def reading(version: str) -> str:
-    """How a model version reads its question: "trained" or "zero-shot" (bot.core.models)."""
-    return reading_of(version)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -220,27 +215,11 @@ class StanceClassifier:
     def _zero_shot(self, question: Question) -> Head:
         if self.nli_model:
             return NLIHead.load(question, self.nli_model)
-        return PrototypeHead.build(question, self.encoder, calibration=self._calibration())
-
-    def _calibration(self) -> Calibration | None:
-        """The general model's calibration, if it was fitted with this encoder."""
-        if self.heads_dir is None or not (self.heads_dir / CALIBRATION_FILE).is_file():
-            return None
-        try:
-            cal = Calibration.load(self.heads_dir / CALIBRATION_FILE)
-        except ValueError as exc:
-            log.warning("%s; zero-shot questions use the uncalibrated scorer", exc)
-            return None
-        if cal.encoder != self.encoder.fingerprint:
-            log.warning(
-                "%s: fitted with encoder %s, now %s; zero-shot questions use the uncalibrated "
-                "scorer until `stancebot train`",
-                self.heads_dir / CALIBRATION_FILE,
-                cal.encoder,
-                self.encoder.fingerprint,
-            )
-            return None
-        return cal
+        return PrototypeHead.build(
+            question,
+            self.encoder,
+            calibration=load_calibration(self.heads_dir, self.encoder.fingerprint),
+        )
 
     def _trained_head(self, question: Question) -> LinearHead | None:
         if self.heads_dir is None or self.zero_shot:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from bot.content import Question
+
+log = logging.getLogger(__name__)
 
 CALIBRATION_FILE = "general.json"
 SET_APART = ("neutral", "off_topic")  # label names scored with a bias of their own
@@ -119,6 +122,28 @@ class Calibration:
     def version(self) -> str:
         blob = json.dumps([self.scale, sorted(self.bias.items())])
         return hashlib.sha256(blob.encode()).hexdigest()[:6]
+
+
+def load_calibration(folder: Path | None, fingerprint: str) -> Calibration | None:
+    """The general model's calibration in a model folder, if it was fitted with the encoder of
+    this fingerprint; None (with a warning saying why, when there is a file) otherwise."""
+    if folder is None or not (folder / CALIBRATION_FILE).is_file():
+        return None
+    try:
+        cal = Calibration.load(folder / CALIBRATION_FILE)
+    except ValueError as exc:
+        log.warning("%s; zero-shot questions use the uncalibrated scorer", exc)
+        return None
+    if cal.encoder != fingerprint:
+        log.warning(
+            "%s: fitted with encoder %s, now %s; zero-shot questions use the uncalibrated "
+            "scorer until `stancebot train`",
+            folder / CALIBRATION_FILE,
+            cal.encoder,
+            fingerprint,
+        )
+        return None
+    return cal
 
 
 def linear_prior(question: Question, encoder, cal: Calibration) -> tuple[np.ndarray, np.ndarray]:

@@ -426,10 +426,7 @@ def train_models(
             encoder.apply_adapter(adapter_path)
     from bot.stance import general
 
-    cal = None
-    if (out_dir / general.CALIBRATION_FILE).is_file():
-        cal = general.Calibration.load(out_dir / general.CALIBRATION_FILE)
-        cal = cal if cal.encoder == encoder.fingerprint else None
+    cal = general.load_calibration(out_dir, encoder.fingerprint)
     reports = []
     for learn, calibration in splits:
         prior = general.linear_prior(learn.question, encoder, cal) if cal else None
