@@ -238,8 +238,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 async def _only_guild(db, guild: int | None) -> int | None:
     if guild is not None:
         return guild
-    async with db.conn.execute("SELECT DISTINCT guild_id FROM replies ORDER BY 1") as cur:
-        guilds = [r[0] for r in await cur.fetchall()]
+    from bot.storage.repository import Repository
+
+    guilds = await Repository(db).guild_ids()
     if len(guilds) > 1:
         raise CliError(
             f"the database holds {len(guilds)} servers ({', '.join(map(str, guilds))}): "
@@ -249,12 +250,19 @@ async def _only_guild(db, guild: int | None) -> int | None:
 
 
 def _open_existing_db(settings: Settings):
-    from bot.storage.db import Database
     from bot.storage.repository import Repository
 
-    if not Path(settings.database).is_file():
-        raise CliError(f"{settings.database}: database not found; pass --db PATH")
-    return Database(settings.database), Repository
+    return _existing_db(settings.database), Repository
+
+
+def _existing_db(target: str):
+    """The database `target` names (a file that must exist, or a PostgreSQL URL), unopened."""
+    from bot.storage.db import open_database
+    from bot.storage.postgres import is_postgres_url
+
+    if not is_postgres_url(target) and not Path(target).is_file():
+        raise CliError(f"{target}: database not found; pass --db PATH")
+    return open_database(target)
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
@@ -337,18 +345,16 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _corrections(
-    settings: Settings, db_path: Path | None, question: str | None, guild: int | None
+    settings: Settings, db_path: str | None, question: str | None, guild: int | None
 ) -> list:
     if db_path is None:
         return []
-    from bot.storage.db import Database
     from bot.storage.repository import Repository
 
-    if not db_path.is_file():
-        raise CliError(f"{db_path}: database not found")
+    db = _existing_db(db_path)
 
     async def go() -> list:
-        async with Database(db_path) as db:
+        async with db:
             return await Repository(db).corrections(question, guild_id=guild)
 
     return asyncio.run(go())
@@ -561,18 +567,21 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.storage.db import Database, migrations
+    from bot.storage.db import open_database
+
+    if args.db_command == "copy":
+        return _copy_db(args)
 
     async def go() -> int:
         if args.db_command == "migrate":
-            db = Database(settings.database)
+            db = open_database(settings.database)
             await db.open(migrate=False)
             try:
                 before = await db.schema_version()
                 applied = await db.migrate()
+                latest = await db.schema_version()
             finally:
                 await db.close()
-            latest = len(migrations())
             if applied:
                 print(f"{settings.database}: migrated from schema {before} to {latest}")
             else:
@@ -590,6 +599,37 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             await db.close()
         print(f"backed up {settings.database} to {args.target}")
+        return 0
+
+    return asyncio.run(go())
+
+
+def _copy_db(args: argparse.Namespace) -> int:
+    from bot.storage.copy import copy_database
+    from bot.storage.db import open_database
+    from bot.storage.postgres import is_postgres_url
+
+    source = _existing_db(args.source)
+    if not is_postgres_url(args.target) and Path(args.target).exists():
+        raise CliError(f"{args.target}: already exists; copy into a new file")
+    target = open_database(args.target)
+
+    def progress(table: str, n: int) -> None:
+        print(f"\r{table}: {n} rows", end="", file=sys.stderr, flush=True)
+
+    async def go() -> int:
+        await source.open(migrate=False)
+        try:
+            await target.open()
+            try:
+                copied = await copy_database(source, target, progress=progress)
+            finally:
+                await target.close()
+        finally:
+            await source.close()
+        print("\r", end="", file=sys.stderr)
+        listed = ", ".join(f"{n} {table}" for table, n in copied.items() if n)
+        print(f"copied {source.path} to {target.path}: {listed or 'no rows'}; counts checked")
         return 0
 
     return asyncio.run(go())
@@ -660,7 +700,10 @@ def build_parser() -> argparse.ArgumentParser:
         return sp
 
     def db_opt(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--db", type=Path, help="database file (default: STANCEBOT_DATABASE)")
+        sp.add_argument(
+            "--db",
+            help="database: an SQLite file or a postgresql:// URL (default: STANCEBOT_DATABASE)",
+        )
 
     add("run", "Start the Discord bot (needs STANCEBOT_TOKEN).", cmd_run)
 
@@ -685,7 +728,9 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_train,
     )
     sp.add_argument("--question", help="refit only this question's head (on the current adapter)")
-    sp.add_argument("--db", type=Path, help="fold in moderator corrections from this database")
+    sp.add_argument(
+        "--db", help="fold in moderator corrections from this database (file or postgresql:// URL)"
+    )
     sp.add_argument("--guild", type=int, help="with --db: only this server's corrections")
     sp.add_argument("--out", type=Path, help="where to write the model (default: the shipped one)")
     sp.add_argument("--heads-only", action="store_true", help="keep the adapter, refit heads")
@@ -750,13 +795,22 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--guild", type=int, help="server id (needed if the database has several)")
     db_opt(sp)
 
-    sp = add("db", "Database maintenance: migrate, backup, purge.", cmd_db)
+    sp = add("db", "Database maintenance: migrate, backup, copy, purge.", cmd_db)
     dbsub = sp.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     m = dbsub.add_parser("migrate", help="apply pending schema migrations")
     db_opt(m)
     b = dbsub.add_parser("backup", help="online backup to a new file")
     b.add_argument("target", type=Path, help="backup file to create")
     db_opt(b)
+    cp = dbsub.add_parser(
+        "copy",
+        help="copy a whole database into a new, empty one (SQLite into PostgreSQL, or back)",
+        description="Copy every reply, stance, case and setting of SOURCE into TARGET, in one "
+        "transaction, and check the row counts and totals. Stop the bot first. Example: "
+        "stancebot db copy stancebot.db postgresql://stancebot:secret@db.example:5432/stancebot",
+    )
+    cp.add_argument("source", help="the database to copy: an SQLite file or a postgresql:// URL")
+    cp.add_argument("target", help="a new database: an SQLite file or an empty PostgreSQL one")
     pg = dbsub.add_parser(
         "purge", help="delete replies (and their stances) older than a number of days"
     )

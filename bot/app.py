@@ -22,7 +22,7 @@ from bot.moderation.rules import RuleModerator, RuleSettings
 from bot.stance.adapter import ADAPTER_FILE
 from bot.stance.classifier import SHIPPED_HEADS, StanceClassifier
 from bot.stance.encoder import Encoder
-from bot.storage.db import Database
+from bot.storage.db import Database, PostgresDatabase, open_database
 from bot.storage.repository import Repository
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ def load_abuse_scorer(
 @dataclass
 class App:
     settings: Settings
-    db: Database
+    db: Database | PostgresDatabase
     repo: Repository
     library: ContentLibrary
     classifier: StanceClassifier
@@ -157,7 +157,7 @@ class App:
         classify = classifier.predict_many
         if scorer is not None:
             classify = ModeratedClassifier(classifier, scorer).predict_many
-        db = await Database(database or settings.database).open()
+        db = await open_database(database or settings.database).open()
         repo = Repository(db)
         queue = ClassificationQueue(
             repo,

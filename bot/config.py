@@ -48,7 +48,8 @@ class Settings(BaseSettings):
     shard_ids: list[int] | None = None
 
     # Storage and content
-    database: Path = Path("stancebot.db")
+    # An SQLite file, or a PostgreSQL URL (postgresql://user:password@host:5432/name)
+    database: str = "stancebot.db"
     seeds_dir: Path = PROJECT_ROOT / "seeds"
     prompts_dir: Path = PROJECT_ROOT / "prompts"
 
@@ -119,6 +120,11 @@ class Settings(BaseSettings):
         if not v or len(set(v)) != len(v) or not all(0 <= i < count for i in v):
             raise ValueError(f"must be distinct shard numbers from 0 to {count - 1}")
         return v
+
+    @field_validator("database", mode="before")
+    @classmethod
+    def _database_text(cls, value: object) -> object:
+        return os.fspath(value) if isinstance(value, os.PathLike) else value
 
     @field_validator("log_level", mode="before")
     @classmethod

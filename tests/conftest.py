@@ -24,6 +24,10 @@ from bot.stance.adapter import ADAPTER_FILE
 from bot.stance.classifier import SHIPPED_HEADS, StanceClassifier
 from bot.stance.encoder import Encoder
 
+# A PostgreSQL server for the storage tests (scripts/test-postgres.sh sets it; read before the
+# fixture below clears STANCEBOT_* variables).
+TEST_POSTGRES = os.environ.get("STANCEBOT_TEST_POSTGRES")
+
 T0 = datetime(2025, 11, 3, 12, 0, tzinfo=UTC)
 GUILD_A = 111_111_111_111_111_111
 GUILD_B = 222_222_222_222_222_222
@@ -36,6 +40,54 @@ def _isolated_env(monkeypatch, tmp_path):
         if key.startswith("STANCEBOT_"):
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
+
+
+def _need_postgres() -> str:
+    if TEST_POSTGRES:
+        return TEST_POSTGRES
+    if os.environ.get("CI"):
+        pytest.fail("STANCEBOT_TEST_POSTGRES is not set: CI runs the PostgreSQL tests (.ci/run)")
+    pytest.skip("no PostgreSQL server: run `scripts/test-postgres.sh make test` to include it")
+
+
+async def new_postgres_database() -> str:
+    """A new, empty database on the test server; its URL."""
+    import uuid
+
+    import asyncpg
+
+    server = _need_postgres()
+    name = f"stancebot_test_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(server)
+    try:
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    return server.rsplit("/", 1)[0] + "/" + name
+
+
+async def drop_postgres_database(url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(_need_postgres())
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_target(request, tmp_path) -> AsyncIterator[str]:
+    """Where a test's database lives, once per backend: an SQLite file, then a new database on
+    the test PostgreSQL server. Storage and service tests take it so both backends pass them."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "test.db")
+        return
+    url = await new_postgres_database()
+    try:
+        yield url
+    finally:
+        await drop_postgres_database(url)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import pytest
 from bot.core.models import Action, Prediction, Verdict
 from bot.core.moderation_actions import BrigadeSettings
 from bot.reports.moderation import brigading_bursts, find_bursts, removals_by_stance
-from bot.storage.db import Database
+from bot.storage.db import open_database
 from bot.storage.moderation import ModerationStore, StanceReply
 from bot.storage.repository import PendingItem, Repository
 
@@ -90,8 +90,10 @@ async def _labelled(repo: Repository, reply_, label: str) -> None:
     await repo.write_model_stances([(item, Prediction(label, 0.9, {label: 0.9}, "m"))])
 
 
-async def test_stored_replies_give_bursts_removals_by_stance_and_one_alert(tmp_path, make_reply):
-    async with Database(tmp_path / "b.db") as db:
+async def test_stored_replies_give_bursts_removals_by_stance_and_one_alert(
+    database_target, make_reply
+):
+    async with open_database(database_target) as db:
         repo, store = Repository(db), ModerationStore(db)
         for i in range(5):
             r = make_reply(

@@ -13,7 +13,7 @@ import pytest
 
 from bot.__main__ import main
 from bot.core.models import Action, Prediction, Verdict, utcnow
-from bot.storage.db import Database, migrations
+from bot.storage.db import Database, migrations, open_database
 from bot.storage.moderation import ModerationStore
 from bot.storage.repository import PendingItem, Repository
 
@@ -24,8 +24,8 @@ REMOVE = Verdict(Action.REMOVE, ("scam",))
 
 
 @pytest.fixture
-async def db(tmp_path):
-    async with Database(tmp_path / "cases.db") as db:
+async def db(database_target):
+    async with open_database(database_target) as db:
         yield db
 
 

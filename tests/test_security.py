@@ -22,8 +22,22 @@ MARK = "ZQX"
 # SQL fragments that f-strings put into statements. Each is built from constants and "?"
 # placeholders only (reviewed); anything else interpolated into SQL fails the test below.
 REVIEWED_FRAGMENTS = {
-    "bot/storage/db.py": {"sql", "version", "name", "iso(utcnow())"},  # bundled migrations
-    "bot/storage/moderation.py": {"question", "aside", "marks", "where"},
+    "bot/storage/db.py": {"sql", "version", "name", "iso(utcnow())", "table"},  # migrations
+    "bot/storage/moderation.py": {
+        "question",
+        "aside",
+        "marks",
+        "where",
+        "same",
+        # the dialect's fragments, over constant column names and "?"
+        "self.db.dialect.days_between('created_at', 'member_joined_at')",
+        "dialect.greatest('last_at', '?')",
+        "dialect.greatest('replies', '?')",
+        "dialect.greatest('members', '?')",
+    },
+    # copy.TABLES (constants) and the columns the databases' own schemas list
+    "bot/storage/copy.py": {"table", "names", "key", "where", "', '.join('?' * len(columns))"},
+    "bot/storage/postgres.py": {"table"},  # _IDENTITY_TABLES
     "bot/storage/repository.py": {
         "aside",
         "sums",
@@ -32,6 +46,8 @@ REVIEWED_FRAGMENTS = {
         "shown",
         "label_sums",
         "index",
+        "i",
+        "self.db.dialect.indexed_by(index)",
         "latest",
         "','.join('?' * len(chunk))",
     },

@@ -3,13 +3,20 @@
 import pytest
 
 from bot.app import App
+from bot.config import load_settings
 from bot.core.models import MAX_REPLY_CHARS, Outcome
 from bot.core.service import ServiceError
 from bot.reports.summary import build_summary
-from bot.storage.db import Database
+from bot.storage.db import open_database
 from bot.storage.repository import Repository
 
 from .conftest import GUILD_A, GUILD_B, T0
+
+
+@pytest.fixture
+def settings(database_target):
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return load_settings(database=database_target, batch_max_delay_ms=5)
 
 
 async def count(app: App, table: str) -> int:
@@ -19,7 +26,7 @@ async def count(app: App, table: str) -> int:
 
 async def store_unclassified(settings, replies) -> None:
     """What a run leaves behind when it dies after storing replies, before classifying them."""
-    async with Database(settings.database) as db:
+    async with open_database(settings.database) as db:
         repo = Repository(db)
         for r in replies:
             await repo.insert_reply(r, classify=True)
@@ -422,7 +429,7 @@ async def test_two_classification_workers_classify_every_reply_once(
         await app.service.drain()
         assert app.service.queue.classified == 60 and await app.repo.pending() == []
         async with app.db.conn.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT message_id) FROM stances WHERE is_current"
+            "SELECT COUNT(*), COUNT(DISTINCT message_id) FROM stances WHERE is_current = 1"
         ) as cur:
             assert tuple(await cur.fetchone()) == (60, 60)
     finally:

@@ -4,7 +4,7 @@ import sqlite3
 import pytest
 
 from bot.core.models import Prediction
-from bot.storage.db import Database, StorageError, migrations
+from bot.storage.db import Database, StorageError, migrations, open_database
 from bot.storage.repository import PendingItem, Repository
 
 from .conftest import GUILD_A
@@ -111,8 +111,8 @@ async def test_backup_is_a_usable_copy(tmp_path, make_reply):
             assert [r[0] for r in await cur.fetchall()] == ["backed up"]
 
 
-async def test_stale_prediction_for_edited_text_is_dropped(tmp_path, make_reply):
-    async with Database(tmp_path / "s.db") as db:
+async def test_stale_prediction_for_edited_text_is_dropped(database_target, make_reply):
+    async with open_database(database_target) as db:
         repo = Repository(db)
         r = make_reply("first text")
         await repo.insert_reply(r, classify=True)
@@ -135,8 +135,8 @@ async def _label(db, mid):
         return tuple(await cur.fetchone())
 
 
-async def test_triggers_keep_each_replys_current_label_in_step(tmp_path, make_reply):
-    async with Database(tmp_path / "t.db") as db:
+async def test_triggers_keep_each_replys_current_label_in_step(database_target, make_reply):
+    async with open_database(database_target) as db:
         repo = Repository(db)
         r = make_reply("some text")
         await repo.insert_reply(r, classify=True)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.core.models import Action, Prediction, Verdict
-from bot.storage.db import Database, migrations
+from bot.storage.db import Database, migrations, open_database
 from bot.storage.repository import PendingItem, Repository
 
 from .conftest import GUILD_A, GUILD_B, T0
@@ -74,9 +74,11 @@ async def apply_random_operations(repo: Repository, rng: random.Random, make_rep
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-async def test_totals_equal_a_full_scan_after_any_sequence_of_changes(tmp_path, make_reply, seed):
+async def test_totals_equal_a_full_scan_after_any_sequence_of_changes(
+    database_target, make_reply, seed
+):
     rng = random.Random(seed)
-    async with Database(tmp_path / "t.db") as db:
+    async with open_database(database_target) as db:
         repo = Repository(db)
         for _ in range(4):
             await apply_random_operations(repo, rng, make_reply, 60)
@@ -89,9 +91,9 @@ async def test_totals_equal_a_full_scan_after_any_sequence_of_changes(tmp_path, 
 
 
 async def test_a_period_ending_before_the_last_reply_is_scanned_not_read_from_totals(
-    tmp_path, make_reply
+    database_target, make_reply
 ):
-    async with Database(tmp_path / "t.db") as db:
+    async with open_database(database_target) as db:
         repo = Repository(db)
         early, late = make_reply("early", author=1), make_reply("late", author=1, minutes=60)
         for r, label in ((early, "partnership"), (late, "gamesmanship")):

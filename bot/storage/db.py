@@ -15,6 +15,11 @@ from pathlib import Path
 import aiosqlite
 
 from bot.core.models import iso, utcnow
+from bot.storage.dialect import SQLITE
+from bot.storage.errors import StorageError
+from bot.storage.postgres import PostgresDatabase, is_postgres_url
+
+__all__ = ["Database", "PostgresDatabase", "StorageError", "migrations", "open_database"]
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +38,6 @@ _MIGRATIONS_TABLE = (
 )
 
 
-class StorageError(RuntimeError):
-    """The database cannot be used; the message says why and what to do."""
-
-
 def migrations() -> list[tuple[int, str, str]]:
     """(version, name, sql) for every bundled migration, in order."""
     found = []
@@ -51,8 +52,18 @@ def migrations() -> list[tuple[int, str, str]]:
     return found
 
 
+def open_database(target: Path | str) -> Database | PostgresDatabase:
+    """The database `target` names, not yet opened: a `postgresql://` URL (PostgreSQL), or
+    the path of an SQLite file (`:memory:` for one that lives in memory)."""
+    if is_postgres_url(str(target)):
+        return PostgresDatabase(str(target))
+    return Database(target)
+
+
 class Database:
     """Owns one aiosqlite connection. Writes go through `transaction()`, one at a time."""
+
+    dialect = SQLITE
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
@@ -160,6 +171,18 @@ class Database:
                 f"{self.path}: schema {version} is missing its tables {', '.join(missing)} (an "
                 "incomplete copy or backup?); restore a complete backup"
             )
+
+    @property
+    def latest_schema(self) -> int:
+        """The schema version this stancebot's migrations reach."""
+        return len(migrations())
+
+    async def columns(self, table: str) -> list[str]:
+        async with self.conn.execute(f"PRAGMA table_info({table})") as cur:
+            return [row[1] for row in await cur.fetchall()]
+
+    async def sync_identities(self, conn) -> None:
+        """After rows were inserted with their own ids: nothing to do (SQLite takes MAX + 1)."""
 
     async def schema_version(self) -> int:
         async with self.conn.execute(

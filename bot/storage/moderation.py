@@ -138,6 +138,44 @@ async def _record_erasure(
     )
 
 
+async def insert_case(
+    conn,
+    guild_id: int,
+    action: str,
+    *,
+    message_id: int | None,
+    author_id: int | None,
+    reasons: Sequence[str],
+    scores: dict[str, float] | None = None,
+    actor: str,
+    moderator_id: int | None,
+    status: str | None = None,
+) -> int:
+    """Open the guild's next numbered case inside a write transaction; returns its number.
+    Without a status, the one its action implies (a trigger: review → open, remove → removed,
+    else closed)."""
+    cur = await conn.execute(
+        "INSERT INTO moderation_events (guild_id, case_number, message_id, author_id,"
+        " action, reasons, scores, actor, moderator_id, created_at, status)"
+        " VALUES (?1, (SELECT COALESCE(MAX(case_number), 0) + 1 FROM moderation_events"
+        " WHERE guild_id = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING case_number",
+        (
+            guild_id,
+            message_id,
+            author_id,
+            action,
+            json.dumps(list(reasons)),
+            json.dumps(scores or {}),
+            actor,
+            moderator_id,
+            iso(utcnow()),
+            status,
+        ),
+    )
+    (number,) = await cur.fetchone()
+    return int(number)
+
+
 class ModerationStore:
     def __init__(self, db: Database, *, default_policy: ModerationPolicy | None = None) -> None:
         self.db = db
@@ -316,25 +354,17 @@ class ModerationStore:
     ) -> int:
         """A case for an action that needs no decision (a timeout): returns its number."""
         async with self.db.transaction() as conn:
-            cur = await conn.execute(
-                "INSERT INTO moderation_events (guild_id, case_number, message_id, author_id,"
-                " action, reasons, actor, moderator_id, created_at, status)"
-                " VALUES (?, (SELECT COALESCE(MAX(case_number), 0) + 1 FROM moderation_events"
-                " WHERE guild_id = ?), ?, ?, ?, ?, ?, ?, ?, 'closed') RETURNING case_number",
-                (
-                    guild_id,
-                    guild_id,
-                    message_id,
-                    author_id,
-                    action,
-                    json.dumps(list(reasons)),
-                    actor,
-                    moderator_id,
-                    iso(utcnow()),
-                ),
+            return await insert_case(
+                conn,
+                guild_id,
+                action,
+                message_id=message_id,
+                author_id=author_id,
+                reasons=reasons,
+                actor=actor,
+                moderator_id=moderator_id,
+                status="closed",
             )
-            (number,) = await cur.fetchone()
-        return int(number)
 
     async def timed_out_since(self, guild_id: int, author_id: int, since: datetime) -> bool:
         """Whether the bot has timed the member out since then (a timeout case exists)."""
@@ -494,7 +524,7 @@ class ModerationStore:
             f" WHERE guild_id = ?{question} AND created_at >= ? AND created_at < ?"
             " AND deleted_at IS NULL AND member_joined_at IS NOT NULL"
             f" AND stance_label IS NOT NULL AND stance_low = 0 AND stance_label NOT IN ({aside})"
-            " AND julianday(created_at) - julianday(member_joined_at) < ?"
+            f" AND {self.db.dialect.days_between('created_at', 'member_joined_at')} < ?"
             " ORDER BY created_at, message_id",
             (
                 guild_id,
@@ -523,30 +553,23 @@ class ModerationStore:
     ) -> bool:
         """Remember a flagged burst; False if it is one already flagged (it overlaps, or follows
         within the window, an alert for the same question and stance)."""
+        dialect = self.db.dialect
+        # The same alert: it began by the end of this burst and ended at most the window
+        # before this burst began.
+        same = (
+            "guild_id = ? AND question_id = ? AND label = ? AND first_at <= ?"
+            f" AND {dialect.days_between('?', 'last_at')} <= ? / 1440.0"
+        )
+        key = (guild_id, question_id, label, iso(last_at), iso(first_at), window_minutes)
         async with self.db.transaction() as conn:
-            async with conn.execute(
-                "SELECT 1 FROM brigading_alerts WHERE guild_id = ? AND question_id = ?"
-                " AND label = ? AND first_at <= ?"
-                " AND julianday(last_at) + ? / 1440.0 >= julianday(?)",
-                (guild_id, question_id, label, iso(last_at), window_minutes, iso(first_at)),
-            ) as cur:
+            async with conn.execute(f"SELECT 1 FROM brigading_alerts WHERE {same}", key) as cur:
                 if await cur.fetchone() is not None:
                     await conn.execute(
-                        "UPDATE brigading_alerts SET last_at = MAX(last_at, ?),"
-                        " replies = MAX(replies, ?), members = MAX(members, ?)"
-                        " WHERE guild_id = ? AND question_id = ? AND label = ? AND first_at <= ?"
-                        " AND julianday(last_at) + ? / 1440.0 >= julianday(?)",
-                        (
-                            iso(last_at),
-                            replies,
-                            members,
-                            guild_id,
-                            question_id,
-                            label,
-                            iso(last_at),
-                            window_minutes,
-                            iso(first_at),
-                        ),
+                        "UPDATE brigading_alerts SET"
+                        f" last_at = {dialect.greatest('last_at', '?')},"
+                        f" replies = {dialect.greatest('replies', '?')},"
+                        f" members = {dialect.greatest('members', '?')} WHERE {same}",
+                        (iso(last_at), replies, members, *key),
                     )
                     return False
             cur = await conn.execute(

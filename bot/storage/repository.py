@@ -11,6 +11,7 @@ from typing import Literal
 
 from bot.core.models import Prediction, Reply, Verdict, iso, parse_iso, utcnow
 from bot.storage.db import Database
+from bot.storage.moderation import insert_case
 
 # The label the trigger-kept whole-discussion totals (migration 0005) set aside.
 TOTALS_SET_ASIDE = ("off_topic",)
@@ -155,9 +156,9 @@ class Repository:
                 " EXISTS (SELECT 1 FROM replies WHERE message_id = ?4), r.content, r.created_at,"
                 " EXISTS (SELECT 1 FROM erasures WHERE guild_id IN (?1, 0)"
                 " AND author_id IN (?2, 0) AND ?6 <= through)"
-                " FROM (SELECT 1) LEFT JOIN (SELECT content, created_at FROM replies"
+                " FROM (SELECT 1 AS one) AS o LEFT JOIN (SELECT content, created_at FROM replies"
                 " WHERE guild_id = ?1 AND author_id = ?2 AND created_at >= ?3"
-                " AND message_id != ?4 ORDER BY created_at DESC LIMIT ?5) r ON 1",
+                " AND message_id != ?4 ORDER BY created_at DESC LIMIT ?5) AS r ON TRUE",
                 (
                     reply.guild_id,
                     reply.author_id,
@@ -283,6 +284,13 @@ class Repository:
             (latest,) = await cur.fetchone()
         return parse_iso(latest) if latest else None
 
+    async def guild_ids(self) -> list[int]:
+        """Every server with a stored reply, in id order."""
+        async with self.db.conn.execute(
+            "SELECT DISTINCT guild_id FROM replies ORDER BY guild_id"
+        ) as cur:
+            return [r[0] for r in await cur.fetchall()]
+
     async def last_message_id(self, guild_id: int, channel_id: int) -> int | None:
         async with self.db.conn.execute(
             "SELECT MAX(message_id) FROM replies WHERE guild_id = ? AND channel_id = ?",
@@ -383,26 +391,17 @@ class Repository:
         actor: str,
         moderator_id: int | None,
     ) -> int:
-        cur = await conn.execute(
-            "INSERT INTO moderation_events (guild_id, case_number, message_id, author_id,"
-            " action, reasons, scores, actor, moderator_id, created_at)"
-            " VALUES (?, (SELECT COALESCE(MAX(case_number), 0) + 1 FROM moderation_events"
-            " WHERE guild_id = ?), ?, ?, ?, ?, ?, ?, ?, ?) RETURNING case_number",
-            (
-                guild_id,
-                guild_id,
-                message_id,
-                author_id,
-                verdict.action.value,
-                json.dumps(list(verdict.reasons)),
-                json.dumps(verdict.scores),
-                actor,
-                moderator_id,
-                iso(utcnow()),
-            ),
+        return await insert_case(
+            conn,
+            guild_id,
+            verdict.action.value,
+            message_id=message_id,
+            author_id=author_id,
+            reasons=verdict.reasons,
+            scores=verdict.scores,
+            actor=actor,
+            moderator_id=moderator_id,
         )
-        row = await cur.fetchone()
-        return int(row[0])
 
     async def moderation_tally(self, guild_id: int) -> tuple[dict[str, int], dict[str, int]]:
         """({moderation state: replies}, {reason: automatic cases}) for a guild, as stored now:
@@ -721,13 +720,14 @@ class Repository:
     )
 
     def _latest_sql(self, set_aside: tuple[str, ...]) -> str:
-        """Each member's latest confident, not-set-aside reply in a period (SQLite bare column);
+        """Each member's latest confident, not-set-aside reply in a period, with its label;
         latest = highest message id, the same rule as stance_tallies."""
         aside = ",".join("?" * len(set_aside)) or "''"
         return (
-            "SELECT author_id, stance_label AS label, MAX(message_id) FROM replies"
+            "SELECT m.author_id, r.stance_label AS label FROM (SELECT author_id,"
+            " MAX(message_id) AS latest FROM replies"
             f" WHERE {self._VISIBLE} AND stance_low = 0 AND stance_label NOT IN ({aside})"
-            " GROUP BY author_id"
+            " GROUP BY author_id) AS m JOIN replies r ON r.message_id = m.latest"
         )
 
     async def stance_tallies(
@@ -775,7 +775,7 @@ class Repository:
         shown = "moderation != 'remove'"
         aside = ",".join("?" * len(set_aside)) or "''"
         label_sums = "".join(
-            f", SUM({shown} AND stance_low = 0 AND stance_label = ?) AS n{i}"
+            f", COUNT(*) FILTER (WHERE {shown} AND stance_low = 0 AND stance_label = ?) AS n{i}"
             for i in range(len(labels))
         )
         inner = [iso(b) for b in bounds[1:-1]]
@@ -789,19 +789,22 @@ class Repository:
             f"SELECT {bucket} AS bucket,"
             f" MAX(CASE WHEN {shown} AND stance_low = 0 AND stance_label NOT IN ({aside})"
             " THEN message_id END) AS latest,"
-            f" SUM({shown}) AS visible, SUM(moderation = 'remove') AS removed,"
-            f" SUM({shown} AND stance_label IS NULL) AS unclassified,"
-            f" SUM({shown} AND stance_low = 1) AS low{label_sums}"
-            f" FROM replies INDEXED BY {index} WHERE guild_id = ? AND question_id = ?"
+            f" COUNT(*) FILTER (WHERE {shown}) AS visible,"
+            " COUNT(*) FILTER (WHERE moderation = 'remove') AS removed,"
+            f" COUNT(*) FILTER (WHERE {shown} AND stance_label IS NULL) AS unclassified,"
+            f" COUNT(*) FILTER (WHERE {shown} AND stance_low = 1) AS low{label_sums}"
+            f" FROM replies{self.db.dialect.indexed_by(index)}"
+            " WHERE guild_id = ? AND question_id = ?"
             " AND created_at >= ? AND created_at < ? AND deleted_at IS NULL"
             # With one period, group by member alone: SQLite then streams the member index.
             + (" GROUP BY bucket, author_id" if inner else " GROUP BY author_id")
         )
         sums = "".join(f", SUM(m.n{i})" for i in range(len(labels)))
         sql = (
-            "SELECT m.bucket, r.stance_label, COUNT(m.latest), SUM(m.visible > 0),"
+            "SELECT m.bucket, r.stance_label, COUNT(m.latest),"
+            " COUNT(*) FILTER (WHERE m.visible > 0),"
             " SUM(m.visible), SUM(m.removed), SUM(m.unclassified), SUM(m.low)"
-            f"{sums} FROM ({per_member}) m LEFT JOIN replies r ON r.message_id = m.latest"
+            f"{sums} FROM ({per_member}) AS m LEFT JOIN replies r ON r.message_id = m.latest"
             " GROUP BY 1, 2"
         )
         args = (*inner, *set_aside, *labels, guild_id, question_id, iso(start), iso(end))

@@ -7,12 +7,21 @@ import io
 import json
 from datetime import UTC, datetime
 
+import pytest
+
+from bot.config import load_settings
 from bot.export import export_bytes
 from bot.storage.guilds import GuildStore
 
 from ..conftest import GUILD_A, GUILD_B
 
 NOW = datetime(2026, 1, 5, 9, tzinfo=UTC)
+
+
+@pytest.fixture
+def settings(database_target):
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return load_settings(database=database_target, batch_max_delay_ms=5)
 
 
 async def test_schedule_is_per_guild(app):
