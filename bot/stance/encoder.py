@@ -383,12 +383,6 @@ class Encoder:
             batch[key] = arr
         return batch
 
-    def _padded(self, tokens, idx: list[int]) -> dict:
-        """The rows `idx` of the tokenizer's output as right-padded tensors."""
-        import torch
-
-        return {k: torch.from_numpy(v) for k, v in self.padded_arrays(tokens, idx).items()}
-
 
 class LayerCapture:
     """Layers' pooled features, read from the encoder's own pass through
