@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.stance.transformer import is_ffn_output, mean_pooler
+
 log = logging.getLogger(__name__)
 
 # Bump when the exported graph or the quantisation recipe changes: old cache entries are then
@@ -269,12 +271,8 @@ def _export(encoder, path: Path) -> None:
         def forward(self, *inputs):
             kwargs = dict(zip(names, inputs, strict=True))
             out = self.model(**kwargs, output_hidden_states=True)
-            mask = kwargs["attention_mask"].unsqueeze(-1).to(torch.float32)
-            count = mask.sum(1).clamp(min=1e-9)
-            pooled = [
-                torch.nn.functional.normalize((h * mask).sum(1) / count, p=2, dim=1)
-                for h in out.hidden_states[1:]
-            ]
+            pool = mean_pooler(kwargs["attention_mask"])
+            pooled = [pool(h) for h in out.hidden_states[1:]]
             return pooled[-1], torch.stack(pooled, dim=1)
 
     sample = encoder.tokenizer(["a probe sentence", "another"], padding=True, return_tensors="pt")
@@ -334,12 +332,10 @@ def _quantize(src: Path, dst: Path, *, reduce_range: bool) -> None:
 def _ffn_output_node(node) -> bool:
     """A MatMul of a block's feed-forward output layer. torch's exporter names nodes by module
     path (/model/encoder/layer.0/output/dense/MatMul for BERT's encoder.layer.0.output.dense)."""
-    from bot.stance.encoder import _is_ffn_output
-
     if node.op_type != "MatMul" or not node.name.endswith("/MatMul"):
         return False
     module = node.name.removesuffix("/MatMul").removeprefix("/model/").replace("/", ".")
-    return _is_ffn_output(module)
+    return is_ffn_output(module)
 
 
 def _check(encoder, runtime: OnnxRuntime) -> str | None:
@@ -357,11 +353,10 @@ def _check(encoder, runtime: OnnxRuntime) -> str | None:
         out = encoder.model(
             **{k: torch.from_numpy(v) for k, v in batch.items()}, output_hidden_states=True
         )
-    mask = torch.from_numpy(batch["attention_mask"]).unsqueeze(-1).to(torch.float32)
+    pooler = mean_pooler(torch.from_numpy(batch["attention_mask"]))
 
     def pool(h) -> np.ndarray:
-        p = (h * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        return torch.nn.functional.normalize(p, p=2, dim=1).numpy()
+        return pooler(h).numpy()
 
     if layers.shape[1] != len(out.hidden_states) - 1:
         return f"it has {layers.shape[1]} layers, the model {len(out.hidden_states) - 1}"
