@@ -18,12 +18,14 @@ says why).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -311,10 +313,7 @@ def _quantize(src: Path, dst: Path, *, reduce_range: bool) -> None:
     graph = onnx.load(str(src), load_external_data=False).graph
     keep_float = [node.name for node in graph.node if _ffn_output_node(node)]
     del graph
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # the quantizer's notes go to the root logger
-    try:
+    with _quantizer_notes_dropped():
         quantize_dynamic(
             src,
             dst,
@@ -325,8 +324,38 @@ def _quantize(src: Path, dst: Path, *, reduce_range: bool) -> None:
             nodes_to_exclude=keep_float,
             extra_options={"MatMulConstBOnly": True},
         )
+
+
+@contextlib.contextmanager
+def _quantizer_notes_dropped() -> Iterator[None]:
+    """While inside, drop onnxruntime's notes below ERROR ("Please consider to run
+    pre-processing…", "Ignore MatMul…": dozens per export) and leave the process's logging
+    as it was found.
+
+    The quantizer writes them with the logging module's functions (logging.info, .warning),
+    that is to the root logger; so a filter on the root logger that matches records from
+    onnxruntime's files drops exactly those. No logger's level changes, so other threads'
+    records (the bot's own, while an encoder loads) still pass. And logging.warning() on a
+    root logger without handlers calls logging.basicConfig(), which would leave a stderr
+    handler on the root logger for the rest of the process: a handler that appeared while
+    inside, on a root logger that had none, is taken off again."""
+    import onnxruntime
+
+    package = os.path.dirname(onnxruntime.__file__) + os.sep
+
+    def keep(record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or not record.pathname.startswith(package)
+
+    root = logging.getLogger()
+    had_handlers = bool(root.handlers)
+    root.addFilter(keep)
+    try:
+        yield
     finally:
-        root.setLevel(level)
+        root.removeFilter(keep)
+        if not had_handlers:
+            for handler in list(root.handlers):
+                root.removeHandler(handler)
 
 
 def _ffn_output_node(node) -> bool:
