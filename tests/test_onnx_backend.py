@@ -212,3 +212,52 @@ def test_the_cache_keeps_the_most_recently_used_exports(tmp_path, monkeypatch):
         assert encoder.use_onnx(cache_dir=tmp_path / "cache", threads=1)
         folders.append(encoder.runtime.path.parent)
     assert [f.exists() for f in folders] == [False, True, True]
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_quantising_leaves_the_process_logging_as_it_was(tiny, tmp_path, monkeypatch):
+    """onnxruntime's quantizer writes its notes to the root logger. They are dropped without
+    changing any logger's level (other records still pass while it runs), and the stderr
+    handler that logging.warning() installs on a root logger without handlers is not left."""
+    import onnxruntime.quantization
+
+    quantize_dynamic = onnxruntime.quantization.quantize_dynamic
+    runs = []
+
+    def quantize_logging_meanwhile(*args, **kwargs):
+        runs.append(1)
+        logging.getLogger("bot.elsewhere").info("logged while the quantizer runs")
+        return quantize_dynamic(*args, **kwargs)
+
+    monkeypatch.setattr(onnxruntime.quantization, "quantize_dynamic", quantize_logging_meanwhile)
+    root = logging.getLogger()
+    # A process that never configured logging: the root logger has no handlers.
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "filters", [])
+    level = root.level
+    assert Encoder.load(str(tiny)).use_onnx(cache_dir=tmp_path / "a", threads=1)
+    assert runs == [1]
+    assert root.level == level and root.handlers == [] and root.filters == []
+
+    # A process that logs everything: only the quantizer's notes are left out.
+    records = _Records()
+    monkeypatch.setattr(root, "handlers", [records])
+    root.setLevel(logging.DEBUG)
+    try:
+        assert Encoder.load(str(tiny)).use_onnx(cache_dir=tmp_path / "b", threads=1)
+        assert root.level == logging.DEBUG
+    finally:
+        root.setLevel(level)
+    assert runs == [1, 1]
+    assert root.handlers == [records] and root.filters == []
+    messages = [r.getMessage() for r in records.records]
+    assert "logged while the quantizer runs" in messages
+    assert not [r for r in records.records if "onnxruntime" in r.pathname], messages

@@ -254,9 +254,6 @@ class StanceClassifier:
             return None
         return head
 
-    def set_head(self, question_id: str, head: Head) -> None:
-        self._heads[question_id] = head
-
     def predict(self, question_id: str, texts: Sequence[str]) -> list[Prediction]:
         return self.predict_many([(question_id, t) for t in texts])
 

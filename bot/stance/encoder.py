@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.stance.text import for_encoder
+from bot.stance.transformer import is_ffn_output, mean_pooler
 
 log = logging.getLogger(__name__)
 
@@ -124,11 +125,6 @@ def _malloc_trim():
         return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
     except (OSError, AttributeError):  # not glibc (e.g. musl)
         return None
-
-
-def _is_ffn_output(name: str) -> bool:
-    """A transformer block's feed-forward output layer (BERT naming: layer.N.output.dense)."""
-    return name.endswith("output.dense") and "attention" not in name
 
 
 class Encoder:
@@ -271,7 +267,7 @@ class Encoder:
         spec = {
             name: per_channel_dynamic_qconfig
             for name, module in self.model.named_modules()
-            if isinstance(module, torch.nn.Linear) and not _is_ffn_output(name)
+            if isinstance(module, torch.nn.Linear) and not is_ffn_output(name)
         }
         if not spec:
             return False
@@ -336,16 +332,10 @@ class Encoder:
                 batch = {k: torch.from_numpy(v) for k, v in self.padded_arrays(tokens, idx).items()}
                 result = self.model(**batch, output_hidden_states=bool(layers))
                 hidden = result.last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                count = mask.sum(1).clamp(min=1e-9)
-
-                def pool(h, mask=mask, count=count) -> np.ndarray:
-                    pooled = torch.nn.functional.normalize((h * mask).sum(1) / count, p=2, dim=1)
-                    return pooled.float().cpu().numpy()
-
-                out[idx] = pool(hidden)
+                pool = mean_pooler(batch["attention_mask"], hidden.dtype)
+                out[idx] = pool(hidden).float().cpu().numpy()
                 for k in layers:
-                    feats[k][idx] = pool(result.hidden_states[k])
+                    feats[k][idx] = pool(result.hidden_states[k]).float().cpu().numpy()
         _release_freed_memory()
         return out, feats
 
@@ -382,12 +372,6 @@ class Encoder:
                 arr[row, : len(seq)] = seq
             batch[key] = arr
         return batch
-
-    def _padded(self, tokens, idx: list[int]) -> dict:
-        """The rows `idx` of the tokenizer's output as right-padded tensors."""
-        import torch
-
-        return {k: torch.from_numpy(v) for k, v in self.padded_arrays(tokens, idx).items()}
 
 
 class LayerCapture:

@@ -18,15 +18,19 @@ says why).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+
+from bot.stance.transformer import is_ffn_output, mean_pooler
 
 log = logging.getLogger(__name__)
 
@@ -269,12 +273,8 @@ def _export(encoder, path: Path) -> None:
         def forward(self, *inputs):
             kwargs = dict(zip(names, inputs, strict=True))
             out = self.model(**kwargs, output_hidden_states=True)
-            mask = kwargs["attention_mask"].unsqueeze(-1).to(torch.float32)
-            count = mask.sum(1).clamp(min=1e-9)
-            pooled = [
-                torch.nn.functional.normalize((h * mask).sum(1) / count, p=2, dim=1)
-                for h in out.hidden_states[1:]
-            ]
+            pool = mean_pooler(kwargs["attention_mask"])
+            pooled = [pool(h) for h in out.hidden_states[1:]]
             return pooled[-1], torch.stack(pooled, dim=1)
 
     sample = encoder.tokenizer(["a probe sentence", "another"], padding=True, return_tensors="pt")
@@ -313,10 +313,7 @@ def _quantize(src: Path, dst: Path, *, reduce_range: bool) -> None:
     graph = onnx.load(str(src), load_external_data=False).graph
     keep_float = [node.name for node in graph.node if _ffn_output_node(node)]
     del graph
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # the quantizer's notes go to the root logger
-    try:
+    with _quantizer_notes_dropped():
         quantize_dynamic(
             src,
             dst,
@@ -327,19 +324,47 @@ def _quantize(src: Path, dst: Path, *, reduce_range: bool) -> None:
             nodes_to_exclude=keep_float,
             extra_options={"MatMulConstBOnly": True},
         )
+
+
+@contextlib.contextmanager
+def _quantizer_notes_dropped() -> Iterator[None]:
+    """While inside, drop onnxruntime's notes below ERROR ("Please consider to run
+    pre-processing…", "Ignore MatMul…": dozens per export) and leave the process's logging
+    as it was found.
+
+    The quantizer writes them with the logging module's functions (logging.info, .warning),
+    that is to the root logger; so a filter on the root logger that matches records from
+    onnxruntime's files drops exactly those. No logger's level changes, so other threads'
+    records (the bot's own, while an encoder loads) still pass. And logging.warning() on a
+    root logger without handlers calls logging.basicConfig(), which would leave a stderr
+    handler on the root logger for the rest of the process: a handler that appeared while
+    inside, on a root logger that had none, is taken off again."""
+    import onnxruntime
+
+    package = os.path.dirname(onnxruntime.__file__) + os.sep
+
+    def keep(record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or not record.pathname.startswith(package)
+
+    root = logging.getLogger()
+    had_handlers = bool(root.handlers)
+    root.addFilter(keep)
+    try:
+        yield
     finally:
-        root.setLevel(level)
+        root.removeFilter(keep)
+        if not had_handlers:
+            for handler in list(root.handlers):
+                root.removeHandler(handler)
 
 
 def _ffn_output_node(node) -> bool:
     """A MatMul of a block's feed-forward output layer. torch's exporter names nodes by module
     path (/model/encoder/layer.0/output/dense/MatMul for BERT's encoder.layer.0.output.dense)."""
-    from bot.stance.encoder import _is_ffn_output
-
     if node.op_type != "MatMul" or not node.name.endswith("/MatMul"):
         return False
     module = node.name.removesuffix("/MatMul").removeprefix("/model/").replace("/", ".")
-    return _is_ffn_output(module)
+    return is_ffn_output(module)
 
 
 def _check(encoder, runtime: OnnxRuntime) -> str | None:
@@ -357,11 +382,10 @@ def _check(encoder, runtime: OnnxRuntime) -> str | None:
         out = encoder.model(
             **{k: torch.from_numpy(v) for k, v in batch.items()}, output_hidden_states=True
         )
-    mask = torch.from_numpy(batch["attention_mask"]).unsqueeze(-1).to(torch.float32)
+    pooler = mean_pooler(torch.from_numpy(batch["attention_mask"]))
 
     def pool(h) -> np.ndarray:
-        p = (h * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        return torch.nn.functional.normalize(p, p=2, dim=1).numpy()
+        return pooler(h).numpy()
 
     if layers.shape[1] != len(out.hidden_states) - 1:
         return f"it has {layers.shape[1]} layers, the model {len(out.hidden_states) - 1}"
