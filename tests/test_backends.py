@@ -5,6 +5,7 @@ and concurrent migration."""
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import subprocess
 import sys
@@ -206,3 +207,70 @@ def test_two_processes_migrating_one_new_postgresql_database_at_once_both_succee
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], outs
     assert {out.strip() for out, _ in outs} == {"1"}
+
+
+def test_two_processes_write_one_postgresql_database_at_once(tmp_path, pg_url):
+    """Two shards' processes on one database: each imports its own server's replies at the same
+    time; every reply is stored and classified once, case numbers stay per server and gapless,
+    and the weekly summary of a server is claimed by one process only."""
+    from bot.config import PROJECT_ROOT
+    from bot.storage.guilds import GuildStore
+
+    from .conftest import dce_message, write_dce_export
+
+    texts = ["Genuine partnership.", "Backroom deals.", "@everyone free nitro", "cricket?"]
+    n = 120
+    procs = []
+    for offset, guild in ((10_000, GUILD_A), (20_000, GUILD_B)):
+        export = write_dce_export(
+            tmp_path / f"{guild}.json",
+            [dce_message(offset + i, texts[i % 4], author=1 + i % 13, minutes=i) for i in range(n)],
+            guild=guild,
+        )
+        cmd = [sys.executable, "-m", "bot", "ingest", str(export), "--question", "partnership"]
+        procs.append(
+            subprocess.Popen(
+                [*cmd, "--db", pg_url],
+                cwd=PROJECT_ROOT,
+                env={**os.environ, "STANCEBOT_TORCH_THREADS": "1"},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+
+    async def check() -> None:
+        async with open_database(pg_url) as db:
+            rows = await db.conn.execute_fetchall(
+                "SELECT guild_id, COUNT(*), COUNT(*) FILTER (WHERE classify_state = 'done'),"
+                " (SELECT COUNT(*) FROM stances s WHERE s.guild_id = r.guild_id"
+                " AND s.is_current = 1) FROM replies r GROUP BY guild_id ORDER BY guild_id"
+            )
+            assert [tuple(r) for r in rows] == [(GUILD_A, n, n, n), (GUILD_B, n, n, n)]
+            for guild in (GUILD_A, GUILD_B):
+                cases = await db.conn.execute_fetchall(
+                    "SELECT case_number FROM moderation_events WHERE guild_id = ?"
+                    " ORDER BY case_number",
+                    (guild,),
+                )
+                numbers = [r[0] for r in cases]
+                assert numbers and numbers == list(range(1, len(numbers) + 1))
+        # Each "process" (its own pool) tries to claim the same weeks at once.
+        dbs = [await open_database(pg_url).open() for _ in range(2)]
+        try:
+            claims = await asyncio.gather(
+                *(
+                    GuildStore(db).claim_job(GUILD_A, "weekly", f"2025-W{w}", ran_at=T0, late=False)
+                    for w in range(40, 50)
+                    for db in dbs
+                    for _ in range(3)
+                )
+            )
+        finally:
+            for db in dbs:
+                await db.close()
+        assert sum(claims) == 10  # one claim per week, whoever got there first
+
+    asyncio.run(check())

@@ -30,21 +30,39 @@ TEXTS = [
 ]
 
 
-def counts(db: Path) -> tuple[int, int, int, int]:
-    """(replies, distinct message ids, classified, current stances)."""
+_COUNTS = (
+    "SELECT COUNT(*), COUNT(DISTINCT message_id),"
+    " COUNT(*) FILTER (WHERE classify_state = 'done'),"
+    " (SELECT COUNT(*) FROM stances WHERE is_current = 1) FROM replies"
+)
+
+
+def counts(db: Path | str) -> tuple[int, int, int, int]:
+    """(replies, distinct message ids, classified, current stances), on either backend."""
+    if str(db).startswith("postgresql://"):
+        return asyncio.run(_pg_counts(str(db)))
     con = sqlite3.connect(db)
     try:
-        return con.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT message_id), SUM(classify_state = 'done'),"
-            " (SELECT COUNT(*) FROM stances WHERE is_current) FROM replies"
-        ).fetchone()
+        return con.execute(_COUNTS).fetchone()
     except sqlite3.OperationalError:  # the schema is not there yet
         return (0, 0, 0, 0)
     finally:
         con.close()
 
 
-def ingest_cmd(export: Path, db: Path) -> list[str]:
+async def _pg_counts(url: str) -> tuple[int, int, int, int]:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        return tuple(await conn.fetchrow(_COUNTS))
+    except asyncpg.UndefinedTableError:  # the schema is not there yet
+        return (0, 0, 0, 0)
+    finally:
+        await conn.close()
+
+
+def ingest_cmd(export: Path, db: Path | str) -> list[str]:
     return [
         *(sys.executable, "-m", "bot", "ingest", str(export)),
         *("--question", "partnership", "--db", str(db)),
@@ -52,14 +70,14 @@ def ingest_cmd(export: Path, db: Path) -> list[str]:
 
 
 def test_sigkill_during_ingest_then_restart_loses_and_doubles_nothing(
-    tmp_path, classifier, library
+    tmp_path, classifier, library, database_target
 ):
     n = 600
     export = write_dce_export(
         tmp_path / "channel.json",
         [dce_message(10_000 + i, TEXTS[i % 4], author=1 + i % 97, minutes=i) for i in range(n)],
     )
-    db = tmp_path / "club.db"
+    db = database_target  # an SQLite file, then a PostgreSQL database
     env = os.environ | {"STANCEBOT_TORCH_THREADS": "1"}
     proc = subprocess.Popen(
         ingest_cmd(export, db), cwd=PROJECT_ROOT, env=env, stderr=subprocess.DEVNULL

@@ -91,10 +91,7 @@ class Database:
                 await self._check_schema()
             # First write to a new file: so another process opening it at the same moment finds
             # either an empty file or a stancebot schema, never a file with no tables.
-            await self._conn.execute(_MIGRATIONS_TABLE)
-            await self._conn.execute("PRAGMA journal_mode = WAL")
-            await self._conn.execute("PRAGMA foreign_keys = ON")
-            await self._conn.execute("PRAGMA synchronous = NORMAL")
+            await self._setup()
             if migrate:
                 await self.migrate()
         except sqlite3.DatabaseError as exc:
@@ -104,6 +101,22 @@ class Database:
             await self.close()
             raise
         return self
+
+    async def _setup(self, attempts: int = 50) -> None:
+        """Create the migrations table and set the connection's modes. Two processes opening a
+        new file at the same moment can make the switch to WAL report "locked" at once, without
+        waiting out busy_timeout: that is retried for a few seconds."""
+        for attempt in range(attempts):
+            try:
+                await self.conn.execute(_MIGRATIONS_TABLE)
+                await self.conn.execute("PRAGMA journal_mode = WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(0.1)
+        await self.conn.execute("PRAGMA foreign_keys = ON")
+        await self.conn.execute("PRAGMA synchronous = NORMAL")
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[Database]:
