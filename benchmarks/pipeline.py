@@ -103,11 +103,12 @@ async def run(
     backend: str | None = None,
     workers: int | None = None,
     threads: int | None = None,
+    database: str | None = None,
 ) -> dict:
     replies = make_replies(n)
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(
-            database=Path(tmp) / "bench.db",
+            database=database or Path(tmp) / "bench.db",
             quantize=quantize,
             encoder_backend=backend,
             classify_workers=workers,
@@ -136,16 +137,17 @@ async def run(
         by_thread = cpu_by_thread(threads0, thread_cpu_seconds(), n, sqlite_ids)
         encoder = app.classifier.encoder
         async with app.db.conn.execute(
-            "SELECT COUNT(*), SUM(classify_state = 'done') FROM replies"
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE classify_state = 'done') FROM replies"
         ) as cur:
             rows, done = await cur.fetchone()
-        async with app.db.conn.execute("SELECT COUNT(*) FROM stances WHERE is_current") as cur:
+        async with app.db.conn.execute("SELECT COUNT(*) FROM stances WHERE is_current = 1") as cur:
             (stances,) = await cur.fetchone()
         await app.close()
     assert rows == stored == n, f"{rows} rows for {n} replies"
     assert done == stances == n, f"{done} classified, {stances} stances for {n} replies"
     return {
         **machine(),
+        "database": app.db.dialect.name,
         "quantize": settings.quantize,
         "encoder_backend": encoder.backend,
         "classify_workers": settings.classify_workers,
@@ -181,6 +183,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), help="encoder backend")
     p.add_argument("--workers", type=int, help="classification workers")
     p.add_argument("--threads", type=int, help="threads per worker (0 = the cores divided)")
+    p.add_argument(
+        "--database",
+        help="an empty PostgreSQL database (postgresql://…) to run on (default: a new SQLite file)",
+    )
     args = p.parse_args(argv)
     result = asyncio.run(
         run(
@@ -189,6 +195,7 @@ def main(argv: list[str] | None = None) -> dict:
             backend=args.backend,
             workers=args.workers,
             threads=args.threads,
+            database=args.database,
         )
     )
     print(json.dumps(result, indent=2))

@@ -1,10 +1,13 @@
 """Time the weekly summary over a database of 1,000,000 replies from 50,000 members.
 
     .venv/bin/python -m benchmarks.report_1m [--replies 1000000] [--members 50000] [--db PATH]
+        [--postgres postgresql://…]
 
 Builds the database once through the real migrations (bulk rows spread over 26 weeks, two
 questions, every reply with a current stance), then times `build_digest` for the last week
-(with and without its charts), five runs each. Prints one JSON object.
+(with and without its charts), five runs each. With --postgres, the SQLite file is copied into
+that (empty) PostgreSQL database with `stancebot db copy`'s code, analysed, and timed there.
+Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from bot.config import PROJECT_ROOT
 from bot.content import ContentLibrary
 from bot.core.models import iso
 from bot.reports.digest import build_digest
-from bot.storage.db import Database
+from bot.storage.copy import copy_database
+from bot.storage.db import Database, open_database
 from bot.storage.repository import Repository
 
 GUILD = 424242
@@ -99,13 +103,26 @@ async def create(path: Path, replies: int, members: int, library: ContentLibrary
     return time.perf_counter() - started
 
 
+async def to_postgres(path: Path, url: str) -> float | None:
+    """Copy the SQLite file into the PostgreSQL database unless it already holds it."""
+    async with open_database(url) as target:
+        rows = await target.conn.execute_fetchall("SELECT COUNT(*) FROM replies")
+        if rows[0][0]:
+            return None
+        started = time.perf_counter()
+        async with Database(path) as source:
+            await copy_database(source, target)
+        await target.conn.execute("ANALYZE")
+        return time.perf_counter() - started
+
+
 async def time_digest(
-    path: Path, library: ContentLibrary, charts: bool, runs: int = 5
+    path: Path | str, library: ContentLibrary, charts: bool, runs: int = 5
 ) -> list[float]:
     end = START + timedelta(weeks=WEEKS)
     start = end - timedelta(days=7)
     times = []
-    async with Database(path) as db:
+    async with open_database(path) as db:
         repo = Repository(db)
         for _ in range(runs):
             t = time.perf_counter()
@@ -120,17 +137,24 @@ async def main() -> None:
     p.add_argument("--replies", type=int, default=1_000_000)
     p.add_argument("--members", type=int, default=50_000)
     p.add_argument("--db", type=Path, default=Path("/tmp/stancebot-bench-1m.db"))
+    p.add_argument("--postgres", help="an empty PostgreSQL database to copy it into and time")
     args = p.parse_args()
     library = ContentLibrary.load(PROJECT_ROOT / "seeds", PROJECT_ROOT / "prompts")
-    built = None
+    built = copied = None
     if not args.db.exists():
         built = round(await create(args.db, args.replies, args.members, library), 1)
-    without = await time_digest(args.db, library, charts=False)
-    with_charts = await time_digest(args.db, library, charts=True)
+    timed: Path | str = args.db
+    if args.postgres:
+        copied = await to_postgres(args.db, args.postgres)
+        timed = args.postgres
+    without = await time_digest(timed, library, charts=False)
+    with_charts = await time_digest(timed, library, charts=True)
     print(
         json.dumps(
             {
                 **machine(),
+                "database": "postgresql" if args.postgres else "sqlite",
+                "copy_into_postgresql_seconds": round(copied, 1) if copied else None,
                 "replies": args.replies,
                 "members": args.members,
                 "weeks": WEEKS,
