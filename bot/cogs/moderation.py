@@ -38,7 +38,7 @@ from bot.core.privacy import purge_expired
 from bot.moderation.policy import CATEGORIES, PRESETS, ModerationPolicy, PolicyError
 from bot.reports.digest import clip
 from bot.reports.moderation import Burst, brigading_bursts
-from bot.storage.moderation import Case, GuildModeration, ModerationStore
+from bot.storage.moderation import Case, GuildModeration
 
 if TYPE_CHECKING:
     from bot.client import StanceBot
@@ -174,27 +174,19 @@ class Moderation(commands.Cog):
 
     def __init__(self, bot: StanceBot) -> None:
         self.bot = bot
-        service = bot.app.service
-        self.store = ModerationStore(
-            bot.app.db, default_policy=ModerationPolicy(rules=service.moderator.settings)
-        )
+        self.store = bot.app.moderation
         self._active_guilds: set[int] = set()
         self._carrying_out: set[asyncio.Task[None]] = set()
         self._timeout_locks: dict[tuple[int, int], asyncio.Lock] = {}
 
     async def cog_load(self) -> None:
-        service = self.bot.app.service
-        service.policy_for = self.store.policy
-        service.add_moderation_listener(self.carry_out)
+        self.bot.app.service.add_moderation_listener(self.carry_out)
         self.bot.add_dynamic_items(CaseButton)
         self.retention.start()
         self.brigading.start()
 
     async def cog_unload(self) -> None:
-        service = self.bot.app.service
-        service.remove_moderation_listener(self.carry_out)
-        if service.policy_for == self.store.policy:
-            service.policy_for = None
+        self.bot.app.service.remove_moderation_listener(self.carry_out)
         self.bot.remove_dynamic_items(CaseButton)
         self.retention.cancel()
         self.brigading.cancel()
@@ -899,7 +891,12 @@ class Moderation(commands.Cog):
         config = await self.store.settings(guild.id)
         lookback = max(timedelta(hours=2), 3 * config.brigading.window)
         bursts = await brigading_bursts(
-            self.bot.app.db, guild.id, now - lookback, now, settings=config.brigading
+            self.bot.app.db,
+            guild.id,
+            now - lookback,
+            now,
+            settings=config.brigading,
+            store=self.store,
         )
         new = []
         for burst in bursts:

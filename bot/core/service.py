@@ -71,6 +71,8 @@ class DiscussionService:
         library: ContentLibrary,
         moderator: RuleModerator,
         queue: ClassificationQueue,
+        *,
+        policy_for: PolicyProvider | None = None,
     ) -> None:
         self.repo = repo
         self.library = library
@@ -79,8 +81,9 @@ class DiscussionService:
         self._listeners: list[ModerationListener] = []
         self._events: asyncio.Queue[ModerationEvent] = asyncio.Queue()
         self._deliverer: asyncio.Task | None = None
-        # Per-guild policy (set by whoever stores it); without one, `moderator` applies to all.
-        self.policy_for: PolicyProvider | None = None
+        # Each guild's policy (the App passes its store's); without one, `moderator` applies
+        # to all.
+        self.policy_for = policy_for
         self._moderators: dict[RuleSettings, RuleModerator] = {moderator.settings: moderator}
         # An edit or delete whose message is not stored yet (its create still on the way, in
         # another task): applied once the create stores it. Bounded: most are of messages
