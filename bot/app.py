@@ -19,7 +19,7 @@ from bot.core.queue import ClassificationQueue
 from bot.core.service import DiscussionService
 from bot.moderation.model import AbuseScorer, ModeratedClassifier
 from bot.moderation.policy import ModerationPolicy
-from bot.moderation.rules import RuleModerator, RuleSettings
+from bot.moderation.rules import RuleModerator, rule_settings
 from bot.stance.adapter import ADAPTER_FILE
 from bot.stance.classifier import SHIPPED_HEADS, StanceClassifier
 from bot.stance.encoder import Encoder
@@ -28,16 +28,6 @@ from bot.storage.moderation import ModerationStore
 from bot.storage.repository import Repository
 
 log = logging.getLogger(__name__)
-
-
-def rule_settings(settings: Settings) -> RuleSettings:
-    return RuleSettings(
-        flood_max_replies=settings.flood_max_replies,
-        flood_window_seconds=settings.flood_window_seconds,
-        max_mentions=settings.max_mentions,
-        wall_of_text_chars=settings.wall_of_text_chars,
-        blocklist=tuple(settings.blocklist),
-    )
 
 
 def load_library(settings: Settings) -> ContentLibrary:
