@@ -1,10 +1,12 @@
 """Carrying out moderation verdicts, and the moderators' cases, queue and settings.
 
 The service hands every review/remove verdict (from the rules at ingest, or the abuse model
-after classification) to `Moderation.carry_out`: a removal deletes the message, tells the
-author privately why and how to appeal, and is logged; a review is posted to the moderation
-log channel with Approve / Remove buttons that keep working after a restart (a DynamicItem
-whose custom_id carries the case number). The retention job and the brigading alert run here.
+after classification) to `Moderation.carry_out`, which hands it to core's ModerationFlow: that
+decides (exemptions, the removal, timeouts, which brigading bursts are new) and this cog is the
+outlet it acts through. A removal deletes the message, tells the author privately why and how
+to appeal, and is logged; a review is posted to the moderation log channel with Approve /
+Remove buttons that keep working after a restart (a DynamicItem whose custom_id carries the
+case number). The retention job and the brigading alert run here.
 """
 
 from __future__ import annotations
@@ -21,24 +23,21 @@ from discord.ext import commands, tasks
 
 from bot.cogs.utils.checks import ensure_moderator, moderator_group
 from bot.cogs.utils.messages import NO_PINGS, UserError, answer_error, message_link, quote, respond
-from bot.core.models import Action, ModerationEvent, utcnow
+from bot.core.models import ModerationEvent
 from bot.core.moderation_actions import (
     BrigadeSettings,
     describe_reasons,
-    exemption,
-    removal_notice,
-    timeout_due,
-    timeout_window,
     with_blocklist_term,
     with_exempt_channel,
     with_exempt_role,
     with_timeout,
 )
+from bot.core.moderation_flow import ModerationFlow, Place, Posted, as_sentences
 from bot.core.privacy import purge_expired
 from bot.moderation.policy import CATEGORIES, PRESETS, ModerationPolicy, PolicyError
 from bot.reports.digest import clip
 from bot.reports.moderation import Burst, brigading_bursts
-from bot.storage.moderation import Case, GuildModeration
+from bot.storage.moderation import Case
 
 if TYPE_CHECKING:
     from bot.client import StanceBot
@@ -175,9 +174,10 @@ class Moderation(commands.Cog):
     def __init__(self, bot: StanceBot) -> None:
         self.bot = bot
         self.store = bot.app.moderation
+        # The decisions are core's; this cog is the outlet they are carried out through.
+        self.flow = ModerationFlow(self.store, self)
         self._active_guilds: set[int] = set()
         self._carrying_out: set[asyncio.Task[None]] = set()
-        self._timeout_locks: dict[tuple[int, int], asyncio.Lock] = {}
 
     async def cog_load(self) -> None:
         self.bot.app.service.add_moderation_listener(self.carry_out)
@@ -201,15 +201,6 @@ class Moderation(commands.Cog):
 
     # --- carrying out verdicts -------------------------------------------------------------
 
-    async def _member(self, guild: discord.Guild, user_id: int) -> discord.Member | None:
-        member = guild.get_member(user_id)
-        if member is not None:
-            return member
-        try:
-            return await guild.fetch_member(user_id)
-        except discord.HTTPException:  # left the server, or Discord is unavailable
-            return None
-
     async def carry_out(self, event: ModerationEvent) -> None:
         """The service's moderation listener: act on a review/remove verdict, in the background.
 
@@ -218,10 +209,11 @@ class Moderation(commands.Cog):
         reply, or the next ones, up. Each rules verdict is carried out by its own task; a model
         verdict already comes in the service's own delivery task (which `drain()` waits for)."""
         if event.source == "model":
-            await self._carry_out(event)
+            await self.flow.carry_out(event)
             return
         task = asyncio.create_task(
-            self._carry_out(event), name=f"stancebot-case-{event.guild_id}-{event.case_number}"
+            self.flow.carry_out(event),
+            name=f"stancebot-case-{event.guild_id}-{event.case_number}",
         )
         self._carrying_out.add(task)
         task.add_done_callback(self._carried_out)
@@ -236,110 +228,49 @@ class Moderation(commands.Cog):
         while self._carrying_out:
             await asyncio.gather(*self._carrying_out, return_exceptions=True)
 
-    async def _carry_out(self, event: ModerationEvent) -> None:
-        guild = self.bot.get_guild(event.guild_id)
-        if guild is None or event.case_number is None:
-            log.warning(
-                "verdict on reply %s in guild %s not carried out: %s",
-                event.message_id,
-                event.guild_id,
-                "no case number" if guild else "the bot is not in that server",
-            )
-            return
-        config = await self.store.settings(guild.id)
-        member = await self._member(guild, event.author_id)
-        channel = guild.get_channel_or_thread(event.channel_id)
-        channel_ids = [event.channel_id]
-        if isinstance(channel, discord.Thread) and channel.parent_id:
-            channel_ids.append(channel.parent_id)
-        roles = [r.id for r in member.roles] if member is not None else []
-        exempt = exemption(config.policy, channel_ids, roles)
-        if exempt is not None:
-            case = await self.store.resolve(
-                guild.id,
-                event.case_number,
-                "approved",
-                moderator_id=None,
-                note=f"not carried out: {exempt}",
-                from_status=("open", "removed"),
-            )
-            log.info(
-                "guild %s: case %d (%s) not carried out: %s",
-                guild.id,
-                event.case_number,
-                event.verdict.action,
-                exempt,
-            )
-            if case is not None:
-                posted = await self.post_log(guild, config, embed=case_embed(case))
-                await self._remember_post(guild, case.number, posted)
-            return
-        if event.verdict.action is Action.REMOVE:
-            await self.remove_reply(guild, config, event.case_number, member=member)
-        elif event.verdict.action is Action.REVIEW:
-            await self.post_for_review(guild, config, event.case_number)
-
-    async def post_log(
+    async def time_out_if_due(
         self,
         guild: discord.Guild,
-        config: GuildModeration,
-        content: str | None = None,
-        *,
-        embed: discord.Embed | None = None,
-        view: discord.ui.View | None = None,
-    ) -> discord.Message | None:
-        """Post to the moderation log channel, if there is one; a failure is logged only."""
-        if config.log_channel_id is None:
+        policy: ModerationPolicy,
+        case: Case,
+        member: discord.Member | None,
+    ) -> str | None:
+        """Time a repeat offender out, as the policy says; returns what happened, if anything."""
+        return await self.flow.time_out_if_due(policy, case, member)
+
+    # --- what the flow asks of Discord (ModerationOutlet) ----------------------------------
+
+    def place(self, guild_id: int, channel_id: int | None) -> Place | None:
+        guild = self.bot.get_guild(guild_id)
+        if guild is None:
             return None
-        channel = guild.get_channel(config.log_channel_id)
-        if not isinstance(channel, discord.TextChannel):
-            log.warning(
-                "guild %s: moderation log channel %s is gone; set it with "
-                "/moderation settings log-channel",
-                guild.id,
-                config.log_channel_id,
-            )
+        channel = guild.get_channel_or_thread(channel_id) if channel_id else None
+        channel_ids = (channel_id,) if channel_id else ()
+        if isinstance(channel, discord.Thread) and channel.parent_id:
+            channel_ids += (channel.parent_id,)
+            if channel.parent is not None:
+                channel = channel.parent
+        return Place(guild.name, channel_ids, getattr(channel, "name", None))
+
+    async def member(self, guild_id: int, user_id: int) -> discord.Member | None:
+        guild = self.bot.get_guild(guild_id)
+        if guild is None:
             return None
-        kwargs: dict = {"allowed_mentions": NO_PINGS}
-        if content is not None:
-            kwargs["content"] = clip(content, 2000)
-        if embed is not None:
-            kwargs["embed"] = embed
-        if view is not None:
-            kwargs["view"] = view
+        member = guild.get_member(user_id)
+        if member is not None:
+            return member
         try:
-            return await channel.send(**kwargs)
-        except discord.HTTPException as exc:
-            log.warning(
-                "guild %s: cannot post to the moderation log channel %s (%s): grant View "
-                "Channel, Send Messages and Embed Links there",
-                guild.id,
-                channel.id,
-                exc,
-            )
+            return await guild.fetch_member(user_id)
+        except discord.HTTPException:  # left the server, or Discord is unavailable
             return None
 
-    async def post_for_review(
-        self, guild: discord.Guild, config: GuildModeration, number: int
-    ) -> None:
-        case = await self.store.case(guild.id, number)
-        if case is None:
-            return
-        posted = await self.post_log(
-            guild, config, embed=case_embed(case), view=case_buttons(guild.id, number)
-        )
-        if posted is None:
-            log.info("guild %s: case %d waits in /moderation queue", guild.id, number)
-            return
-        await self._remember_post(guild, number, posted)
-
-    async def delete_reply(self, guild: discord.Guild, case: Case) -> str:
+    async def delete_reply(self, guild_id: int, case: Case) -> str:
         """Delete the case's message; returns what happened, in words for the moderators."""
-        if case.message_id is None or case.channel_id is None:
-            return "the reply is no longer stored, so there was nothing to delete"
-        channel = guild.get_channel_or_thread(case.channel_id)
+        assert case.message_id is not None and case.channel_id is not None
+        guild = self.bot.get_guild(guild_id)
+        channel = guild.get_channel_or_thread(case.channel_id) if guild else None
         if channel is None:
-            channel = self.bot.get_partial_messageable(case.channel_id, guild_id=guild.id)
+            channel = self.bot.get_partial_messageable(case.channel_id, guild_id=guild_id)
         try:
             await channel.get_partial_message(case.message_id).delete()  # type: ignore[union-attr]
         except discord.NotFound:
@@ -367,120 +298,124 @@ class Moderation(commands.Cog):
         )
         return "message deleted"
 
-    async def tell_author(
-        self, guild: discord.Guild, case: Case, member: discord.Member | None
+    async def send_direct_message(
+        self,
+        guild_id: int,
+        user_id: int,
+        member: discord.Member | None,
+        text: str,
+        *,
+        case_number: int,
     ) -> str:
-        """DM the author why their reply was removed and how to appeal. Closed DMs are fine."""
-        if case.author_id is None:
-            return "no member to tell"
-        user: discord.abc.User | None = member or self.bot.get_user(case.author_id)
-        channel = guild.get_channel_or_thread(case.channel_id) if case.channel_id else None
-        if isinstance(channel, discord.Thread) and channel.parent is not None:
-            channel = channel.parent  # "#news" reads better than the thread's long title
-        text = removal_notice(
-            guild_name=guild.name,
-            channel_name=getattr(channel, "name", None),
-            case_number=case.number,
-            reasons=case.reasons or ("a moderator's decision",),
-        )
+        """DM the member (closed DMs are fine); returns what happened, in words."""
+        user: discord.abc.User | None = member or self.bot.get_user(user_id)
         try:
             if user is None:
-                user = await self.bot.fetch_user(case.author_id)
+                user = await self.bot.fetch_user(user_id)
             await user.send(text, allowed_mentions=NO_PINGS)
         except discord.Forbidden:
-            log.info("case %d: member %s does not accept DMs", case.number, case.author_id)
+            log.info("case %d: member %s does not accept DMs", case_number, user_id)
             return "the member does not accept direct messages, so they were not told"
         except discord.HTTPException as exc:
-            log.warning("case %d: could not DM member %s: %s", case.number, case.author_id, exc)
+            log.warning("case %d: could not DM member %s: %s", case_number, user_id, exc)
             return "could not message the member"
         return "the member was told why and how to appeal"
 
-    async def time_out_if_due(
-        self,
-        guild: discord.Guild,
-        policy: ModerationPolicy,
-        case: Case,
-        member: discord.Member | None,
-    ) -> str | None:
-        """Time a repeat offender out, as the policy says; returns what happened, if anything."""
-        if case.author_id is None or policy.timeout_after_removals <= 0:
-            return None
-        # Removals carried out together must not time the member out twice: one at a time per
-        # member, and a timeout this bot gave within its length counts even before Discord's
-        # member update arrives.
-        key = (guild.id, case.author_id)
-        lock = self._timeout_locks.setdefault(key, asyncio.Lock())
+    async def time_out(
+        self, guild_id: int, member: discord.Member, length: timedelta, reason: str
+    ) -> bool:
         try:
-            async with lock:
-                window = timeout_window(policy)
-                removals = await self.store.removals_since(
-                    guild.id, case.author_id, utcnow() - window
-                )
-                length = timeout_due(policy, removals)
-                if length is None:
-                    return None
-                if member is None:
-                    return "not timed out: the member is no longer in the server"
-                if member.is_timed_out() or await self.store.timed_out_since(
-                    guild.id, member.id, utcnow() - length
-                ):
-                    return None
-                hours = policy.timeout_window_hours
-                reason = f"{removals} removed replies within {hours} h (case #{case.number})"
-                try:
-                    await member.timeout(length, reason=f"stancebot: {reason}")
-                except discord.HTTPException as exc:
-                    log.warning(
-                        "guild %s: cannot time out member %s: %s (grant Moderate Members, "
-                        "and put the bot's role above theirs)",
-                        guild.id,
-                        member.id,
-                        exc,
-                    )
-                    return (
-                        f"**could not time out** <@{member.id}> after {removals} removals: I need "
-                        "Moderate Members and a role above theirs"
-                    )
-                number = await self.store.record_case(
-                    guild.id, "timeout", author_id=member.id, reasons=[reason]
-                )
-                log.info("guild %s: timed out member %s (case %d)", guild.id, member.id, number)
-                return (
-                    f"timed out for {policy.timeout_minutes} min after {removals} removals "
-                    f"(case #{number})"
-                )
-        finally:
-            if not lock.locked() and self._timeout_locks.get(key) is lock:
-                del self._timeout_locks[key]
+            await member.timeout(length, reason=reason)
+        except discord.HTTPException as exc:
+            log.warning(
+                "guild %s: cannot time out member %s: %s (grant Moderate Members, "
+                "and put the bot's role above theirs)",
+                guild_id,
+                member.id,
+                exc,
+            )
+            return False
+        return True
 
-    async def remove_reply(
-        self, guild: discord.Guild, config: GuildModeration, number: int, *, member=None
-    ) -> None:
-        """Carry out an automatic removal: delete, tell the author, log, maybe time out."""
-        case = await self.store.case(guild.id, number)
-        if case is None:
-            return
-        if member is None and case.author_id is not None:
-            member = await self._member(guild, case.author_id)
-        outcomes = [
-            await self.delete_reply(guild, case),
-            await self.tell_author(guild, case, member),
-        ]
-        timed_out = await self.time_out_if_due(guild, config.policy, case, member)
-        if timed_out:
-            outcomes.append(timed_out)
+    async def post_case(
+        self,
+        guild_id: int,
+        log_channel_id: int,
+        case: Case,
+        *,
+        done: str | None = None,
+        buttons: bool = False,
+    ) -> Posted | None:
         embed = case_embed(case)
-        embed.add_field(name="Done", value=clip("; ".join(outcomes), 1000), inline=False)
-        posted = await self.post_log(guild, config, embed=embed)
-        await self._remember_post(guild, number, posted)
+        if done is not None:
+            embed.add_field(name="Done", value=clip(done, 1000), inline=False)
+        view = case_buttons(guild_id, case.number) if buttons else None
+        posted = await self._post_log(guild_id, log_channel_id, embed=embed, view=view)
+        return Posted(posted.channel.id, posted.id) if posted is not None else None
 
-    async def _remember_post(
-        self, guild: discord.Guild, number: int, posted: discord.Message | None
-    ) -> None:
-        """Keep where a log post quoting the case's reply is, so `/privacy forget-me` can take
-        the quote down with the reply."""
-        if posted is not None:
-            await self.store.set_review_post(guild.id, number, posted.channel.id, posted.id)
+    async def post_alert(self, guild_id: int, log_channel_id: int, burst: Burst) -> None:
+        stored = await self.bot.app.repo.get_reply(guild_id, burst.message_ids[0])
+        first = (
+            f" First: {message_link(guild_id, stored.channel_id, stored.message_id)}"
+            if stored
+            else ""
+        )
+        await self._post_log(
+            guild_id,
+            log_channel_id,
+            content=f"⚠️ **Possible brigading**: {burst.describe()}.{first}\n"
+            "The replies stay counted; look at them before acting.",
+        )
+
+    async def refresh_post(self, case: Case) -> None:
+        if case.review_channel_id is None or case.review_message_id is None:
+            return
+        channel = self.bot.get_partial_messageable(case.review_channel_id, guild_id=case.guild_id)
+        try:
+            await channel.get_partial_message(case.review_message_id).edit(
+                embed=case_embed(case), view=None
+            )
+        except discord.HTTPException as exc:
+            log.info("case %d: review post not updated: %s", case.number, exc)
+
+    async def _post_log(
+        self,
+        guild_id: int,
+        log_channel_id: int,
+        content: str | None = None,
+        *,
+        embed: discord.Embed | None = None,
+        view: discord.ui.View | None = None,
+    ) -> discord.Message | None:
+        """Post to the moderation log channel; a failure is logged only."""
+        guild = self.bot.get_guild(guild_id)
+        channel = guild.get_channel(log_channel_id) if guild is not None else None
+        if not isinstance(channel, discord.TextChannel):
+            log.warning(
+                "guild %s: moderation log channel %s is gone; set it with "
+                "/moderation settings log-channel",
+                guild_id,
+                log_channel_id,
+            )
+            return None
+        kwargs: dict = {"allowed_mentions": NO_PINGS}
+        if content is not None:
+            kwargs["content"] = clip(content, 2000)
+        if embed is not None:
+            kwargs["embed"] = embed
+        if view is not None:
+            kwargs["view"] = view
+        try:
+            return await channel.send(**kwargs)
+        except discord.HTTPException as exc:
+            log.warning(
+                "guild %s: cannot post to the moderation log channel %s (%s): grant View "
+                "Channel, Send Messages and Embed Links there",
+                guild_id,
+                channel.id,
+                exc,
+            )
+            return None
 
     # --- the Approve / Remove buttons ------------------------------------------------------
 
@@ -488,56 +423,24 @@ class Moderation(commands.Cog):
         await ensure_moderator(interaction)
         guild = interaction.guild
         assert guild is not None
-        status = "approved" if decision == "approve" else "removed"
-        note = "kept after review" if status == "approved" else "removed after review"
-        case = await self.store.resolve(
-            guild.id, number, status, moderator_id=interaction.user.id, note=note
-        )
+        decided = await self.flow.decide(guild.id, number, decision, interaction.user.id)
+        case = decided.case
         if case is None:
-            current = await self.store.case(guild.id, number)
-            if current is None:
-                raise UserError(f"There is no case #{number} in this server.")
-            await interaction.response.edit_message(embed=case_embed(current), view=None)
-            by = f" by <@{current.resolved_by}>" if current.resolved_by else ""
+            raise UserError(f"There is no case #{number} in this server.")
+        await interaction.response.edit_message(embed=case_embed(case), view=None)
+        if not decided.changed:
+            by = f" by <@{case.resolved_by}>" if case.resolved_by else ""
             await interaction.followup.send(
-                f"Case #{number} was already {current.status}{by}; nothing changed.",
+                f"Case #{number} was already {case.status}{by}; nothing changed.",
                 ephemeral=True,
                 allowed_mentions=NO_PINGS,
             )
             return
-        log.info("guild %s: moderator %s %s case %d", guild.id, interaction.user.id, status, number)
-        await interaction.response.edit_message(embed=case_embed(case), view=None)
         pressed = interaction.message.id if interaction.message else None
-        if case.review_message_id and case.review_message_id != pressed:
-            await self._refresh_review_post(guild, case)
-        outcomes = [f"Case #{number} {status}."]
-        if status == "removed":
-            config = await self.store.settings(guild.id)
-            member = await self._member(guild, case.author_id) if case.author_id else None
-            outcomes.append(await self.delete_reply(guild, case))
-            outcomes.append(await self.tell_author(guild, case, member))
-            timed_out = await self.time_out_if_due(guild, config.policy, case, member)
-            if timed_out:
-                outcomes.append(timed_out)
+        outcomes = await self.flow.carry_out_decision(case, shown_in=pressed)
         await interaction.followup.send(
-            clip(
-                " ".join(o[0].upper() + o[1:] + ("" if o.endswith(".") else ".") for o in outcomes),
-                2000,
-            ),
-            ephemeral=True,
-            allowed_mentions=NO_PINGS,
+            clip(as_sentences(outcomes), 2000), ephemeral=True, allowed_mentions=NO_PINGS
         )
-
-    async def _refresh_review_post(self, guild: discord.Guild, case: Case) -> None:
-        if case.review_channel_id is None or case.review_message_id is None:
-            return
-        channel = self.bot.get_partial_messageable(case.review_channel_id, guild_id=guild.id)
-        try:
-            await channel.get_partial_message(case.review_message_id).edit(
-                embed=case_embed(case), view=None
-            )
-        except discord.HTTPException as exc:
-            log.info("case %d: review post not updated: %s", case.number, exc)
 
     # --- cases and the queue ---------------------------------------------------------------
 
@@ -889,44 +792,15 @@ class Moderation(commands.Cog):
 
     async def _flag_guild(self, guild: discord.Guild, now: datetime) -> list[Burst]:
         config = await self.store.settings(guild.id)
-        lookback = max(timedelta(hours=2), 3 * config.brigading.window)
         bursts = await brigading_bursts(
             self.bot.app.db,
             guild.id,
-            now - lookback,
+            now - config.brigading.lookback,
             now,
             settings=config.brigading,
             store=self.store,
         )
-        new = []
-        for burst in bursts:
-            if not await self.store.record_brigade_alert(
-                guild.id,
-                burst.question_id,
-                burst.label,
-                first_at=burst.first_at,
-                last_at=burst.last_at,
-                replies=burst.replies,
-                members=burst.members,
-                first_message_id=burst.message_ids[0],
-                window_minutes=config.brigading.window_minutes,
-            ):
-                continue
-            new.append(burst)
-            log.warning("guild %s: possible brigading: %s", guild.id, burst.describe())
-            stored = await self.bot.app.repo.get_reply(guild.id, burst.message_ids[0])
-            first = (
-                f" First: {message_link(guild.id, stored.channel_id, stored.message_id)}"
-                if stored
-                else ""
-            )
-            await self.post_log(
-                guild,
-                config,
-                f"⚠️ **Possible brigading**: {burst.describe()}.{first}\n"
-                "The replies stay counted; look at them before acting.",
-            )
-        return new
+        return await self.flow.alert_new_bursts(config, bursts)
 
 
 async def setup(bot: StanceBot) -> None:
