@@ -18,24 +18,16 @@ from bot.content import ContentLibrary
 from bot.core.queue import ClassificationQueue
 from bot.core.service import DiscussionService
 from bot.moderation.model import AbuseScorer, ModeratedClassifier
-from bot.moderation.rules import RuleModerator, RuleSettings
+from bot.moderation.policy import ModerationPolicy
+from bot.moderation.rules import RuleModerator, rule_settings
 from bot.stance.adapter import ADAPTER_FILE
 from bot.stance.classifier import SHIPPED_HEADS, StanceClassifier
 from bot.stance.encoder import Encoder
 from bot.storage.db import Database, PostgresDatabase, open_database
+from bot.storage.moderation import ModerationStore
 from bot.storage.repository import Repository
 
 log = logging.getLogger(__name__)
-
-
-def rule_settings(settings: Settings) -> RuleSettings:
-    return RuleSettings(
-        flood_max_replies=settings.flood_max_replies,
-        flood_window_seconds=settings.flood_window_seconds,
-        max_mentions=settings.max_mentions,
-        wall_of_text_chars=settings.wall_of_text_chars,
-        blocklist=tuple(settings.blocklist),
-    )
 
 
 def load_library(settings: Settings) -> ContentLibrary:
@@ -134,6 +126,9 @@ class App:
     library: ContentLibrary
     classifier: StanceClassifier
     service: DiscussionService
+    # The one moderation store of this process: its policy cache assumes it is the only
+    # writer, so every cog and command changes a server's policy through it.
+    moderation: ModerationStore
     abuse: AbuseScorer | None = None
 
     @classmethod
@@ -167,9 +162,14 @@ class App:
             workers=settings.classify_workers,
         )
         queue.on_batch = on_batch
-        service = DiscussionService(repo, library, RuleModerator(rule_settings(settings)), queue)
+        rules = RuleModerator(rule_settings(settings))
+        # Each server's stored policy (thresholds, blocklist, exemptions) applies wherever its
+        # replies come from: the bot, `stancebot ingest` or the demo. A server that never
+        # changed its settings gets the configured rules.
+        moderation = ModerationStore(db, default_policy=ModerationPolicy(rules=rules.settings))
+        service = DiscussionService(repo, library, rules, queue, policy_for=moderation.policy)
         await service.start()
-        return cls(settings, db, repo, library, classifier, service, scorer)
+        return cls(settings, db, repo, library, classifier, service, moderation, scorer)
 
     async def close(self) -> None:
         await self.service.close()

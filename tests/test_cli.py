@@ -172,6 +172,46 @@ def test_an_import_does_not_bring_back_purged_replies(tmp_path, capsys):
     assert out == ""
 
 
+def test_ingest_applies_each_servers_stored_policy(tmp_path, capsys):
+    """A server's blocklist, set by its moderators in Discord, holds for an import too; a
+    server with no stored policy is moderated with the configured defaults."""
+    import asyncio
+
+    from bot.core.moderation_actions import with_blocklist_term
+    from bot.moderation.policy import ModerationPolicy
+    from bot.storage.db import Database
+    from bot.storage.moderation import ModerationStore
+
+    from .conftest import GUILD_B
+
+    db = tmp_path / "club.db"
+
+    async def block_term() -> None:
+        database = await Database(db).open()
+        try:
+            policy = with_blocklist_term(ModerationPolicy(), "tariff", blocked=True)
+            await ModerationStore(database).set_policy(GUILD_A, policy)
+        finally:
+            await database.close()
+
+    asyncio.run(block_term())
+    text = "The tariff talk is a distraction from a genuine partnership."
+    for guild, mid in ((GUILD_A, 901), (GUILD_B, 902)):
+        export = write_dce_export(tmp_path / f"{guild}.json", [dce_message(mid, text)], guild=guild)
+        code, out, err = run(
+            capsys, "ingest", str(export), "--db", str(db), "--question", "partnership"
+        )
+        assert code == 0, err
+        if guild == GUILD_A:
+            assert "0 allowed, 0 held for review, 1 removed" in out
+        else:
+            assert "1 allowed, 0 held for review, 0 removed" in out
+
+    code, out, _ = run(capsys, "export", "--db", str(db), "--format", "jsonl")
+    rows = {r["message_id"]: r for r in map(json.loads, out.splitlines())}
+    assert rows[901]["moderation"] == "remove" and rows[902]["moderation"] == "allow"
+
+
 @pytest.mark.parametrize(
     "content,needle",
     [

@@ -103,6 +103,24 @@ async def test_a_guild_policy_from_the_provider_changes_the_rules_for_that_guild
     assert b.verdict.action == "allow"
 
 
+async def test_the_app_moderates_with_each_guilds_stored_policy(app, make_reply):
+    """The App wires its one store into the service (the bot, `ingest` and the demo alike): a
+    policy changed through it holds from the next reply on; other guilds keep the defaults."""
+    from bot.core.moderation_actions import with_blocklist_term
+
+    from .conftest import GUILD_A, GUILD_B
+
+    text = "The tariff talk is a distraction."
+    assert (await app.service.ingest(make_reply(text, author=1))).verdict.action == "allow"
+    policy = await app.moderation.policy(GUILD_A)
+    await app.moderation.set_policy(GUILD_A, with_blocklist_term(policy, "tariff", blocked=True))
+
+    a = await app.service.ingest(make_reply(text, guild=GUILD_A))
+    b = await app.service.ingest(make_reply(text, guild=GUILD_B))
+    assert a.verdict.action == "remove" and a.verdict.reasons == ("blocklisted_term",)
+    assert b.verdict.action == "allow"
+
+
 def test_policy_round_trips_through_json_and_refuses_bad_thresholds():
     import pytest
 

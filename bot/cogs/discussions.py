@@ -13,7 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.utils.checks import ensure_moderator, moderator_group
+from bot.cogs.utils.checks import ensure_moderator, moderator_group, require_bot_permissions
 from bot.cogs.utils.messages import (
     UserError,
     question_autocomplete,
@@ -131,11 +131,7 @@ class Discussions(commands.Cog):
         target = channel or interaction.channel
         if not isinstance(target, discord.TextChannel):
             raise UserError("Run this in a text channel, or pick one with the channel option.")
-        me = target.guild.me
-        missing = [p for p in POSTING_PERMISSIONS if not getattr(target.permissions_for(me), p)]
-        if missing:
-            names = ", ".join(p.replace("_", " ").title() for p in missing)
-            raise UserError(f"I need these permissions in {target.mention} first: {names}.")
+        require_bot_permissions(target, POSTING_PERMISSIONS)
         await interaction.response.defer(ephemeral=True, thinking=True)
         message = await target.send(
             embed=question_embed(q), allowed_mentions=discord.AllowedMentions.none()

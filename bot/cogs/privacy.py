@@ -13,7 +13,6 @@ from discord.ext import commands
 
 from bot.cogs.utils.messages import respond
 from bot.core.privacy import describe_forgotten
-from bot.storage.moderation import ModerationStore
 
 if TYPE_CHECKING:
     from bot.client import StanceBot
@@ -30,7 +29,7 @@ class Privacy(commands.Cog):
 
     def __init__(self, bot: StanceBot) -> None:
         self.bot = bot
-        self.store = ModerationStore(bot.app.db)
+        self.store = bot.app.moderation
 
     @privacy.command(name="forget-me", description="Delete everything the bot stored from you here")
     async def forget_me(self, interaction: discord.Interaction) -> None:

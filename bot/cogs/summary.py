@@ -15,8 +15,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 
-from bot.cogs.utils.checks import ensure_moderator, moderator_group
-from bot.cogs.utils.messages import UserError, respond, send_digest
+from bot.cogs.utils.checks import ensure_moderator, moderator_group, require_bot_permissions
+from bot.cogs.utils.messages import respond, send_digest
 from bot.cogs.utils.reports import report_digest
 from bot.core.schedule import WEEKDAYS, WEEKLY_SUMMARY_JOB, WeeklySlot, due_run
 from bot.storage.guilds import SummarySchedule
@@ -113,11 +113,7 @@ class Summary(commands.Cog):
         hour: app_commands.Range[int, 0, 23] | None = None,
     ) -> None:
         assert interaction.guild_id is not None
-        me = channel.guild.me
-        missing = [p for p in SUMMARY_PERMISSIONS if not getattr(channel.permissions_for(me), p)]
-        if missing:
-            names = ", ".join(p.replace("_", " ").title() for p in missing)
-            raise UserError(f"I need these permissions in {channel.mention} first: {names}.")
+        require_bot_permissions(channel, SUMMARY_PERMISSIONS)
         settings = self.bot.settings
         slot = WeeklySlot(
             settings.summary_weekday if weekday is None else weekday,

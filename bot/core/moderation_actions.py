@@ -182,6 +182,12 @@ class BrigadeSettings:
     def new_member(self) -> timedelta:
         return timedelta(days=self.new_member_days)
 
+    @property
+    def lookback(self) -> timedelta:
+        """How far back each check looks: a burst that began before the last check may still
+        be growing."""
+        return max(timedelta(hours=2), 3 * self.window)
+
     def describe(self) -> str:
         return (
             f"≥ {self.min_replies} same-stance replies from ≥ {self.min_members} members who "

@@ -71,6 +71,8 @@ class DiscussionService:
         library: ContentLibrary,
         moderator: RuleModerator,
         queue: ClassificationQueue,
+        *,
+        policy_for: PolicyProvider | None = None,
     ) -> None:
         self.repo = repo
         self.library = library
@@ -79,8 +81,9 @@ class DiscussionService:
         self._listeners: list[ModerationListener] = []
         self._events: asyncio.Queue[ModerationEvent] = asyncio.Queue()
         self._deliverer: asyncio.Task | None = None
-        # Per-guild policy (set by whoever stores it); without one, `moderator` applies to all.
-        self.policy_for: PolicyProvider | None = None
+        # Each guild's policy (the App passes its store's); without one, `moderator` applies
+        # to all.
+        self.policy_for = policy_for
         self._moderators: dict[RuleSettings, RuleModerator] = {moderator.settings: moderator}
         # An edit or delete whose message is not stored yet (its create still on the way, in
         # another task): applied once the create stores it. Bounded: most are of messages
@@ -250,28 +253,34 @@ class DiscussionService:
         return verdict
 
     async def _carry_out(self, reply: Reply, verdict: Verdict, case: int | None) -> None:
-        """Log a rules verdict's case and hand a review/remove verdict to the listeners."""
-        if case is not None:
+        """A rules verdict on `reply`, handed over as the model's are (`_hand_over`)."""
+        await self._hand_over(
+            ModerationEvent(
+                reply.guild_id,
+                reply.channel_id,
+                reply.message_id,
+                reply.author_id,
+                reply.content,
+                verdict,
+                case,
+            )
+        )
+
+    async def _hand_over(self, event: ModerationEvent, *, background: bool = False) -> None:
+        """Log the verdict's case, if one was opened, and hand a review/remove verdict to the
+        listeners (rules and model verdicts alike)."""
+        verdict = event.verdict
+        if event.case_number is not None:
             log.info(
                 "moderation case %d in guild %s: %s reply %s (%s)",
-                case,
-                reply.guild_id,
+                event.case_number,
+                event.guild_id,
                 verdict.action,
-                reply.message_id,
+                event.message_id,
                 ", ".join(verdict.reasons),
             )
         if verdict.action is not Action.ALLOW:
-            await self._emit(
-                ModerationEvent(
-                    reply.guild_id,
-                    reply.channel_id,
-                    reply.message_id,
-                    reply.author_id,
-                    reply.content,
-                    verdict,
-                    case,
-                )
-            )
+            await self._emit(event, background=background)
 
     async def _model_verdicts(self, results: list[tuple[PendingItem, Prediction]]) -> None:
         """Record the abuse model's verdicts on a classified batch and hand them to the
@@ -294,15 +303,7 @@ class DiscussionService:
             if recorded is None:
                 continue
             case, stored = recorded
-            log.info(
-                "moderation case %d in guild %s: %s reply %s (%s)",
-                case,
-                item.guild_id,
-                verdict.action,
-                item.message_id,
-                ", ".join(verdict.reasons),
-            )
-            await self._emit(
+            await self._hand_over(
                 ModerationEvent(
                     item.guild_id,
                     stored.channel_id,

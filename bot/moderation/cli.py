@@ -13,7 +13,7 @@ from bot.config import Settings
 from bot.core.models import MAX_REPLY_CHARS, Action, Reply, Verdict, as_utc, utcnow
 from bot.lines import InputFileError, binary, input_file, numbered_lines
 from bot.moderation.policy import ModerationPolicy
-from bot.moderation.rules import RecentReply, RuleModerator
+from bot.moderation.rules import RecentReply, RuleModerator, rule_settings
 from bot.moderation.verdicts import combine, model_verdict
 
 
@@ -45,8 +45,6 @@ def _parse(line: str, n: int) -> tuple[object, str, int | None, datetime | None]
 
 
 def cmd_moderate(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app import rule_settings
-
     stream = input_file(args.file).open("rb") if args.file else binary(sys.stdin)
     try:
         lines = list(numbered_lines(stream))
@@ -121,8 +119,6 @@ def _flags(
 ) -> dict[str, list[bool]]:
     """Per text: flagged by the model alone, the rules alone, and both (each text on its own),
     under a preset's review points."""
-    from bot.app import rule_settings
-
     rules = RuleModerator(rule_settings(settings))
     policy = ModerationPolicy(rules=rules.settings).with_preset(preset)
     now = utcnow()

@@ -11,8 +11,12 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from bot.core.models import Action, Reply, Verdict, as_utc
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 MASS_MENTION = re.compile(r"@(everyone|here)\b", re.IGNORECASE)
 USER_MENTION = re.compile(r"<@[!&]?\d+>")
@@ -59,6 +63,17 @@ class RuleSettings:
     new_account_days: int = 7
     new_account_burst: int = 3
     blocklist: tuple[str, ...] = field(default_factory=tuple)
+
+
+def rule_settings(settings: Settings) -> RuleSettings:
+    """The rules as configured (STANCEBOT_*): what a server that changed nothing gets."""
+    return RuleSettings(
+        flood_max_replies=settings.flood_max_replies,
+        flood_window_seconds=settings.flood_window_seconds,
+        max_mentions=settings.max_mentions,
+        wall_of_text_chars=settings.wall_of_text_chars,
+        blocklist=tuple(settings.blocklist),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,10 +87,12 @@ async def brigading_bursts(
     *,
     settings: BrigadeSettings | None = None,
     question_id: str | None = None,
+    store: ModerationStore | None = None,
 ) -> list[Burst]:
     """Brigading bursts among the replies posted in [start, end) (to one question, if given),
-    with the guild's settings (`/moderation settings brigading`) unless given."""
-    store = ModerationStore(db)
+    with the guild's settings (`/moderation settings brigading`) unless given. `store`: the
+    App's, where there is one (reports read from `db` alone)."""
+    store = store or ModerationStore(db)
     if settings is None:
         settings = (await store.settings(guild_id)).brigading
     candidates = await store.new_member_replies(

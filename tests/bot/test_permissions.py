@@ -91,3 +91,33 @@ async def test_manage_messages_on_one_channel_does_not_make_a_server_moderator(
     # A server-level moderator may, in any channel.
     allowed = await world.mod.slash(desk, name, **options)
     assert "for moderators" not in str(allowed.response.content)
+
+
+@pytest.mark.parametrize(
+    ("name", "option", "missing"),
+    [
+        ("discussion start", {"question": "partnership"}, "Embed Links, Create Public Threads"),
+        ("moderation settings log-channel", {}, "Embed Links"),
+        ("summary schedule", {}, "Embed Links, Attach Files"),
+    ],
+)
+async def test_a_channel_the_bot_cannot_post_in_is_refused_naming_what_to_grant(
+    world: World, name: str, option: dict, missing: str
+):
+    me = world.guild.me
+    bare = world.guild.create_text_channel(
+        "bare",
+        overwrites={
+            me: discord.PermissionOverwrite(
+                embed_links=False, attach_files=False, create_public_threads=False
+            )
+        },
+    )
+
+    result = await world.mod.slash(world.news, name, channel=bare, **option)
+
+    assert result.ephemeral
+    assert result.response.content == f"I need these permissions in <#{bare.id}> first: {missing}."
+    assert world.refusals() == [result.response.content]
+    assert world.bot_messages(bare) == []
+    assert (await world.app.moderation.settings(GUILD_ID)).log_channel_id is None

@@ -3,11 +3,13 @@ members see) and the runtime check (what the bot enforces), as in RoboDanny's ch
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 import discord
 from discord import app_commands
+
+from bot.cogs.utils.messages import UserError, permission_names
 
 # Members with Manage Messages (or Administrator) see the moderator commands; a server admin
 # can widen that in Server Settings → Integrations, and the runtime check (server-level
@@ -69,3 +71,14 @@ def moderator_group(name: str, description: str) -> app_commands.Group:
         guild_only=True,
         default_permissions=MODERATOR_PERMISSIONS,
     )
+
+
+def require_bot_permissions(channel: discord.abc.GuildChannel, permissions: Iterable[str]) -> None:
+    """Refuse, naming what to grant, unless the bot has these permissions (attribute names of
+    discord.Permissions, e.g. "send_messages") in the channel it is asked to post in."""
+    granted = channel.permissions_for(channel.guild.me)
+    missing = [p for p in permissions if not getattr(granted, p)]
+    if missing:
+        raise UserError(
+            f"I need these permissions in {channel.mention} first: {permission_names(missing)}."
+        )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 import discord
@@ -32,6 +32,11 @@ AUTOCOMPLETE_CHOICES = 25
 
 class UserError(app_commands.AppCommandError):
     """A request the bot refuses; the message (which names the fix) is shown as it is."""
+
+
+def permission_names(permissions: Iterable[str]) -> str:
+    """Permission attribute names as Discord shows them: "send_messages" -> "Send Messages"."""
+    return ", ".join(p.replace("_", " ").title() for p in permissions)
 
 
 def quote(text: str, limit: int = 300) -> str:
@@ -72,8 +77,9 @@ def explain_error(error: BaseException) -> str | None:
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command works only in a server."
     if isinstance(error, app_commands.BotMissingPermissions):
-        missing = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
-        return f"I need these permissions here first: {missing}."
+        return (
+            f"I need these permissions here first: {permission_names(error.missing_permissions)}."
+        )
     if isinstance(error, app_commands.CheckFailure):
         return str(error) or "You can't use this command here."
     if isinstance(error, app_commands.TransformerError):
