@@ -24,10 +24,10 @@ from benchmarks._common import ROOT, load_now, machine, seed_texts
 from bot.app import load_abuse_scorer, load_classifier, load_library
 from bot.config import load_settings
 from bot.core.models import Reply, utcnow
+from bot.core.policy import ModerationPolicy
+from bot.core.verdicts import model_verdict
 from bot.moderation.model import ModeratedClassifier
-from bot.moderation.policy import ModerationPolicy
 from bot.moderation.rules import RuleModerator, rule_settings
-from bot.moderation.verdicts import model_verdict
 
 BATCH = 64
 

@@ -15,10 +15,10 @@ from safetensors import SafetensorError
 
 from bot.config import Settings
 from bot.content import ContentLibrary
+from bot.core.policy import ModerationPolicy
 from bot.core.queue import ClassificationQueue
 from bot.core.service import DiscussionService
 from bot.moderation.model import AbuseScorer, ModeratedClassifier
-from bot.moderation.policy import ModerationPolicy
 from bot.moderation.rules import RuleModerator, rule_settings
 from bot.stance.adapter import ADAPTER_FILE
 from bot.stance.classifier import SHIPPED_HEADS, StanceClassifier
@@ -167,7 +167,9 @@ class App:
         # replies come from: the bot, `stancebot ingest` or the demo. A server that never
         # changed its settings gets the configured rules.
         moderation = ModerationStore(db, default_policy=ModerationPolicy(rules=rules.settings))
-        service = DiscussionService(repo, library, rules, queue, policy_for=moderation.policy)
+        service = DiscussionService(
+            repo, library, rules, queue, rules_for=RuleModerator, policy_for=moderation.policy
+        )
         await service.start()
         return cls(settings, db, repo, library, classifier, service, moderation, scorer)
 

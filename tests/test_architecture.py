@@ -159,3 +159,31 @@ def test_the_cycle_finder_reports_each_cycle_once():
     assert _describe(("a", "b"), edges) == "a (line 1) -> b (line 1) -> a"
     assert import_cycles([edge("a", "a")]) == [("a",)]
     assert import_cycles([edge("a", "b"), edge("b", "c")]) == []
+
+
+# The layers (DESIGN.md): core/ is the domain and the reply path; it depends on interfaces
+# (bot.core.ports), never on the storage backends, the rules engine or the abuse model, nor on
+# discord. Every import counts here, those inside functions and under TYPE_CHECKING included.
+CORE_MUST_NOT_IMPORT = ("bot.storage", "bot.moderation", "bot.cogs", "bot.client", "discord")
+
+
+def test_core_imports_no_storage_moderation_or_discord():
+    found = [
+        f"{i.importer} (line {i.line}) imports {i.imported}"
+        for i in imports()
+        if i.importer.startswith("bot.core")
+        and any(i.imported == m or i.imported.startswith(m + ".") for m in CORE_MUST_NOT_IMPORT)
+    ]
+    assert found == [], "\n".join(found)
+
+
+def test_only_storage_holds_sql():
+    import re
+
+    sql = re.compile(r"\b(SELECT\s+[\w*(]|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM)\b")
+    found = [
+        str(path.relative_to(BOT.parent))
+        for name, path in modules().items()
+        if not name.startswith("bot.storage") and sql.search(path.read_text(encoding="utf-8"))
+    ]
+    assert found == [], "SQL outside bot/storage/: " + ", ".join(found)

@@ -15,9 +15,10 @@ import pytest
 
 from bot.__main__ import main
 from bot.core.models import Action, Prediction, Verdict
+from bot.core.records import PendingItem
 from bot.storage.db import open_database
 from bot.storage.moderation import ModerationStore
-from bot.storage.repository import PendingItem, Repository
+from bot.storage.repository import Repository
 
 from .conftest import GUILD_A, GUILD_B, T0, ReplyFactory, drop_postgres_database
 from .conftest import new_postgres_database as new_pg

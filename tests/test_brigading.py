@@ -9,10 +9,11 @@ import pytest
 
 from bot.core.models import Action, Prediction, Verdict
 from bot.core.moderation_actions import BrigadeSettings
+from bot.core.records import PendingItem
 from bot.reports.moderation import brigading_bursts, find_bursts, removals_by_stance
 from bot.storage.db import open_database
 from bot.storage.moderation import ModerationStore, StanceReply
-from bot.storage.repository import PendingItem, Repository
+from bot.storage.repository import Repository
 
 from .conftest import GUILD_A, GUILD_B, T0
 

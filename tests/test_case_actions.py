@@ -17,7 +17,7 @@ from bot.core.moderation_actions import (
     with_exempt_role,
     with_timeout,
 )
-from bot.moderation.policy import ModerationPolicy, PolicyError
+from bot.core.policy import ModerationPolicy, PolicyError
 
 
 def test_reasons_are_told_in_words_and_unknown_ones_spelled_out():

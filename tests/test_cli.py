@@ -178,7 +178,7 @@ def test_ingest_applies_each_servers_stored_policy(tmp_path, capsys):
     import asyncio
 
     from bot.core.moderation_actions import with_blocklist_term
-    from bot.moderation.policy import ModerationPolicy
+    from bot.core.policy import ModerationPolicy
     from bot.storage.db import Database
     from bot.storage.moderation import ModerationStore
 

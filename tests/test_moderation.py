@@ -2,7 +2,9 @@ from datetime import timedelta
 
 import pytest
 
-from bot.moderation.rules import RecentReply, RuleModerator, RuleSettings
+from bot.core.models import RecentReply
+from bot.core.policy import RuleSettings
+from bot.moderation.rules import RuleModerator
 
 from .conftest import T0
 
@@ -85,7 +87,7 @@ def test_flood_repeat_and_new_account_burst(mod, make_reply):
 async def test_a_guild_policy_from_the_provider_changes_the_rules_for_that_guild_only(
     app, make_reply
 ):
-    from bot.moderation.policy import ModerationPolicy
+    from bot.core.policy import ModerationPolicy
     from bot.moderation.rules import RuleSettings
 
     from .conftest import GUILD_A, GUILD_B
@@ -124,7 +126,7 @@ async def test_the_app_moderates_with_each_guilds_stored_policy(app, make_reply)
 def test_policy_round_trips_through_json_and_refuses_bad_thresholds():
     import pytest
 
-    from bot.moderation.policy import ModerationPolicy, PolicyError, Threshold
+    from bot.core.policy import ModerationPolicy, PolicyError, Threshold
     from bot.moderation.rules import RuleSettings
 
     p = ModerationPolicy(rules=RuleSettings(blocklist=("scamword",), flood_max_replies=3))

@@ -14,15 +14,15 @@ import pytest
 import bot.app
 from bot.__main__ import main
 from bot.core.models import Action, Verdict
+from bot.core.policy import ModerationPolicy
+from bot.core.records import PendingItem
+from bot.core.verdicts import combine, model_verdict
 from bot.moderation.model import (
     SHIPPED_MODERATION,
     AbuseScorer,
     ToxicityModel,
     load_head,
 )
-from bot.moderation.policy import ModerationPolicy
-from bot.moderation.verdicts import combine, model_verdict
-from bot.storage.repository import PendingItem
 
 from .conftest import save_tiny_model
 

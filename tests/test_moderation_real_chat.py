@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from bot.core.policy import PRESETS, ModerationPolicy, PolicyError
+from bot.core.verdicts import model_verdict
 from bot.moderation.datasets import PublicRow, labelled_chat, read_davidson, read_olid
 from bot.moderation.model import SHIPPED_MODERATION, AbuseScorer, load_head
-from bot.moderation.policy import PRESETS, ModerationPolicy, PolicyError
-from bot.moderation.verdicts import model_verdict
 
 # Everyday chat: none of it is abuse under the guide, and none may go to review by default.
 EMOTES_AND_ONE_WORD = [

@@ -405,7 +405,7 @@ async def test_a_reply_is_stored_even_when_its_moderation_fails(app, make_reply)
 
 async def test_a_batch_holding_one_reply_twice_writes_one_stance(app, make_reply):
     from bot.core.models import Prediction
-    from bot.storage.repository import PendingItem
+    from bot.core.records import PendingItem
 
     r = make_reply("Backroom deals.")
     await app.repo.insert_reply(r, classify=True)

@@ -4,8 +4,9 @@ import sqlite3
 import pytest
 
 from bot.core.models import Prediction
+from bot.core.records import PendingItem
 from bot.storage.db import Database, StorageError, migrations, open_database
-from bot.storage.repository import PendingItem, Repository
+from bot.storage.repository import Repository
 
 from .conftest import GUILD_A
 

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.core.models import Action, Prediction, Verdict
+from bot.core.records import PendingItem
 from bot.storage.db import Database, migrations, open_database
-from bot.storage.repository import PendingItem, Repository
+from bot.storage.repository import Repository
 
 from .conftest import GUILD_A, GUILD_B, T0
 

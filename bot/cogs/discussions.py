@@ -21,8 +21,8 @@ from bot.cogs.utils.messages import (
     respond,
 )
 from bot.content import Question
+from bot.core.records import Discussion
 from bot.reports.digest import EMBED_DESCRIPTION, EMBED_FIELD_VALUE, EMBED_TITLE, clip
-from bot.storage.repository import Discussion
 
 if TYPE_CHECKING:
     from bot.client import StanceBot

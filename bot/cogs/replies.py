@@ -15,8 +15,8 @@ import discord
 from discord.ext import commands
 
 from bot.core.models import IngestResult, Outcome, Reply
+from bot.core.records import Discussion
 from bot.core.service import ServiceError
-from bot.storage.repository import Discussion
 
 if TYPE_CHECKING:
     from bot.client import StanceBot

@@ -27,8 +27,8 @@ from bot.cogs.utils.messages import (
 )
 from bot.cogs.utils.reports import report_digest
 from bot.content import Question
+from bot.core.records import StoredReply
 from bot.reports.digest import clip
-from bot.storage.repository import StoredReply
 
 if TYPE_CHECKING:
     from bot.client import StanceBot

@@ -119,3 +119,11 @@ class IngestResult:
     @property
     def stored(self) -> bool:
         return self.outcome in (Outcome.STORED, Outcome.UPDATED)
+
+
+@dataclass(frozen=True, slots=True)
+class RecentReply:
+    """One of an author's recent replies, as the rules read them (flood, repeats)."""
+
+    content: str
+    created_at: datetime

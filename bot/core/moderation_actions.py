@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from bot.moderation.policy import ModerationPolicy, PolicyError
+from bot.core.policy import ModerationPolicy, PolicyError
 
 # What each rule (and each abuse-model category) means, in words a member understands.
 REASON_TEXT = {

@@ -10,16 +10,17 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from bot.core.models import Action, ModerationEvent, utcnow
 from bot.core.moderation_actions import exemption, removal_notice, timeout_due, timeout_window
+from bot.core.ports import CaseStore
+from bot.core.records import Case, GuildModeration
 
 if TYPE_CHECKING:
-    from bot.moderation.policy import ModerationPolicy
+    from bot.core.policy import ModerationPolicy
     from bot.reports.moderation import Burst
-    from bot.storage.moderation import Case, GuildModeration
 
 log = logging.getLogger(__name__)
 
@@ -100,59 +101,6 @@ class ModerationOutlet(Protocol):
 
     async def refresh_post(self, case: Case) -> None:
         """Show the case as it now stands in its log post, without buttons."""
-
-
-class CaseStore(Protocol):
-    """The part of the moderation store the flow reads and writes."""
-
-    async def settings(self, guild_id: int) -> GuildModeration: ...
-
-    async def case(self, guild_id: int, number: int) -> Case | None: ...
-
-    async def resolve(
-        self,
-        guild_id: int,
-        number: int,
-        status: str,
-        *,
-        moderator_id: int | None,
-        note: str,
-        from_status: tuple[str, ...] = ("open",),
-    ) -> Case | None: ...
-
-    async def set_review_post(
-        self, guild_id: int, number: int, channel_id: int, message_id: int
-    ) -> None: ...
-
-    async def record_case(
-        self,
-        guild_id: int,
-        action: str,
-        *,
-        author_id: int | None,
-        reasons: Sequence[str],
-        message_id: int | None = None,
-        actor: str = "auto",
-        moderator_id: int | None = None,
-    ) -> int: ...
-
-    async def removals_since(self, guild_id: int, author_id: int, since: datetime) -> int: ...
-
-    async def timed_out_since(self, guild_id: int, author_id: int, since: datetime) -> bool: ...
-
-    async def record_brigade_alert(
-        self,
-        guild_id: int,
-        question_id: str,
-        label: str,
-        *,
-        first_at: datetime,
-        last_at: datetime,
-        replies: int,
-        members: int,
-        first_message_id: int,
-        window_minutes: int,
-    ) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,12 +6,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from bot.storage.moderation import Forgotten, ModerationStore
+from bot.core.ports import RetentionStore
+from bot.core.records import Forgotten
 
 log = logging.getLogger(__name__)
 
 
-async def purge_expired(store: ModerationStore, now: datetime) -> dict[int, int]:
+async def purge_expired(store: RetentionStore, now: datetime) -> dict[int, int]:
     """Delete every guild's replies older than its retention period: {guild id: replies}."""
     deleted: dict[int, int] = {}
     for guild_id, days in await store.retention_guilds():

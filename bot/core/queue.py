@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from bot.core.models import Prediction
-from bot.storage.repository import PendingItem, Repository
+from bot.core.ports import StanceStore
+from bot.core.records import PendingItem
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ ClassifyFn = Callable[[Sequence[tuple[str, str]]], list[Prediction]]
 class ClassificationQueue:
     def __init__(
         self,
-        repo: Repository,
+        repo: StanceStore,
         classify: ClassifyFn,
         *,
         batch_size: int = 64,

@@ -22,17 +22,18 @@ from bot.core.models import (
     ModerationEvent,
     Outcome,
     Prediction,
+    RecentReply,
     Reply,
     Verdict,
     as_utc,
     parse_iso,
     utcnow,
 )
+from bot.core.policy import ModerationPolicy, RuleSettings
+from bot.core.ports import ReplyStore, RuleChecker, RulesFactory
 from bot.core.queue import ClassificationQueue
-from bot.moderation.policy import ModerationPolicy
-from bot.moderation.rules import RecentReply, RuleModerator, RuleSettings
-from bot.moderation.verdicts import model_verdict
-from bot.storage.repository import PendingItem, Repository
+from bot.core.records import PendingItem
+from bot.core.verdicts import model_verdict
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +68,16 @@ class ServiceError(ValueError):
 class DiscussionService:
     def __init__(
         self,
-        repo: Repository,
+        repo: ReplyStore,
         library: ContentLibrary,
-        moderator: RuleModerator,
+        moderator: RuleChecker,
         queue: ClassificationQueue,
         *,
+        rules_for: RulesFactory,
         policy_for: PolicyProvider | None = None,
     ) -> None:
+        """`moderator`: the rules a server without a policy of its own gets; `rules_for`
+        builds the rules for another server's settings (bot.moderation.rules.RuleModerator)."""
         self.repo = repo
         self.library = library
         self.moderator = moderator
@@ -84,7 +88,8 @@ class DiscussionService:
         # Each guild's policy (the App passes its store's); without one, `moderator` applies
         # to all.
         self.policy_for = policy_for
-        self._moderators: dict[RuleSettings, RuleModerator] = {moderator.settings: moderator}
+        self._rules_for = rules_for
+        self._moderators: dict[RuleSettings, RuleChecker] = {moderator.settings: moderator}
         # An edit or delete whose message is not stored yet (its create still on the way, in
         # another task): applied once the create stores it. Bounded: most are of messages
         # that are no reply at all.
@@ -98,10 +103,10 @@ class DiscussionService:
             return ModerationPolicy(rules=self.moderator.settings)
         return await self.policy_for(guild_id)
 
-    def _rules(self, settings: RuleSettings) -> RuleModerator:
+    def _rules(self, settings: RuleSettings) -> RuleChecker:
         moderator = self._moderators.get(settings)
         if moderator is None:
-            moderator = self._moderators[settings] = RuleModerator(settings)
+            moderator = self._moderators[settings] = self._rules_for(settings)
         return moderator
 
     def add_moderation_listener(self, listener: ModerationListener) -> None:

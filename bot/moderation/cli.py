@@ -10,11 +10,11 @@ from datetime import datetime
 from pathlib import Path
 
 from bot.config import Settings
-from bot.core.models import MAX_REPLY_CHARS, Action, Reply, Verdict, as_utc, utcnow
+from bot.core.models import MAX_REPLY_CHARS, Action, RecentReply, Reply, Verdict, as_utc, utcnow
+from bot.core.policy import ModerationPolicy
+from bot.core.verdicts import combine, model_verdict
 from bot.lines import InputFileError, binary, input_file, numbered_lines
-from bot.moderation.policy import ModerationPolicy
-from bot.moderation.rules import RecentReply, RuleModerator, rule_settings
-from bot.moderation.verdicts import combine, model_verdict
+from bot.moderation.rules import RuleModerator, rule_settings
 
 
 def _scorer(settings: Settings, heads_dir: Path | None = None):

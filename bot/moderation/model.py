@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from bot.core.models import Prediction
+from bot.core.policy import CATEGORIES
 from bot.moderation.lexical import BLOCKS, N_FEATURES, LexicalFeatures
-from bot.moderation.policy import CATEGORIES
 from bot.stance.classifier import StanceClassifier
 from bot.stance.encoder import Encoder
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from bot.core.models import Action, Reply, Verdict, as_utc
+from bot.core.models import Action, RecentReply, Reply, Verdict, as_utc
+from bot.core.policy import RuleSettings
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -48,23 +48,6 @@ def normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-@dataclass(frozen=True, slots=True)
-class RuleSettings:
-    flood_max_replies: int = 6
-    flood_window_seconds: int = 60
-    repeat_window_seconds: int = 3600
-    max_mentions: int = 5
-    mass_mentions_remove: int = 2
-    wall_of_text_chars: int = 2500
-    # One message that is a few words over and over ("partnership partnership …"): at least
-    # this many words, fewer than this share of them distinct.
-    repeated_words_min: int = 20
-    repeated_words_ratio: float = 0.2
-    new_account_days: int = 7
-    new_account_burst: int = 3
-    blocklist: tuple[str, ...] = field(default_factory=tuple)
-
-
 def rule_settings(settings: Settings) -> RuleSettings:
     """The rules as configured (STANCEBOT_*): what a server that changed nothing gets."""
     return RuleSettings(
@@ -74,12 +57,6 @@ def rule_settings(settings: Settings) -> RuleSettings:
         wall_of_text_chars=settings.wall_of_text_chars,
         blocklist=tuple(settings.blocklist),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class RecentReply:
-    content: str
-    created_at: datetime
 
 
 class RuleModerator:

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.core.policy import CATEGORIES
 from bot.moderation.lexical import LexicalFeatures, count_ngrams
 from bot.moderation.model import CIVIL, CLASSES, AbuseHead, join_layers
-from bot.moderation.policy import CATEGORIES
 from bot.stance.encoder import Encoder
 from bot.stance.training import fit_temperature
 

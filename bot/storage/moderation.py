@@ -4,64 +4,17 @@ guild. Cases are numbered per guild (Repository.record_verdict opens them)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from bot.core.models import iso, parse_iso, utcnow
 from bot.core.moderation_actions import BrigadeSettings
-from bot.moderation.policy import ModerationPolicy
+from bot.core.policy import ModerationPolicy
+from bot.core.records import Case, Forgotten, GuildModeration
 from bot.storage.db import Database
-
-
-@dataclass(frozen=True, slots=True)
-class Case:
-    """A numbered moderation case, with the reply it is about (None once the reply is gone)."""
-
-    guild_id: int
-    number: int
-    message_id: int | None
-    author_id: int | None
-    action: str
-    reasons: tuple[str, ...]
-    scores: dict[str, float]
-    actor: str
-    moderator_id: int | None
-    created_at: datetime
-    status: str
-    resolved_by: int | None
-    resolved_at: datetime | None
-    resolution: str | None
-    review_channel_id: int | None
-    review_message_id: int | None
-    channel_id: int | None = None
-    question_id: str | None = None
-    content: str | None = None
-    stance: str | None = None
-
-    @property
-    def is_open(self) -> bool:
-        return self.status == "open"
-
-
-@dataclass(frozen=True, slots=True)
-class GuildModeration:
-    guild_id: int
-    policy: ModerationPolicy
-    log_channel_id: int | None = None
-    retention_days: int | None = None
-    brigading: BrigadeSettings = field(default_factory=BrigadeSettings)
-
-
-@dataclass(frozen=True, slots=True)
-class Forgotten:
-    """What `forget_member` deleted, and the review posts that still quote the member."""
-
-    replies: int
-    stances: int
-    cases: int
-    review_posts: tuple[tuple[int, int], ...]  # (channel id, message id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +137,7 @@ class ModerationStore:
         # The service asks for a guild's policy on every reply: cached, and this store is the
         # only writer, so a change is seen at once.
         self._policies: dict[int, ModerationPolicy] = {}
+        self._loading: dict[int, asyncio.Future[ModerationPolicy]] = {}
 
     # --- per-guild settings ----------------------------------------------------------------
 
@@ -197,13 +151,21 @@ class ModerationStore:
         cached = self._policies.get(guild_id)
         if cached is not None:
             return cached
+        # Replies arriving together ask together: one read, and they go on in the order they
+        # asked (so they reach the reply path's write lock in arrival order on any backend).
+        loading = self._loading.get(guild_id)
+        if loading is None:
+            loading = self._loading[guild_id] = asyncio.ensure_future(self._read_policy(guild_id))
+            loading.add_done_callback(lambda _: self._loading.pop(guild_id, None))
+        return await asyncio.shield(loading)
+
+    async def _read_policy(self, guild_id: int) -> ModerationPolicy:
         async with self.db.conn.execute(
             "SELECT moderation_policy FROM guild_settings WHERE guild_id = ?", (guild_id,)
         ) as cur:
             row = await cur.fetchone()
         policy = ModerationPolicy.from_json(row[0]) if row and row[0] else self.default_policy
-        self._policies[guild_id] = policy
-        return policy
+        return self._policies.setdefault(guild_id, policy)
 
     async def set_policy(self, guild_id: int, policy: ModerationPolicy) -> None:
         async with self.db.transaction() as conn:

@@ -5,73 +5,16 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
-from typing import Literal
 
 from bot.core.models import Prediction, Reply, Verdict, iso, parse_iso, utcnow
+from bot.core.records import Discussion, NewReply, PendingItem, StoredReply
 from bot.storage.db import Database
 from bot.storage.moderation import insert_case
 
 # The label the trigger-kept whole-discussion totals (migration 0005) set aside.
 TOTALS_SET_ASIDE = ("off_topic",)
-
-
-@dataclass(frozen=True, slots=True)
-class StoredReply:
-    message_id: int
-    guild_id: int
-    channel_id: int
-    author_id: int
-    author_name: str
-    question_id: str
-    content: str
-    attachments: int
-    created_at: str
-    edited_at: str | None
-    deleted_at: str | None
-    content_version: int
-    classify_state: str
-    moderation: str
-
-
-@dataclass(frozen=True, slots=True)
-class PendingItem:
-    """A reply waiting for its stance: what the classification queue carries."""
-
-    guild_id: int
-    message_id: int
-    question_id: str
-    content: str
-    content_version: int
-
-
-@dataclass(frozen=True, slots=True)
-class NewReply:
-    """What `Repository.store_new_reply` did: stored (with the verdict and its case number, if
-    one was opened), or nothing because the message is already stored, its author opted out, or
-    it was erased before (forget-me or retention: see `erasures`)."""
-
-    outcome: Literal["stored", "duplicate", "opted_out", "erased"]
-    verdict: Verdict | None = None
-    case: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Discussion:
-    id: int
-    guild_id: int
-    channel_id: int
-    thread_id: int | None
-    message_id: int | None
-    question_id: str
-    opened_by: int | None
-    opened_at: str
-    closed_at: str | None
-
-    @property
-    def is_open(self) -> bool:
-        return self.closed_at is None
 
 
 # How many of an author's recent replies the rules see (recent_by_author, store_new_reply).

@@ -29,8 +29,8 @@ from bot.core.moderation_flow import ModerationFlow
 
 if TYPE_CHECKING:
     from bot.client import StanceBot
-    from bot.moderation.policy import ModerationPolicy
-    from bot.storage.moderation import Case
+    from bot.core.policy import ModerationPolicy
+    from bot.core.records import Case
 
 __all__ = ["Moderation", "case_buttons", "setup"]
 

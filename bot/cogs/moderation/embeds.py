@@ -12,7 +12,7 @@ from bot.core.moderation_actions import describe_reasons
 from bot.reports.digest import clip
 
 if TYPE_CHECKING:
-    from bot.storage.moderation import Case
+    from bot.core.records import Case
 
 STATUS_COLOURS = {
     "open": discord.Colour.orange(),

@@ -18,8 +18,8 @@ from bot.core.moderation_flow import Place, Posted
 from bot.reports.digest import clip
 
 if TYPE_CHECKING:
+    from bot.core.records import Case
     from bot.reports.moderation import Burst
-    from bot.storage.moderation import Case
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from bot.core.moderation_actions import (
     with_exempt_role,
     with_timeout,
 )
-from bot.moderation.policy import CATEGORIES, PRESETS, ModerationPolicy, PolicyError
+from bot.core.policy import CATEGORIES, PRESETS, ModerationPolicy, PolicyError
 from bot.reports.digest import clip
 
 log = logging.getLogger(__name__)

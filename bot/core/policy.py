@@ -10,14 +10,29 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 
-from bot.moderation.rules import RuleSettings
-
 # What the abuse model scores. Political opinion, however heated, is never a category.
 CATEGORIES = ("insult", "harassment", "threat", "hate", "spam")
 
 
 class PolicyError(ValueError):
     """A policy value that cannot be used: the message names the field and the fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSettings:
+    flood_max_replies: int = 6
+    flood_window_seconds: int = 60
+    repeat_window_seconds: int = 3600
+    max_mentions: int = 5
+    mass_mentions_remove: int = 2
+    wall_of_text_chars: int = 2500
+    # One message that is a few words over and over ("partnership partnership …"): at least
+    # this many words, fewer than this share of them distinct.
+    repeated_words_min: int = 20
+    repeated_words_ratio: float = 0.2
+    new_account_days: int = 7
+    new_account_burst: int = 3
+    blocklist: tuple[str, ...] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from bot.core.models import Action, Verdict
-from bot.moderation.policy import ModerationPolicy
+from bot.core.policy import ModerationPolicy
 
 REASON_PREFIX = "model:"
 _SEVERITY = {Action.ALLOW: 0, Action.REVIEW: 1, Action.REMOVE: 2}
