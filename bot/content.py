@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+
+# The label a question sets apart from its stance shares unless its file says otherwise.
+OFF_TOPIC = "off_topic"
+
+
+def _is_set_aside(name: str, flag: bool | None) -> bool:
+    return name == OFF_TOPIC if flag is None else flag
 
 
 class ContentError(ValueError):
@@ -43,6 +50,8 @@ class _LabelSpec(_Strict):
     name: str = Field(min_length=1, pattern=r"^[a-z][a-z0-9_-]*$")
     meaning: str = Field(min_length=1)
     hypotheses: list[str] = Field(min_length=1)
+    # Reported apart from the stance shares; unset = true for off_topic, false otherwise.
+    set_aside: StrictBool | None = None
 
 
 class _QuestionSpec(_Strict):
@@ -60,6 +69,14 @@ class _QuestionSpec(_Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"duplicate label name(s) {', '.join(dupes)}")
+        counted = [lb.name for lb in labels if not _is_set_aside(lb.name, lb.set_aside)]
+        if len(counted) < 2:
+            aside = ", ".join(lb.name for lb in labels if lb.name not in counted)
+            raise ValueError(
+                "a question needs at least two labels that are not set apart "
+                f"(counted: {', '.join(counted) or 'none'}; set apart: {aside}); "
+                "add a stance label, or set `set_aside = false` on one"
+            )
         return labels
 
 
@@ -84,6 +101,11 @@ class Label:
     name: str
     meaning: str
     hypotheses: tuple[str, ...]
+    # Reported apart from the stance shares (counted, never a side); None: true for off_topic.
+    set_aside: bool | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "set_aside", _is_set_aside(self.name, self.set_aside))
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +128,11 @@ class Question:
     @property
     def label_names(self) -> tuple[str, ...]:
         return tuple(label.name for label in self.labels)
+
+    @property
+    def set_aside(self) -> tuple[str, ...]:
+        """The names of the labels reported apart from the stance shares, in file order."""
+        return tuple(label.name for label in self.labels if label.set_aside)
 
     def label(self, name: str) -> Label:
         for label in self.labels:
@@ -174,7 +201,9 @@ def load_question_set(path: Path, articles: dict[str, Article]) -> list[Question
             id=q.id,
             text=q.text,
             intro=q.intro,
-            labels=tuple(Label(lb.name, lb.meaning, tuple(lb.hypotheses)) for lb in q.labels),
+            labels=tuple(
+                Label(lb.name, lb.meaning, tuple(lb.hypotheses), lb.set_aside) for lb in q.labels
+            ),
             article=article,
         )
         for q in spec.questions
@@ -216,6 +245,10 @@ class ContentLibrary:
                     )
                 questions[q.id] = q
         return cls(articles, questions)
+
+    def set_aside_by_question(self) -> dict[str, tuple[str, ...]]:
+        """{question id: the names of its labels set apart}, for reports across questions."""
+        return {q.id: q.set_aside for q in self.questions.values()}
 
     def question(self, question_id: str) -> Question:
         try:

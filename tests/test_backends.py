@@ -22,7 +22,7 @@ from bot.storage.repository import Repository
 
 from .conftest import GUILD_A, GUILD_B, T0, ReplyFactory, drop_postgres_database
 from .conftest import new_postgres_database as new_pg
-from .test_totals import EVER, LABELS, apply_random_operations
+from .test_totals import ASIDE, EVER, LABELS, apply_random_operations
 
 
 @pytest.fixture
@@ -45,12 +45,14 @@ async def answers(db) -> dict:
         out[guild, "removed"] = await store.removals_by_stance(guild, *EVER)
         for question in ("partnership", "oil-claims"):
             key = (guild, question)
-            out[key, "totals"] = await repo.stance_tallies(guild, question, EVER, labels=LABELS)
+            out[key, "totals"] = await repo.stance_tallies(
+                guild, question, EVER, labels=LABELS, set_aside=ASIDE
+            )
             out[key, "scan"] = await repo.stance_tallies(
-                guild, question, halves, labels=LABELS, use_totals=False
+                guild, question, halves, labels=LABELS, set_aside=ASIDE, use_totals=False
             )
             out[key, "changes"] = await repo.stance_changes(
-                guild, question, (halves[0], halves[1]), (halves[1], halves[3])
+                guild, question, (halves[0], halves[1]), (halves[1], halves[3]), set_aside=ASIDE
             )
             out[key, "participation"] = await repo.participation(guild, question, *week)
             out[key, "versions"] = await repo.model_versions(guild, question, *EVER)
@@ -58,7 +60,9 @@ async def answers(db) -> dict:
                 out[key, label] = await repo.representative_replies(
                     guild, question, label, *EVER, min_chars=1, limit=5
                 )
-        out[guild, "new"] = await store.new_member_replies(guild, *EVER, new_member_days=3)
+        out[guild, "new"] = await store.new_member_replies(
+            guild, *EVER, new_member_days=3, set_aside=ASIDE
+        )
         out[guild, "cases"] = (await store.open_cases(guild, limit=100))[1]
     out["export"] = [row async for row in repo.export_rows()]
     out["corrections"] = await repo.corrections()

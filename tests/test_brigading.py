@@ -115,11 +115,14 @@ async def test_stored_replies_give_bursts_removals_by_stance_and_one_alert(
             await repo.record_verdict(GUILD_A, r.message_id, r.author_id, Verdict(Action.REMOVE))
         start, end = T0 - timedelta(hours=1), T0 + timedelta(hours=1)
 
-        [burst] = await brigading_bursts(db, GUILD_A, start, end)
+        aside = {"partnership": ("off_topic",), "oil-claims": ("off_topic",)}
+        [burst] = await brigading_bursts(db, GUILD_A, start, end, set_aside=aside)
         assert (burst.replies, burst.members) == (5, 5)
-        assert await brigading_bursts(db, GUILD_B, start, end) == []
+        assert await brigading_bursts(db, GUILD_B, start, end, set_aside=aside) == []
         strict = BrigadeSettings(min_replies=6)
-        assert await brigading_bursts(db, GUILD_A, start, end, settings=strict) == []
+        assert (
+            await brigading_bursts(db, GUILD_A, start, end, set_aside=aside, settings=strict) == []
+        )
 
         assert await removals_by_stance(db, GUILD_A, start, end) == {
             "partnership": {"partnership": 1, "gamesmanship": 2}

@@ -83,6 +83,61 @@ def test_fewer_than_two_labels_is_refused(tmp_path):
         ContentLibrary.load(*make(tmp_path, one))
 
 
+def _label(name: str, extra: str = "") -> str:
+    return f'[[questions.labels]]\nname = "{name}"\nmeaning = "m"\nhypotheses = ["h"]\n{extra}'
+
+
+def test_set_aside_flag_is_read_and_defaults_to_off_topic(tmp_path):
+    labels = (
+        _label("off_topic")
+        + _label("chatter", "set_aside = true\n")
+        + _label("neutral", "set_aside = false\n")
+    )
+    lib = ContentLibrary.load(*make(tmp_path, QUESTIONS + labels))
+    q = lib.question("q1")
+    assert q.set_aside == ("off_topic", "chatter")
+    assert [lb.set_aside for lb in q.labels] == [False, False, True, True, False]
+    assert lib.set_aside_by_question() == {"q1": ("off_topic", "chatter")}
+
+
+def test_off_topic_can_be_counted_as_a_stance(tmp_path):
+    lib = ContentLibrary.load(
+        *make(tmp_path, QUESTIONS + _label("off_topic", "set_aside = false\n"))
+    )
+    assert lib.question("q1").set_aside == ()
+
+
+def test_shipped_questions_set_apart_off_topic_only(library):
+    assert {q.id: q.set_aside for q in library.questions.values()} == {
+        "partnership": ("off_topic",),
+        "oil-claims": ("off_topic",),
+    }
+
+
+def test_set_aside_must_be_a_boolean(tmp_path):
+    bad = QUESTIONS.replace('hypotheses = ["h"]\n', 'hypotheses = ["h"]\nset_aside = "yes"\n', 1)
+    with pytest.raises(ContentError, match=r"labels\.0\.set_aside: .*boolean"):
+        ContentLibrary.load(*make(tmp_path, bad))
+
+
+def test_fewer_than_two_counted_labels_is_refused(tmp_path):
+    # yes + off_topic (set apart by default) + chatter (set apart): one label left to count.
+    one = QUESTIONS[: QUESTIONS.rindex("[[questions.labels]]")]
+    questions = one + _label("off_topic") + _label("chatter", "set_aside = true\n")
+    with pytest.raises(ContentError) as err:
+        ContentLibrary.load(*make(tmp_path, questions))
+    msg = str(err.value)
+    assert msg.startswith(str(tmp_path / "prompts" / "q.toml"))
+    assert "at least two labels that are not set apart" in msg
+    assert "counted: yes;" in msg and "set apart: off_topic, chatter" in msg
+    assert "set_aside = false" in msg and "\n" not in msg
+    # Counting one of them again makes the set valid.
+    fixed = one + _label("off_topic") + _label("chatter", "set_aside = false\n")
+    (tmp_path / "prompts" / "q.toml").write_text(fixed)
+    lib = ContentLibrary.load(tmp_path / "seeds", tmp_path / "prompts")
+    assert lib.question("q1").set_aside == ("off_topic",)
+
+
 def test_duplicate_label_is_refused(tmp_path):
     with pytest.raises(ContentError, match="duplicate label"):
         ContentLibrary.load(*make(tmp_path, QUESTIONS.replace('name = "no"', 'name = "yes"')))

@@ -232,16 +232,17 @@ async def test_bucketed_tallies_equal_one_period_at_a_time(app, make_reply, libr
     q = library.question("partnership")
     day0 = T0.replace(hour=0)
     bounds = [day0 + timedelta(days=7 * k) for k in range(3)]
-    together = await app.repo.stance_tallies(GUILD_A, q.id, bounds, labels=q.label_names)
+    kw = {"labels": q.label_names, "set_aside": q.set_aside}
+    together = await app.repo.stance_tallies(GUILD_A, q.id, bounds, **kw)
     apart = [
-        (await app.repo.stance_tallies(GUILD_A, q.id, [a, b], labels=q.label_names))[0]
+        (await app.repo.stance_tallies(GUILD_A, q.id, [a, b], **kw))[0]
         for a, b in itertools.pairwise(bounds)
     ]
     assert together == apart
     assert together[0]["people"] == {"partnership": 4}
     assert together[1]["people"] == {"gamesmanship": 2, "partnership": 1}
     with pytest.raises(ValueError, match="increasing"):
-        await app.repo.stance_tallies(GUILD_A, q.id, [bounds[1], bounds[0]], labels=q.label_names)
+        await app.repo.stance_tallies(GUILD_A, q.id, [bounds[1], bounds[0]], **kw)
 
 
 async def test_moderators_view_shows_removals_by_stance_and_brigading_never_in_public(

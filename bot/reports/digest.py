@@ -459,7 +459,7 @@ async def build_report(
         trend.pop(0)  # weeks before the discussion began
     overall = await build_summary(repo, guild_id, question, BEGINNING, end, min_sample=min_sample)
     changes = await repo.stance_changes(
-        guild_id, question.id, (start - length, start), (start, end)
+        guild_id, question.id, (start - length, start), (start, end), set_aside=question.set_aside
     )
     representatives = {}
     for sh in current.shares:
@@ -468,7 +468,14 @@ async def build_report(
             representatives[sh.label] = quotes
     participation = await repo.participation(guild_id, question.id, start, end)
     removals = await removals_by_stance(repo.db, guild_id, start, end, question_id=question.id)
-    bursts = await brigading_bursts(repo.db, guild_id, start, end, question_id=question.id)
+    bursts = await brigading_bursts(
+        repo.db,
+        guild_id,
+        start,
+        end,
+        set_aside={question.id: question.set_aside},
+        question_id=question.id,
+    )
     return QuestionReport(
         guild_id,
         current,

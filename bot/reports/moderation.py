@@ -3,7 +3,7 @@ brigading, bursts of same-stance replies from members new to the server. No disc
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
@@ -85,20 +85,39 @@ async def brigading_bursts(
     start: datetime,
     end: datetime,
     *,
+    set_aside: Mapping[str, Sequence[str]],
     settings: BrigadeSettings | None = None,
     question_id: str | None = None,
     store: ModerationStore | None = None,
 ) -> list[Burst]:
     """Brigading bursts among the replies posted in [start, end) (to one question, if given),
-    with the guild's settings (`/moderation settings brigading`) unless given. `store`: the
-    App's, where there is one (reports read from `db` alone)."""
+    with the guild's settings (`/moderation settings brigading`) unless given. `set_aside`:
+    {question id: the labels it sets apart} (ContentLibrary.set_aside_by_question()), which
+    are never a stance; replies to a question not in it (one no longer loaded) are not
+    checked. `store`: the App's, where there is one (reports read from `db` alone)."""
+    if question_id is not None:
+        set_aside = {question_id: set_aside[question_id]} if question_id in set_aside else {}
+    if not set_aside:
+        return []
     store = store or ModerationStore(db)
     if settings is None:
         settings = (await store.settings(guild_id)).brigading
+    # The query drops the labels every question sets apart; each question's own go below.
+    common = set.intersection(*(set(labels) for labels in set_aside.values()))
     candidates = await store.new_member_replies(
-        guild_id, start, end, new_member_days=settings.new_member_days, question_id=question_id
+        guild_id,
+        start,
+        end,
+        new_member_days=settings.new_member_days,
+        set_aside=tuple(sorted(common)),
+        question_id=question_id,
     )
-    return find_bursts(candidates, settings)
+    stances = [
+        r
+        for r in candidates
+        if r.question_id in set_aside and r.label not in set_aside[r.question_id]
+    ]
+    return find_bursts(stances, settings)
 
 
 async def removals_by_stance(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from bot.content import OFF_TOPIC
 from bot.reports.summary import QuestionSummary
 
 SCHEMA_VERSION = 1
@@ -29,8 +30,9 @@ def period_label(s: QuestionSummary) -> str:
 
 def set_aside_line(s: QuestionSummary) -> str:
     parts = []
-    if s.off_topic_messages:
-        parts.append(f"{s.off_topic_messages} off-topic")
+    for label, n in s.set_aside_messages.items():
+        if n:
+            parts.append(f"{n} off-topic" if label == OFF_TOPIC else f"{n} set apart ({label})")
     if s.low_confidence_messages:
         parts.append(f"{s.low_confidence_messages} low-confidence (unclear stance)")
     if s.unclassified_messages:

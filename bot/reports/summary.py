@@ -1,8 +1,9 @@
 """What the community thinks about one question in one period: the summary model and its builder.
 
 Counts people, not messages: each participant's latest confident reply decides their stance
-(a moderator's correction wins). Low-confidence, off-topic and removed replies are reported
-apart, never folded into the shares.
+(a moderator's correction wins). Low-confidence and removed replies, and those under a label
+the question sets apart (off_topic by default: Question.set_aside), are reported apart, never
+folded into the shares.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from bot.core.models import as_utc
 from bot.reports.stats import verdict, wilson
 from bot.storage.repository import Repository
 
-OFF_TOPIC = "off_topic"
 UNDECIDED = "neutral"
 
 
@@ -44,10 +44,13 @@ class QuestionSummary:
     leader: str | None
     shares: list[LabelShare]
     total_messages: int
+    # Messages under the labels the question sets apart, all together (the name of schema 1,
+    # when off_topic was the only one) and by label, in the question's order.
     off_topic_messages: int
     low_confidence_messages: int
     unclassified_messages: int
     removed_messages: int
+    set_aside_messages: dict[str, int] = field(default_factory=dict)
     extras: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -70,7 +73,7 @@ def summarise(
     question: Question, tally: dict, start: datetime, end: datetime, *, min_sample: int = 10
 ) -> QuestionSummary:
     """A QuestionSummary from the repository's tally of one period."""
-    stance_labels = [lb for lb in question.labels if lb.name != OFF_TOPIC]
+    stance_labels = [lb for lb in question.labels if not lb.set_aside]
     people = {lb.name: tally["people"].get(lb.name, 0) for lb in stance_labels}
     decided = sum(people.values())
     shares = []
@@ -88,6 +91,7 @@ def summarise(
                 messages=tally["messages"].get(lb.name, 0),
             )
         )
+    aside = {name: tally["messages"].get(name, 0) for name in question.set_aside}
     text, leader = verdict(people, min_sample=min_sample, undecided=UNDECIDED)
     return QuestionSummary(
         question_id=question.id,
@@ -101,10 +105,11 @@ def summarise(
         leader=leader,
         shares=shares,
         total_messages=tally["total_messages"],
-        off_topic_messages=tally["messages"].get(OFF_TOPIC, 0),
+        off_topic_messages=sum(aside.values()),
         low_confidence_messages=tally["low_confidence_messages"],
         unclassified_messages=tally["unclassified_messages"],
         removed_messages=tally["removed_messages"],
+        set_aside_messages=aside,
     )
 
 
@@ -118,7 +123,9 @@ async def build_summaries(
 ) -> list[QuestionSummary]:
     """Summaries of consecutive periods between the bounds, from one query."""
     bounds = [as_utc(b) for b in bounds]
-    tallies = await repo.stance_tallies(guild_id, question.id, bounds, labels=question.label_names)
+    tallies = await repo.stance_tallies(
+        guild_id, question.id, bounds, labels=question.label_names, set_aside=question.set_aside
+    )
     return [
         summarise(question, tally, a, b, min_sample=min_sample)
         for tally, (a, b) in zip(tallies, itertools.pairwise(bounds), strict=True)

@@ -472,12 +472,14 @@ class ModerationStore:
         end: datetime,
         *,
         new_member_days: int,
-        set_aside: tuple[str, ...] = ("off_topic",),
+        set_aside: tuple[str, ...],
         question_id: str | None = None,
     ) -> list[StanceReply]:
         """Confident, classified replies in [start, end) whose authors had joined the server
-        less than `new_member_days` before posting, oldest first. With a question, only its
-        replies (read from the question's slice of the period index)."""
+        less than `new_member_days` before posting, oldest first, but none labelled with one of
+        `set_aside` (across questions: only labels every question sets apart; the caller
+        drops each question's own). With a question, only its replies (read from the
+        question's slice of the period index)."""
         aside = ",".join("?" * len(set_aside)) or "''"
         question = " AND question_id = ?" if question_id is not None else ""
         async with self.db.conn.execute(

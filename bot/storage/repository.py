@@ -13,7 +13,9 @@ from bot.core.records import Discussion, NewReply, PendingItem, StoredReply
 from bot.storage.db import Database
 from bot.storage.moderation import insert_case
 
-# The label the trigger-kept whole-discussion totals (migration 0005) set aside.
+# The labels the trigger-kept whole-discussion totals (SQLite migration 0005, PostgreSQL
+# migrations_pg/0001) set aside: the default of bot.content. stance_tallies reads those totals
+# only for a question that sets apart exactly these, and scans for any other.
 TOTALS_SET_ASIDE = ("off_topic",)
 
 
@@ -680,18 +682,21 @@ class Repository:
         bounds: Sequence[datetime],
         *,
         labels: tuple[str, ...],
-        set_aside: tuple[str, ...] = ("off_topic",),
+        set_aside: tuple[str, ...],
         use_totals: bool = True,
     ) -> list[dict]:
         """Aggregates for consecutive periods [bounds[0], bounds[1]), [bounds[1], bounds[2]) …
         in one grouped pass over a covering index.
 
         people: each participant's stance is their latest confident reply in the period whose
-        label is not set aside (a moderator's correction is confident and current); messages:
-        every reply not removed or deleted, by label.
+        label is not in `set_aside` (the question's own, Question.set_aside; a moderator's
+        correction is confident and current); messages: every reply not removed or deleted,
+        by label.
 
         One period that covers the whole discussion so far is read from the trigger-kept
-        totals (migration 0005) instead, unless `use_totals` is false.
+        totals (migration 0005) instead, unless `use_totals` is false or the question sets
+        apart other labels than the totals do (TOTALS_SET_ASIDE): those totals count people
+        without `off_topic` only, so such a question is scanned.
         """
         if len(bounds) < 2 or any(a >= b for a, b in itertools.pairwise(bounds)):
             raise ValueError("bounds must be at least two increasing times")
@@ -710,7 +715,7 @@ class Repository:
             use_totals
             and whole
             and len(bounds) == 2
-            and tuple(set_aside) == TOTALS_SET_ASIDE
+            and set(set_aside) == set(TOTALS_SET_ASIDE)
             and (last is None or last < iso(end))
         ):
             return [await self._discussion_totals(guild_id, question_id, labels)]
@@ -811,9 +816,11 @@ class Repository:
         before: tuple[datetime, datetime],
         after: tuple[datetime, datetime],
         *,
-        set_aside: tuple[str, ...] = ("off_topic",),
+        set_aside: tuple[str, ...],
     ) -> dict[tuple[str, str], int]:
-        """{(old label, new label): members} for members with a stance in both periods."""
+        """{(old label, new label): members} for members with a stance in both periods; a
+        stance is a member's latest confident reply whose label is not in `set_aside` (the
+        question's own, Question.set_aside)."""
         latest = self._latest_sql(set_aside)
         async with self.db.conn.execute(
             f"SELECT a.label, b.label, COUNT(*) FROM ({latest}) a JOIN ({latest}) b"

@@ -253,7 +253,9 @@ async def test_a_brigade_of_new_members_is_flagged_once(world: World):
     strict = await world.mod.slash(world.news, "moderation settings brigading", min_replies=6)
     assert "≥ 6 same-stance replies" in strict.response.content
     now = discord.utils.utcnow()
-    assert await brigading_bursts(world.app.db, GUILD_ID, now - timedelta(hours=1), now) == []
+    aside = world.app.library.set_aside_by_question()
+    hour_ago = now - timedelta(hours=1)
+    assert await brigading_bursts(world.app.db, GUILD_ID, hour_ago, now, set_aside=aside) == []
 
 
 MODERATOR_COMMANDS = [

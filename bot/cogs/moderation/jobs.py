@@ -122,6 +122,7 @@ class Jobs(ModerationPart):
             guild.id,
             now - config.brigading.lookback,
             now,
+            set_aside=self.bot.app.library.set_aside_by_question(),
             settings=config.brigading,
             store=self.store,
         )
