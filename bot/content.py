@@ -14,13 +14,17 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.errors import StancebotError
 
-class ContentError(ValueError):
+
+class ContentError(StancebotError, ValueError):
     """A seed or prompt file is missing or invalid."""
 
 
-class UnknownQuestionError(KeyError):
+class UnknownQuestionError(StancebotError, KeyError):
     """A question id that no loaded question set defines."""
+
+    for_members = True
 
     def __init__(self, question_id: str, known: Iterable[str]) -> None:
         self.question_id = question_id
