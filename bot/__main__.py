@@ -18,13 +18,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot import __version__
-from bot.config import ConfigError, Settings, load_settings
-from bot.content import ContentError, UnknownQuestionError
+from bot.config import Settings, load_settings
+from bot.errors import StancebotError
 
 log = logging.getLogger("stancebot")
 
 
-class CliError(Exception):
+class CliError(StancebotError):
     """Printed as 'stancebot: error: …' with exit status 2."""
 
 
@@ -821,9 +821,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from bot.stance.encoder import ModelLoadError
-    from bot.storage.db import StorageError
-
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -833,10 +830,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             level = "WARNING"  # one-shot commands print their own results; the bot logs INFO
         _setup_logging(args.log_level.upper() if args.log_level else level)
         return int(args.func(args, settings) or 0)
-    except (ConfigError, ContentError, CliError, ModelLoadError, StorageError, ValueError) as exc:
-        print(f"stancebot: error: {exc}", file=sys.stderr)
-        return 2
-    except UnknownQuestionError as exc:
+    except (StancebotError, ValueError) as exc:  # ValueError: a value argparse let through
         print(f"stancebot: error: {exc}", file=sys.stderr)
         return 2
     except sqlite3.Error as exc:  # mid-run: another program holds the lock, the disk is full …

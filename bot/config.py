@@ -18,12 +18,14 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.errors import StancebotError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_FILE_ENV = "STANCEBOT_CONFIG_FILE"
 DEFAULT_CONFIG_FILE = Path("stancebot.toml")
 
 
-class ConfigError(ValueError):
+class ConfigError(StancebotError, ValueError):
     """The configuration is invalid; the message says which setting and how to fix it."""
 
 

@@ -21,13 +21,17 @@ OFF_TOPIC = "off_topic"
 def _is_set_aside(name: str, flag: bool | None) -> bool:
     return name == OFF_TOPIC if flag is None else flag
 
+from bot.errors import StancebotError
 
-class ContentError(ValueError):
+
+class ContentError(StancebotError, ValueError):
     """A seed or prompt file is missing or invalid."""
 
 
-class UnknownQuestionError(KeyError):
+class UnknownQuestionError(StancebotError, KeyError):
     """A question id that no loaded question set defines."""
+
+    for_members = True
 
     def __init__(self, question_id: str, known: Iterable[str]) -> None:
         self.question_id = question_id

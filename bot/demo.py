@@ -14,6 +14,7 @@ from pathlib import Path
 from bot.app import App
 from bot.content import ContentLibrary, Question
 from bot.core.models import Outcome, Reply, parse_iso
+from bot.errors import StancebotError
 from bot.reports.digest import Digest, build_digest
 from bot.reports.summary import week_bounds
 
@@ -23,7 +24,7 @@ DEMO_GUILD = 1_000_000_000_000_001
 DEMO_CHANNEL = 1_000_000_000_000_002
 
 
-class DemoDataError(ValueError):
+class DemoDataError(StancebotError, ValueError):
     """The demo replies file is missing or malformed."""
 
 

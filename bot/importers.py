@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.core.models import Reply, parse_iso
+from bot.errors import StancebotError
 
 # Message types that carry a member's words; the rest (joins, pins, calls …) are system events.
 TEXT_TYPES = {"Default", "Reply", "0", "19"}
@@ -25,7 +26,7 @@ DISCORD_EPOCH = datetime(2015, 1, 1, tzinfo=UTC)
 NAMED_SKIPS = 5
 
 
-class ImportFormatError(ValueError):
+class ImportFormatError(StancebotError, ValueError):
     """The file is not a readable DiscordChatExporter JSON export."""
 
 

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import IO
 
 from bot.core.models import MAX_REPLY_CHARS
+from bot.errors import StancebotError
 
 # A JSON line holding the longest reply: every character escaped as \uXXXX, plus its fields.
 MAX_LINE_BYTES = 6 * MAX_REPLY_CHARS + 4096
 
 
-class InputFileError(ValueError):
+class InputFileError(StancebotError, ValueError):
     """An input file that cannot be read: the message names it and says what to pass."""
 
 

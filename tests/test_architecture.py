@@ -187,3 +187,22 @@ def test_only_storage_holds_sql():
         if not name.startswith("bot.storage") and sql.search(path.read_text(encoding="utf-8"))
     ]
     assert found == [], "SQL outside bot/storage/: " + ", ".join(found)
+
+
+def test_every_error_the_program_raises_on_purpose_has_one_base():
+    """The CLI and the bot's error handler catch StancebotError; a new error class that does
+    not derive from it would reach users as a traceback or a generic apology."""
+    import importlib
+    import inspect
+
+    from bot.errors import StancebotError
+
+    loose = []
+    for name in modules():
+        module = importlib.import_module(name)
+        for cls_name, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ != name or not issubclass(cls, Exception):
+                continue
+            if cls_name.endswith("Error") and not issubclass(cls, StancebotError):
+                loose.append(f"{name}.{cls_name}")
+    assert loose == [], "errors not derived from bot.errors.StancebotError: " + ", ".join(loose)

@@ -10,12 +10,16 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 
+from bot.errors import StancebotError
+
 # What the abuse model scores. Political opinion, however heated, is never a category.
 CATEGORIES = ("insult", "harassment", "threat", "hate", "spam")
 
 
-class PolicyError(ValueError):
+class PolicyError(StancebotError, ValueError):
     """A policy value that cannot be used: the message names the field and the fix."""
+
+    for_members = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from bot.core.ports import ReplyStore, RuleChecker, RulesFactory
 from bot.core.queue import ClassificationQueue
 from bot.core.records import PendingItem
 from bot.core.verdicts import model_verdict
+from bot.errors import StancebotError
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,10 @@ def _remember(table: OrderedDict, key: int, value: object, limit: int) -> None:
         table.popitem(last=False)
 
 
-class ServiceError(ValueError):
+class ServiceError(StancebotError, ValueError):
     """A request the service refuses (unknown question, unknown label …): message says why."""
+
+    for_members = True
 
 
 class DiscussionService:

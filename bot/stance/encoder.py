@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.errors import StancebotError
 from bot.stance.text import for_encoder
 from bot.stance.transformer import is_ffn_output, mean_pooler
 
@@ -35,7 +36,7 @@ MAX_TOKENS = 128  # replies are short; longer text is truncated for the encoder 
 MAX_BATCH_TOKENS = 2048  # padded tokens per forward pass: bounds activation memory
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(StancebotError, RuntimeError):
     """The configured model cannot be loaded; the message names it and the fix."""
 
 

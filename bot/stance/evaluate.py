@@ -11,8 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.errors import StancebotError
 
-class LabelledDataError(ValueError):
+
+class LabelledDataError(StancebotError, ValueError):
     """A labelled JSON-lines file is missing or malformed."""
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.errors import StancebotError
 from bot.stance.transformer import is_ffn_output, mean_pooler
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ MIN_COSINE = {"int8": 0.9, "float32": 0.9999}
 KEEP_EXPORTS = 3
 
 
-class BackendError(RuntimeError):
+class BackendError(StancebotError, RuntimeError):
     """The ONNX backend cannot be used; the message says why (the encoder stays on torch)."""
 
 

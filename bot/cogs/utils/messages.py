@@ -16,7 +16,7 @@ import discord
 from discord import app_commands
 
 from bot.content import ContentLibrary, Question, UnknownQuestionError
-from bot.core.service import ServiceError
+from bot.errors import StancebotError
 from bot.reports.digest import Digest, clip
 
 log = logging.getLogger(__name__)
@@ -30,8 +30,10 @@ CHOICE_NAME = 100
 AUTOCOMPLETE_CHOICES = 25
 
 
-class UserError(app_commands.AppCommandError):
+class UserError(StancebotError, app_commands.AppCommandError):
     """A request the bot refuses; the message (which names the fix) is shown as it is."""
+
+    for_members = True
 
 
 def permission_names(permissions: Iterable[str]) -> str:
@@ -70,10 +72,10 @@ def explain_error(error: BaseException) -> str | None:
     """The short answer for an error a user can act on; None for a bug (which gets logged)."""
     if isinstance(error, app_commands.CommandInvokeError):
         error = error.original
-    if isinstance(error, (UserError, ServiceError)):
-        return str(error)
     if isinstance(error, UnknownQuestionError):
         return f"{error}."
+    if isinstance(error, StancebotError) and error.for_members:
+        return str(error)
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command works only in a server."
     if isinstance(error, app_commands.BotMissingPermissions):
