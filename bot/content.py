@@ -14,14 +14,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
+from bot.errors import StancebotError
+
 # The label a question sets apart from its stance shares unless its file says otherwise.
 OFF_TOPIC = "off_topic"
 
 
 def _is_set_aside(name: str, flag: bool | None) -> bool:
     return name == OFF_TOPIC if flag is None else flag
-
-from bot.errors import StancebotError
 
 
 class ContentError(StancebotError, ValueError):
