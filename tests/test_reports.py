@@ -4,14 +4,8 @@ from datetime import timedelta
 
 import pytest
 
-from bot.reports.digest import (
-    EMBED_DESCRIPTION,
-    EMBED_FIELD_VALUE,
-    EMBED_TOTAL,
-    build_digest,
-    clip,
-    embed_size,
-)
+from bot.discord_limits import EMBED_DESCRIPTION, EMBED_FIELD_VALUE, EMBED_TOTAL, clip
+from bot.reports.digest import build_digest, embed_size
 from bot.reports.stats import lead_p_value, verdict, wilson
 from bot.reports.summary import build_summary
 

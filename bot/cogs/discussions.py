@@ -21,7 +21,7 @@ from bot.cogs.utils.messages import (
     respond,
 )
 from bot.content import Question
-from bot.reports.digest import EMBED_DESCRIPTION, EMBED_FIELD_VALUE, EMBED_TITLE, clip
+from bot.discord_limits import EMBED_DESCRIPTION, EMBED_FIELD_VALUE, EMBED_TITLE, clip
 from bot.storage.repository import Discussion
 
 if TYPE_CHECKING:

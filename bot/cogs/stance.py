@@ -18,7 +18,6 @@ from bot.cogs.utils.checks import ensure_moderator, moderator_group, moderator_o
 from bot.cogs.utils.messages import (
     UserError,
     answer_error,
-    message_link,
     question_autocomplete,
     quote,
     resolve_question,
@@ -27,7 +26,7 @@ from bot.cogs.utils.messages import (
 )
 from bot.cogs.utils.reports import report_digest
 from bot.content import Question
-from bot.reports.digest import clip
+from bot.discord_limits import clip, message_link
 from bot.storage.repository import StoredReply
 
 if TYPE_CHECKING:

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.cogs.utils.messages import message_link, quote
+from bot.cogs.utils.messages import quote
 from bot.core.moderation_actions import describe_reasons
-from bot.reports.digest import clip
+from bot.discord_limits import clip, message_link
 
 if TYPE_CHECKING:
     from bot.storage.moderation import Case

@@ -21,8 +21,8 @@ from bot.core.moderation_actions import (
     with_exempt_role,
     with_timeout,
 )
+from bot.discord_limits import clip
 from bot.moderation.policy import CATEGORIES, PRESETS, ModerationPolicy, PolicyError
-from bot.reports.digest import clip
 
 log = logging.getLogger(__name__)
 
