@@ -21,7 +21,13 @@ from bot.cogs.utils.messages import (
     respond,
 )
 from bot.content import Question
-from bot.discord_limits import EMBED_DESCRIPTION, EMBED_FIELD_VALUE, EMBED_TITLE, clip
+from bot.discord_limits import (
+    EMBED_DESCRIPTION,
+    EMBED_FIELD_VALUE,
+    EMBED_FOOTER,
+    EMBED_TITLE,
+    clip,
+)
 from bot.storage.repository import Discussion
 
 if TYPE_CHECKING:
@@ -59,7 +65,7 @@ def question_embed(question: Question) -> discord.Embed:
         embed.url = article.source
     embed.add_field(name="How to take part", value=clip(HOW_TO_TAKE_PART, EMBED_FIELD_VALUE))
     labels = ", ".join(lb.name for lb in question.labels)
-    embed.set_footer(text=clip(f"Question {question.id} · stances: {labels}", 2048))
+    embed.set_footer(text=clip(f"Question {question.id} · stances: {labels}", EMBED_FOOTER))
     return embed
 
 

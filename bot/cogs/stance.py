@@ -26,7 +26,7 @@ from bot.cogs.utils.messages import (
 )
 from bot.cogs.utils.reports import report_digest
 from bot.content import Question
-from bot.discord_limits import clip, message_link
+from bot.discord_limits import AUTOCOMPLETE_CHOICES, clip, message_link
 from bot.storage.repository import StoredReply
 
 if TYPE_CHECKING:
@@ -189,7 +189,9 @@ class Stance(commands.Cog):
         for q in questions:
             names.extend(n for n in q.label_names if n not in names)
         needle = current.casefold()
-        return [app_commands.Choice(name=n, value=n) for n in names if needle in n][:25]
+        return [app_commands.Choice(name=n, value=n) for n in names if needle in n][
+            :AUTOCOMPLETE_CHOICES
+        ]
 
     @stance.command(name="correct", description="Set a reply's stance (wins over the model)")
     @app_commands.describe(message_id="The reply's message id or link", label="Its stance")
