@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import resource
 import threading
 import time
 from pathlib import Path
+
+from bot.lines import read_json_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,7 +63,10 @@ def seed_texts() -> list[str]:
     texts = []
     for pattern in ("labelled/*.jsonl", "eval/*.jsonl"):
         for path in sorted((ROOT / "seeds").glob(pattern)):
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    texts.append(json.loads(line)["text"])
+            texts += file_texts(path)
     return texts
+
+
+def file_texts(path: Path) -> list[str]:
+    """The "text" of every line of a JSON-lines file of replies."""
+    return [line.value["text"] for line in read_json_lines(path)]

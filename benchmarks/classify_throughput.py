@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks._common import machine
+from benchmarks._common import file_texts, machine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,8 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def replies(n: int) -> list[dict]:
     texts = []
     for name in ("eval/partnership.jsonl", "eval/oil-claims.jsonl"):
-        for line in (ROOT / "seeds" / name).read_text(encoding="utf-8").splitlines():
-            texts.append(json.loads(line)["text"])
+        texts += file_texts(ROOT / "seeds" / name)
     short = sorted(texts, key=len)[: max(50, len(texts) * 3 // 4)]  # short replies
     return [{"id": i, "text": short[i % len(short)]} for i in range(n)]
 

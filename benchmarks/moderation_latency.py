@@ -20,7 +20,7 @@ import random
 import statistics
 import time
 
-from benchmarks._common import ROOT, load_now, machine, seed_texts
+from benchmarks._common import ROOT, file_texts, load_now, machine, seed_texts
 from bot.app import load_abuse_scorer, load_classifier, load_library
 from bot.config import load_settings
 from bot.core.models import Reply, utcnow
@@ -35,8 +35,7 @@ BATCH = 64
 def replies(n: int, seed: int = 11) -> list[str]:
     texts = seed_texts()
     for name in ("train.jsonl", "heldout.jsonl"):
-        path = ROOT / "seeds" / "moderation" / name
-        texts += [json.loads(x)["text"] for x in path.read_text(encoding="utf-8").splitlines()]
+        texts += file_texts(ROOT / "seeds" / "moderation" / name)
     random.Random(seed).shuffle(texts)
     return (texts * (n // len(texts) + 1))[:n]
 

@@ -106,30 +106,21 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(go())
 
 
-def _read_jsonl(stream) -> list[tuple[object, str | None, str | None]]:
-    """(id, text, error) per non-blank input line; a line that is not UTF-8, is too long or
-    holds more text than a reply may is an error for that line alone."""
-    from bot.core.models import MAX_REPLY_CHARS
-    from bot.lines import binary, numbered_lines
+def _read_replies(stream) -> list[tuple[object, str | None, str | None]]:
+    """(id, text, error) per non-blank input line; a line that cannot be read or holds no
+    reply's text (or more than a reply may hold) is an error for that line alone."""
+    from bot.lines import binary, json_lines, reply_text
 
     rows: list[tuple[object, str | None, str | None]] = []
-    for n, line, bad in numbered_lines(binary(stream)):
-        if bad is not None:
-            rows.append((None, None, bad))
+    for line in json_lines(binary(stream)):
+        if line.problem is not None:
+            rows.append((None, None, line.error()))
             continue
-        obj = None
+        rid = line.value.get("id") if isinstance(line.value, dict) else None
         try:
-            obj = json.loads(line)
-            if not isinstance(obj, dict) or "text" not in obj or not isinstance(obj["text"], str):
-                raise ValueError('expected an object with a "text" string')
-            if len(obj["text"]) > MAX_REPLY_CHARS:
-                raise ValueError(
-                    f"text is {len(obj['text']):,} characters; the limit is {MAX_REPLY_CHARS:,}"
-                )
-            rows.append((obj.get("id"), obj["text"], None))
-        except (json.JSONDecodeError, ValueError) as exc:
-            rid = obj.get("id") if isinstance(obj, dict) else None
-            rows.append((rid, None, f"line {n}: {exc}"))
+            rows.append((rid, reply_text(line.value), None))
+        except ValueError as exc:
+            rows.append((rid, None, line.error(str(exc))))
     return rows
 
 
@@ -139,7 +130,7 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
 
     library = load_library(settings)
     question = library.question(args.question)
-    rows = _read_jsonl(sys.stdin)
+    rows = _read_replies(sys.stdin)
     classifier = load_classifier(settings, library)
     texts = [text for _, text, err in rows if err is None]
     preds = iter(classifier.predict(question.id, texts))

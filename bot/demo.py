@@ -4,7 +4,6 @@ members' replies from seeds/ through the same DiscussionService the bot uses, an
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from bot.app import App
 from bot.content import ContentLibrary, Question
 from bot.core.models import Outcome, Reply, parse_iso
 from bot.errors import StancebotError
+from bot.lines import read_json_lines
 from bot.reports.digest import Digest, build_digest
 from bot.reports.summary import week_bounds
 
@@ -56,11 +56,9 @@ def demo_file(library: ContentLibrary, seeds_dir: Path, article_id: str) -> Path
 
 def read_demo(path: Path, threads: dict[str, int]) -> list[DemoLine]:
     lines = []
-    for n, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not text.strip():
-            continue
+    for line in read_json_lines(path, DemoDataError):
+        raw = line.value
         try:
-            raw = json.loads(text)
             created = parse_iso(raw["created"])
             question = raw["question"]
             if question not in threads:
@@ -78,7 +76,7 @@ def read_demo(path: Path, threads: dict[str, int]) -> list[DemoLine]:
                 account_created_at=created - timedelta(days=int(raw.get("account_age_days", 365))),
             )
         except (ValueError, KeyError, TypeError) as exc:
-            raise DemoDataError(f"{path}:{n}: malformed demo reply ({exc})") from None
+            raise DemoDataError(line.error(f"malformed demo reply ({exc})")) from None
         lines.append(DemoLine(reply, raw.get("edited_content"), bool(raw.get("deleted"))))
     return lines
 

@@ -206,3 +206,20 @@ def test_every_error_the_program_raises_on_purpose_has_one_base():
             if cls_name.endswith("Error") and not issubclass(cls, StancebotError):
                 loose.append(f"{name}.{cls_name}")
     assert loose == [], "errors not derived from bot.errors.StancebotError: " + ", ".join(loose)
+
+
+def test_reports_and_the_discord_limits_never_import_discord_or_the_cogs():
+    """The summary is built and rendered without discord.py (the CLI and the demo run it),
+    and the limits it shares with the cogs live where both can import them."""
+    shared = [
+        i
+        for i in imports()
+        if i.importer == "bot.discord_limits" or i.importer.startswith("bot.reports")
+    ]
+    assert any(i.imported == "bot.discord_limits" for i in shared)
+    wrong = [
+        f"{i.importer} (line {i.line}) imports {i.imported}"
+        for i in shared
+        if i.imported.split(".")[0] == "discord" or i.imported.startswith("bot.cogs")
+    ]
+    assert not wrong, "\n".join(wrong)

@@ -155,14 +155,21 @@ def test_ingest_export_report_and_reingest(tmp_path, capsys):
     assert s["verdict"] == "too few replies"
 
 
-def test_an_import_does_not_bring_back_purged_replies(tmp_path, capsys):
+def _two_replies_ingested(tmp_path, capsys) -> tuple[Path, Path]:
+    """A database with two members' replies to "partnership", and the export they came from."""
     db = tmp_path / "club.db"
     msgs = [
         dce_message(901, "Genuine partnership built on respect.", author=1),
         dce_message(902, "Pure theatre, backroom deals.", author=2, minutes=1),
     ]
     export = write_dce_export(tmp_path / "channel.json", msgs)
-    run(capsys, "ingest", str(export), "--db", str(db), "--question", "partnership")
+    code, _, err = run(capsys, "ingest", str(export), "--db", str(db), "--question", "partnership")
+    assert code == 0, err
+    return db, export
+
+
+def test_an_import_does_not_bring_back_purged_replies(tmp_path, capsys):
+    db, export = _two_replies_ingested(tmp_path, capsys)
     code, out, _ = run(capsys, "db", "purge", "--older-than", "30", "--db", str(db))
     assert code == 0
 
@@ -401,13 +408,7 @@ def test_report_refuses_an_impossible_period_in_one_line(tmp_path, capsys, optio
 
 
 def test_report_of_old_history_reports_the_days_up_to_the_latest_reply(tmp_path, capsys):
-    db = tmp_path / "club.db"
-    msgs = [
-        dce_message(901, "Genuine partnership built on respect.", author=1),
-        dce_message(902, "Pure theatre, backroom deals.", author=2, minutes=1),
-    ]
-    export = write_dce_export(tmp_path / "channel.json", msgs)
-    run(capsys, "ingest", str(export), "--db", str(db), "--question", "partnership")
+    db, _ = _two_replies_ingested(tmp_path, capsys)
 
     code, out, err = run(capsys, "report", "--db", str(db), "--format", "json")
 

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 from bot.content import ContentError, ContentLibrary
 from bot.core.models import MAX_REPLY_CHARS, Outcome
+from bot.discord_limits import EMBED_DESCRIPTION, EMBED_FIELD_VALUE, EMBED_TOTAL
 from bot.importers import ImportFormatError, read_export
-from bot.reports.digest import EMBED_DESCRIPTION, EMBED_FIELD_VALUE, EMBED_TOTAL, embed_size
+from bot.reports.digest import embed_size
 
 from .conftest import GUILD_A, T0, dce_message, write_dce_export
 from .test_content import QUESTIONS, make

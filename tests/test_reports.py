@@ -4,14 +4,8 @@ from datetime import timedelta
 
 import pytest
 
-from bot.reports.digest import (
-    EMBED_DESCRIPTION,
-    EMBED_FIELD_VALUE,
-    EMBED_TOTAL,
-    build_digest,
-    clip,
-    embed_size,
-)
+from bot.discord_limits import EMBED_DESCRIPTION, EMBED_FIELD_VALUE, EMBED_TOTAL, clip
+from bot.reports.digest import build_digest, embed_size
 from bot.reports.stats import lead_p_value, verdict, wilson
 from bot.reports.summary import build_summary
 
@@ -148,11 +142,10 @@ async def _seed_two_weeks(app, make_reply):
     await app.service.drain()
 
 
-async def test_digest_trends_changes_quotes_and_participation(app, make_reply, library):
-    await _seed_two_weeks(app, make_reply)
-    await app.repo.set_opt_out(111_111_111_111_111_111, 5, True)  # member 5 opts out later
+async def _week_two_digest(app, library, **options):
+    """The digest of the second week _seed_two_weeks writes, for "partnership" alone."""
     start = T0.replace(hour=0) + timedelta(days=7)
-    digest = await build_digest(
+    return await build_digest(
         app.repo,
         library,
         GUILD_A,
@@ -160,7 +153,14 @@ async def test_digest_trends_changes_quotes_and_participation(app, make_reply, l
         start + timedelta(days=7),
         questions=[library.question("partnership")],
         min_sample=1,
+        **options,
     )
+
+
+async def test_digest_trends_changes_quotes_and_participation(app, make_reply, library):
+    await _seed_two_weeks(app, make_reply)
+    await app.repo.set_opt_out(111_111_111_111_111_111, 5, True)  # member 5 opts out later
+    digest = await _week_two_digest(app, library)
     (r,) = digest.reports
     assert r.changes == {("partnership", "gamesmanship"): 2}
     assert r.changed == 2 and r.compared == 2
@@ -325,16 +325,7 @@ async def test_report_wording_adds_up_and_says_one_member(app, make_reply, libra
     from bot.reports.digest import changes_line, headline, participation_line
 
     await _seed_two_weeks(app, make_reply)
-    start = T0.replace(hour=0) + timedelta(days=7)
-    digest = await build_digest(
-        app.repo,
-        library,
-        GUILD_A,
-        start,
-        start + timedelta(days=7),
-        questions=[library.question("partnership")],
-        min_sample=1,
-    )
+    digest = await _week_two_digest(app, library)
     (r,) = digest.reports
     moves = {("a", "b"): 5, ("b", "a"): 4, ("a", "c"): 3, ("c", "a"): 2, ("b", "c"): 1}
     many = dataclasses.replace(r, changes=moves | {("c", "b"): 1, ("a", "a"): 3})
@@ -378,17 +369,7 @@ async def test_charts_explain_their_marks_and_draw_no_bars_for_too_few_replies(
     from bot.reports.charts import share_figure, trend_figure
 
     await _seed_two_weeks(app, make_reply)
-    start = T0.replace(hour=0) + timedelta(days=7)
-    digest = await build_digest(
-        app.repo,
-        library,
-        GUILD_A,
-        start,
-        start + timedelta(days=7),
-        questions=[library.question("partnership")],
-        min_sample=1,
-        charts=False,
-    )
+    digest = await _week_two_digest(app, library, charts=False)
     (r,) = digest.reports
     shown = share_figure(r.current).axes[0]
     assert len(shown.patches) == 3  # a bar per stance

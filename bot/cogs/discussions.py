@@ -22,7 +22,13 @@ from bot.cogs.utils.messages import (
 )
 from bot.content import Question
 from bot.core.records import Discussion
-from bot.reports.digest import EMBED_DESCRIPTION, EMBED_FIELD_VALUE, EMBED_TITLE, clip
+from bot.discord_limits import (
+    EMBED_DESCRIPTION,
+    EMBED_FIELD_VALUE,
+    EMBED_FOOTER,
+    EMBED_TITLE,
+    clip,
+)
 
 if TYPE_CHECKING:
     from bot.client import StanceBot
@@ -59,7 +65,7 @@ def question_embed(question: Question) -> discord.Embed:
         embed.url = article.source
     embed.add_field(name="How to take part", value=clip(HOW_TO_TAKE_PART, EMBED_FIELD_VALUE))
     labels = ", ".join(lb.name for lb in question.labels)
-    embed.set_footer(text=clip(f"Question {question.id} · stances: {labels}", 2048))
+    embed.set_footer(text=clip(f"Question {question.id} · stances: {labels}", EMBED_FOOTER))
     return embed
 
 

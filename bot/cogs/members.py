@@ -9,7 +9,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.utils.messages import MESSAGE_LIMIT, message_link, quote, respond
+from bot.cogs.utils.messages import quote, respond
+from bot.discord_limits import MESSAGE_LIMIT, clip, message_link
 from bot.storage.guilds import MemberReply
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def describe_replies(guild_id: int, replies: list[MemberReply]) -> str:
         )
     parts.append("\nEach member counts once per question, by their latest clear reply.")
     text = "\n".join(parts)
-    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+    return clip(text, MESSAGE_LIMIT)
 
 
 class Members(commands.Cog):

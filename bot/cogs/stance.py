@@ -18,7 +18,6 @@ from bot.cogs.utils.checks import ensure_moderator, moderator_group, moderator_o
 from bot.cogs.utils.messages import (
     UserError,
     answer_error,
-    message_link,
     question_autocomplete,
     quote,
     resolve_question,
@@ -28,7 +27,7 @@ from bot.cogs.utils.messages import (
 from bot.cogs.utils.reports import report_digest
 from bot.content import Question
 from bot.core.records import StoredReply
-from bot.reports.digest import clip
+from bot.discord_limits import AUTOCOMPLETE_CHOICES, clip, message_link
 
 if TYPE_CHECKING:
     from bot.client import StanceBot
@@ -190,7 +189,9 @@ class Stance(commands.Cog):
         for q in questions:
             names.extend(n for n in q.label_names if n not in names)
         needle = current.casefold()
-        return [app_commands.Choice(name=n, value=n) for n in names if needle in n][:25]
+        return [app_commands.Choice(name=n, value=n) for n in names if needle in n][
+            :AUTOCOMPLETE_CHOICES
+        ]
 
     @stance.command(name="correct", description="Set a reply's stance (wins over the model)")
     @app_commands.describe(message_id="The reply's message id or link", label="Its stance")

@@ -8,12 +8,13 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from bot.config import Settings
-from bot.core.models import MAX_REPLY_CHARS, Action, RecentReply, Reply, Verdict, as_utc, utcnow
+from bot.core.models import Action, RecentReply, Reply, Verdict, as_utc, utcnow
 from bot.core.policy import ModerationPolicy
 from bot.core.verdicts import combine, model_verdict
-from bot.lines import InputFileError, binary, input_file, numbered_lines
+from bot.lines import InputFileError, binary, input_file, json_lines, reply_text
 from bot.moderation.rules import RuleModerator, rule_settings
 
 
@@ -25,41 +26,36 @@ def _scorer(settings: Settings, heads_dir: Path | None = None):
     return encoder, load_abuse_scorer(settings, encoder, heads_dir=heads_dir)
 
 
-def _parse(line: str, n: int) -> tuple[object, str, int | None, datetime | None]:
-    obj = json.loads(line)
-    if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-        raise ValueError('expected an object with a "text" string')
-    if len(obj["text"]) > MAX_REPLY_CHARS:
-        raise ValueError(
-            f"text is {len(obj['text']):,} characters; the limit is {MAX_REPLY_CHARS:,}"
-        )
-    author = obj.get("author_id")
+def _parse(value: Any) -> tuple[object, str, int | None, datetime | None]:
+    """(id, text, author key, created) of one input line's reply; ValueError if it is not one."""
+    text = reply_text(value)
+    author = value.get("author_id")
     if author is not None and (isinstance(author, bool) or not isinstance(author, int | str)):
         raise ValueError('"author_id" must be a number or a string')
-    created = obj.get("created_at")
+    created = value.get("created_at")
     if created is not None:
         if not isinstance(created, str):
             raise ValueError('"created_at" must be an ISO date-time string')
         created = as_utc(datetime.fromisoformat(created.replace("Z", "+00:00")))
-    return obj.get("id"), obj["text"], (None if author is None else hash(str(author))), created
+    return value.get("id"), text, (None if author is None else hash(str(author))), created
 
 
 def cmd_moderate(args: argparse.Namespace, settings: Settings) -> int:
     stream = input_file(args.file).open("rb") if args.file else binary(sys.stdin)
     try:
-        lines = list(numbered_lines(stream))
+        lines = list(json_lines(stream))
     finally:
         if args.file:
             stream.close()
     rows: list[tuple[object, str | None, int | None, datetime | None, str | None]] = []
-    for n, line, bad in lines:
-        if bad is not None:
-            rows.append((None, None, None, None, bad))
+    for line in lines:
+        if line.problem is not None:
+            rows.append((None, None, None, None, line.error()))
             continue
         try:
-            rows.append((*_parse(line, n), None))
-        except (json.JSONDecodeError, ValueError) as exc:
-            rows.append((None, None, None, None, f"line {n}: {exc}"))
+            rows.append((*_parse(line.value), None))
+        except ValueError as exc:
+            rows.append((None, None, None, None, line.error(str(exc))))
 
     scorer = None
     if not args.rules_only:

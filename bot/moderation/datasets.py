@@ -24,6 +24,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bot.lines import read_json_lines
+
 # Share of each source's rows held out (by a hash of source and id): never used for training,
 # for choosing anything or for operating points.
 HELDOUT_SHARE = 0.25
@@ -224,22 +226,26 @@ def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
 def read_chat(path: Path) -> dict[tuple[str, str], str]:
     """A chat pool: JSON lines {"source", "id", "text"} -> {(source, id): text}."""
     out = {}
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                row = json.loads(line)
-                out[(str(row["source"]), str(row["id"]))] = row["text"]
+    for line in read_json_lines(path, ValueError):
+        try:
+            row = line.value
+            out[(str(row["source"]), str(row["id"]))] = row["text"]
+        except (KeyError, TypeError) as exc:
+            problem = f'expected {{"source", "id", "text"}} ({exc})'
+            raise ValueError(line.error(problem)) from None
     return out
 
 
 def read_labels(path: Path) -> list[tuple[str, str, str]]:
     """Our hand labels of real chat: JSON lines {"source", "id", "label"} (no text)."""
     rows = []
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                row = json.loads(line)
-                rows.append((str(row["source"]), str(row["id"]), row["label"]))
+    for line in read_json_lines(path, ValueError):
+        try:
+            row = line.value
+            rows.append((str(row["source"]), str(row["id"]), row["label"]))
+        except (KeyError, TypeError) as exc:
+            problem = f'expected {{"source", "id", "label"}} ({exc})'
+            raise ValueError(line.error(problem)) from None
     return rows
 
 

@@ -16,7 +16,6 @@ Reproducible: fixed seeds, deterministic folds.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.core.policy import CATEGORIES
+from bot.lines import read_json_lines
 from bot.moderation.lexical import LexicalFeatures, count_ngrams
 from bot.moderation.model import CIVIL, CLASSES, AbuseHead, join_layers
 from bot.stance.encoder import Encoder
@@ -101,39 +101,28 @@ def read_chat_pool(path: Path) -> ModerationData:
     everyday messages look like. A stray abusive message in a pool costs a little precision;
     the hand-labelled evaluation set comes from a disjoint pool."""
     texts = []
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                text = json.loads(line)["text"]
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}:{n}: not a chat row with a text ({exc})") from None
-            if isinstance(text, str) and text.strip():
-                texts.append(text)
+    for line in read_json_lines(path, ValueError):
+        try:
+            text = line.value["text"]
+        except (KeyError, TypeError) as exc:
+            raise ValueError(line.error(f"not a chat row with a text ({exc})")) from None
+        if isinstance(text, str) and text.strip():
+            texts.append(text)
     return ModerationData(texts, [CIVIL] * len(texts), [CHAT] * len(texts))
 
 
 def read_moderation(path: Path) -> ModerationData:
     """JSON lines {"text", "category", "lean"?}; a line naming an unknown category is an error."""
     texts, cats, leans = [], [], []
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError as exc:
-        raise ValueError(
-            f"{path}: not UTF-8 text (byte {exc.start + 1}); save it as UTF-8"
-        ) from None
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    for line in read_json_lines(path, ValueError):
+        row = line.value
         try:
-            row = json.loads(line)
             text, category = row["text"], row["category"]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}:{n}: not a labelled moderation row ({exc})") from None
+        except (KeyError, TypeError) as exc:
+            raise ValueError(line.error(f"not a labelled moderation row ({exc})")) from None
         if category not in CLASSES:
             raise ValueError(
-                f"{path}:{n}: unknown category {category!r}: use one of {', '.join(CLASSES)}"
+                line.error(f"unknown category {category!r}: use one of {', '.join(CLASSES)}")
             )
         texts.append(text)
         cats.append(category)

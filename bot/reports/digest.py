@@ -15,33 +15,24 @@ from datetime import UTC, datetime
 
 from bot.content import ContentLibrary, Question
 from bot.core.models import reading_of
+from bot.discord_limits import (
+    EMBED_DESCRIPTION,
+    EMBED_FIELD_NAME,
+    EMBED_FIELD_VALUE,
+    EMBED_FIELDS,
+    EMBED_FOOTER,
+    EMBED_TITLE,
+    clip,
+    message_link,
+)
 from bot.reports.charts import share_chart, trend_chart
 from bot.reports.moderation import Burst, brigading_bursts, removals_by_stance
 from bot.reports.render import SCHEMA_VERSION, escape_markdown, period_label, set_aside_line
 from bot.reports.summary import QuestionSummary, build_summaries, build_summary
 from bot.storage.repository import Repository
 
-# Discord's embed limits (developer docs: "Embed Limits").
-EMBED_TITLE = 256
-EMBED_DESCRIPTION = 4096
-EMBED_FIELDS = 25
-EMBED_FIELD_NAME = 256
-EMBED_FIELD_VALUE = 1024
-EMBED_FOOTER = 2048
-EMBED_TOTAL = 6000
 QUOTE_CHARS = 160
 BEGINNING = datetime(2015, 1, 1, tzinfo=UTC)  # before Discord's first message id
-
-
-def clip(text: str, limit: int) -> str:
-    """Cut text to a limit on a word boundary, marking the cut with an ellipsis."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    space = cut.rfind(" ")
-    if space > limit * 0.6:
-        cut = cut[:space]
-    return cut.rstrip() + "…"
 
 
 def one_line(text: str) -> str:
@@ -51,10 +42,6 @@ def one_line(text: str) -> str:
 def quote(text: str, limit: int) -> str:
     """A member's reply on one line, cut to a limit, its Markdown shown as typed."""
     return escape_markdown(clip(one_line(text), limit))
-
-
-def message_link(guild_id: int, channel_id: int, message_id: int) -> str:
-    return f"https://discord.com/channels/{guild_id}/{channel_id}/{message_id}"
 
 
 @dataclass

@@ -4,7 +4,6 @@ and recall, the confusion matrix and expected calibration error (ECE)."""
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.errors import StancebotError
+from bot.lines import read_json_lines
 
 
 class LabelledDataError(StancebotError, ValueError):
@@ -20,24 +20,20 @@ class LabelledDataError(StancebotError, ValueError):
 
 def read_labelled(path: Path, labels: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
     """(texts, labels) from JSON lines {"text", "label"}; unknown labels are an error."""
-    if not path.is_file():
-        raise LabelledDataError(f"{path}: file not found")
     texts, gold = [], []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+    for line in read_json_lines(path, LabelledDataError):
         try:
-            row = json.loads(line)
+            row = line.value
             text, label = row["text"], row["label"]
             if not isinstance(text, str) or not isinstance(label, str):
                 raise TypeError("text and label must be strings")
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (KeyError, TypeError) as exc:
             raise LabelledDataError(
-                f'{path}:{n}: expected {{"text": …, "label": …}} ({exc})'
+                line.error(f'expected {{"text": …, "label": …}} ({exc})')
             ) from None
         if labels is not None and label not in labels:
             raise LabelledDataError(
-                f"{path}:{n}: label {label!r} is not one of {', '.join(labels)}"
+                line.error(f"label {label!r} is not one of {', '.join(labels)}")
             )
         texts.append(text)
         gold.append(label)

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.content import Question
+from bot.lines import read_json_lines
 
 log = logging.getLogger(__name__)
 
@@ -220,10 +221,10 @@ def read_public_stance(path: Path, *, limit: int | None = None, seed: int = 0) -
     (see seeds/DATA.md for the sources and the scripts that prepare them)."""
     index = {"pro": 0, "con": 1, "neutral": 2}
     rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        row = json.loads(line)
+    for line in read_json_lines(path, ValueError):
+        row = line.value
+        if not isinstance(row, dict):
+            raise ValueError(line.error('expected an object {"topic", "text", "stance"}'))
         if row.get("stance") in index and row.get("text") and row.get("topic"):
             rows.append(row)
     random.Random(seed).shuffle(rows)
@@ -238,10 +239,11 @@ def read_public_stance(path: Path, *, limit: int | None = None, seed: int = 0) -
 def read_chatter(path: Path, *, limit: int | None = None, seed: int = 0) -> list[str]:
     """Everyday chat messages, JSON lines with a "text" field: off-topic examples."""
     texts = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            text = json.loads(line).get("text", "")
-            if isinstance(text, str) and text.strip():
-                texts.append(text.strip())
+    for line in read_json_lines(path, ValueError):
+        if not isinstance(line.value, dict):
+            raise ValueError(line.error('expected an object with a "text"'))
+        text = line.value.get("text", "")
+        if isinstance(text, str) and text.strip():
+            texts.append(text.strip())
     random.Random(seed).shuffle(texts)
     return texts[:limit] if limit is not None else texts

@@ -13,10 +13,10 @@ from discord import app_commands
 from bot.cogs.moderation.base import ModerationPart, moderation
 from bot.cogs.moderation.embeds import case_embed
 from bot.cogs.utils.checks import ensure_moderator
-from bot.cogs.utils.messages import NO_PINGS, UserError, answer_error, message_link, quote, respond
+from bot.cogs.utils.messages import NO_PINGS, UserError, answer_error, quote, respond
 from bot.core.moderation_actions import describe_reasons
 from bot.core.moderation_flow import as_sentences
-from bot.reports.digest import clip
+from bot.discord_limits import MESSAGE_LIMIT, clip, message_link
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class Cases(ModerationPart):
         pressed = interaction.message.id if interaction.message else None
         outcomes = await self.flow.carry_out_decision(case, shown_in=pressed)
         await interaction.followup.send(
-            clip(as_sentences(outcomes), 2000), ephemeral=True, allowed_mentions=NO_PINGS
+            clip(as_sentences(outcomes), MESSAGE_LIMIT), ephemeral=True, allowed_mentions=NO_PINGS
         )
 
     # --- cases and the queue ---------------------------------------------------------------

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.cogs.utils.messages import message_link, quote
+from bot.cogs.utils.messages import quote
 from bot.core.moderation_actions import describe_reasons
-from bot.reports.digest import clip
+from bot.discord_limits import EMBED_FIELD_VALUE, clip, message_link
 
 if TYPE_CHECKING:
     from bot.core.records import Case
@@ -54,7 +54,7 @@ def case_embed(case: Case) -> discord.Embed:
         embed.add_field(name="Question", value=f"`{case.question_id}`{stance}", inline=True)
     by = f"moderator <@{case.moderator_id}>" if case.actor == "moderator" else "automatic"
     reasons = describe_reasons(case.reasons) if case.reasons else "—"
-    embed.add_field(name="Why", value=clip(f"{reasons} ({by})", 1000), inline=False)
+    embed.add_field(name="Why", value=clip(f"{reasons} ({by})", EMBED_FIELD_VALUE), inline=False)
     if case.status == "open":
         status = "**open**: waiting for a moderator (Approve keeps the reply, Remove deletes it)"
     else:
@@ -65,5 +65,5 @@ def case_embed(case: Case) -> discord.Embed:
             status += f", {stamp(case.resolved_at)}"
         if case.resolution:
             status += f": {case.resolution}"
-    embed.add_field(name="Status", value=clip(status, 1000), inline=False)
+    embed.add_field(name="Status", value=clip(status, EMBED_FIELD_VALUE), inline=False)
     return embed

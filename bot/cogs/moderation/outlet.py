@@ -13,9 +13,9 @@ import discord
 from bot.cogs.moderation.base import ModerationPart
 from bot.cogs.moderation.cases import case_buttons
 from bot.cogs.moderation.embeds import case_embed
-from bot.cogs.utils.messages import NO_PINGS, message_link
+from bot.cogs.utils.messages import NO_PINGS
 from bot.core.moderation_flow import Place, Posted
-from bot.reports.digest import clip
+from bot.discord_limits import EMBED_FIELD_VALUE, MESSAGE_LIMIT, clip, message_link
 
 if TYPE_CHECKING:
     from bot.core.records import Case
@@ -135,7 +135,7 @@ class DiscordOutlet(ModerationPart):
     ) -> Posted | None:
         embed = case_embed(case)
         if done is not None:
-            embed.add_field(name="Done", value=clip(done, 1000), inline=False)
+            embed.add_field(name="Done", value=clip(done, EMBED_FIELD_VALUE), inline=False)
         view = case_buttons(guild_id, case.number) if buttons else None
         posted = await self._post_log(guild_id, log_channel_id, embed=embed, view=view)
         return Posted(posted.channel.id, posted.id) if posted is not None else None
@@ -187,7 +187,7 @@ class DiscordOutlet(ModerationPart):
             return None
         kwargs: dict = {"allowed_mentions": NO_PINGS}
         if content is not None:
-            kwargs["content"] = clip(content, 2000)
+            kwargs["content"] = clip(content, MESSAGE_LIMIT)
         if embed is not None:
             kwargs["embed"] = embed
         if view is not None:

@@ -22,7 +22,7 @@ from bot.core.moderation_actions import (
     with_timeout,
 )
 from bot.core.policy import CATEGORIES, PRESETS, ModerationPolicy, PolicyError
-from bot.reports.digest import clip
+from bot.discord_limits import CHOICE_NAME, clip
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,9 @@ class SettingsCommands(ModerationPart):
     @app_commands.describe(preset="strict, default or loose (each described when you pick it)")
     @app_commands.choices(
         preset=[
-            app_commands.Choice(name=f"{name}: {p.words.split(': ', 1)[1]}"[:100], value=name)
+            app_commands.Choice(
+                name=f"{name}: {p.words.split(': ', 1)[1]}"[:CHOICE_NAME], value=name
+            )
             for name, p in PRESETS.items()
         ]
     )

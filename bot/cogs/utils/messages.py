@@ -16,18 +16,21 @@ import discord
 from discord import app_commands
 
 from bot.content import ContentLibrary, Question, UnknownQuestionError
+from bot.discord_limits import (
+    AUTOCOMPLETE_CHOICES,
+    CHOICE_NAME,
+    EMBED_TOTAL,
+    EMBEDS_PER_MESSAGE,
+    FILES_PER_MESSAGE,
+    MESSAGE_LIMIT,
+    clip,
+)
 from bot.errors import StancebotError
-from bot.reports.digest import Digest, clip
+from bot.reports.digest import Digest
 
 log = logging.getLogger(__name__)
 
 NO_PINGS = discord.AllowedMentions.none()
-MESSAGE_LIMIT = 2000
-EMBEDS_PER_MESSAGE = 10
-EMBED_TOTAL = 6000
-FILES_PER_MESSAGE = 10
-CHOICE_NAME = 100
-AUTOCOMPLETE_CHOICES = 25
 
 
 class UserError(StancebotError, app_commands.AppCommandError):
@@ -45,10 +48,6 @@ def quote(text: str, limit: int = 300) -> str:
     """Member text as one Markdown quote line, clipped. Send it with NO_PINGS."""
     flat = " ".join(text.split())
     return "> " + (clip(flat, limit) if flat else "*(no text)*")
-
-
-def message_link(guild_id: int, channel_id: int, message_id: int) -> str:
-    return f"https://discord.com/channels/{guild_id}/{channel_id}/{message_id}"
 
 
 async def respond(
