@@ -59,6 +59,7 @@ async def copy_database(
             )
     copied: dict[str, int] = {}
     async with target.transaction() as conn:
+        await target.begin_bulk_load(conn)
         for table, key in TABLES:
             columns = await source.columns(table)
             if set(columns) != set(await target.columns(table)):
@@ -87,7 +88,7 @@ async def copy_database(
                     break
                 last = rows[-1][columns.index(key)]
             copied[table] = n
-        await target.sync_identities(conn)
+        await target.end_bulk_load(conn)
     for table, _ in TABLES:
         if await _count(target, table) != copied[table] or copied[table] != await _count(
             source, table

@@ -194,8 +194,12 @@ class Database:
         async with self.conn.execute(f"PRAGMA table_info({table})") as cur:
             return [row[1] for row in await cur.fetchall()]
 
-    async def sync_identities(self, conn) -> None:
-        """After rows were inserted with their own ids: nothing to do (SQLite takes MAX + 1)."""
+    async def begin_bulk_load(self, conn) -> None:
+        """Before `db copy` inserts whole tables: nothing to do (the triggers keep up)."""
+
+    async def end_bulk_load(self, conn) -> None:
+        """After `db copy`: nothing to do (rows inserted with their own ids leave SQLite's next
+        id at MAX + 1, and the triggers kept the totals)."""
 
     async def schema_version(self) -> int:
         async with self.conn.execute(

@@ -37,6 +37,7 @@ _MIGRATIONS_TABLE = (
     " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
 )
 _IDENTITY_TABLES = ("discussions", "stances", "moderation_events", "brigading_alerts")
+_TRIGGER_TABLES = ("replies", "stances", "moderation_events")
 _PARAM = re.compile(r"'(?:[^']|'')*'|\?(\d*)")
 _STATUS_COUNT = re.compile(r"(\d+)$")
 
@@ -316,8 +317,18 @@ class PostgresDatabase:
         )
         return [r[0] for r in rows]
 
-    async def sync_identities(self, conn: Connection) -> None:
-        """After rows were inserted with their own ids, the next generated id follows them."""
+    async def begin_bulk_load(self, conn: Connection) -> None:
+        """Before `db copy` inserts whole tables (in its transaction): the row triggers off.
+        The copied replies carry their stance columns and the cases their status already."""
+        for table in _TRIGGER_TABLES:
+            await conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+
+    async def end_bulk_load(self, conn: Connection) -> None:
+        """After it: the totals rebuilt in one pass, the triggers back on, and the next
+        generated ids after the copied ones."""
+        await conn.execute("SELECT totals_rebuild()")
+        for table in _TRIGGER_TABLES:
+            await conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
         for table in _IDENTITY_TABLES:
             await conn.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
