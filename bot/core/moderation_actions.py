@@ -30,8 +30,6 @@ REASON_TEXT = {
     "spam": "spam",
 }
 
-CASE_STATUSES = ("open", "approved", "removed", "closed")
-
 
 def describe_reason(reason: str) -> str:
     """A rule name (or 'model:insult'-style category) as words; unknown names are spelled out."""
