@@ -669,10 +669,11 @@ class Repository:
         latest = highest message id, the same rule as stance_tallies."""
         aside = ",".join("?" * len(set_aside)) or "''"
         return (
-            "SELECT m.author_id, r.stance_label AS label FROM (SELECT author_id,"
+            "SELECT m.author_id, (SELECT r.stance_label FROM replies r"
+            " WHERE r.message_id = m.latest) AS label FROM (SELECT author_id,"
             " MAX(message_id) AS latest FROM replies"
             f" WHERE {self._VISIBLE} AND stance_low = 0 AND stance_label NOT IN ({aside})"
-            " GROUP BY author_id) AS m JOIN replies r ON r.message_id = m.latest"
+            " GROUP BY author_id) AS m"
         )
 
     async def stance_tallies(
@@ -749,11 +750,13 @@ class Repository:
         )
         sums = "".join(f", SUM(m.n{i})" for i in range(len(labels)))
         sql = (
-            "SELECT m.bucket, r.stance_label, COUNT(m.latest),"
+            # The label of each member's latest reply: a lookup by primary key per member (a
+            # join back to replies lets PostgreSQL's planner scan the whole table instead).
+            "SELECT m.bucket, (SELECT r.stance_label FROM replies r"
+            " WHERE r.message_id = m.latest) AS label, COUNT(m.latest),"
             " COUNT(*) FILTER (WHERE m.visible > 0),"
             " SUM(m.visible), SUM(m.removed), SUM(m.unclassified), SUM(m.low)"
-            f"{sums} FROM ({per_member}) AS m LEFT JOIN replies r ON r.message_id = m.latest"
-            " GROUP BY 1, 2"
+            f"{sums} FROM ({per_member}) AS m GROUP BY 1, 2"
         )
         args = (*inner, *set_aside, *labels, guild_id, question_id, iso(start), iso(end))
         keys = (
