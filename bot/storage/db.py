@@ -9,12 +9,12 @@ import re
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib import resources
 from pathlib import Path
 
 import aiosqlite
 
 from bot.core.models import iso, utcnow
+from bot.storage.bundled import MIGRATIONS_TABLE, bundled_migrations
 from bot.storage.dialect import SQLITE
 from bot.storage.errors import StorageError
 from bot.storage.postgres import PostgresDatabase, is_postgres_url
@@ -23,7 +23,6 @@ __all__ = ["Database", "PostgresDatabase", "StorageError", "migrations", "open_d
 
 log = logging.getLogger(__name__)
 
-_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # The statements that make, drop and rename tables, in the order a migration runs them.
 _TABLE_DDL = re.compile(
     r"^\s*(?:CREATE TABLE (?:IF NOT EXISTS )?(\w+)|DROP TABLE (?:IF EXISTS )?(\w+)"
@@ -32,24 +31,9 @@ _TABLE_DDL = re.compile(
 )
 
 
-_MIGRATIONS_TABLE = (
-    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-    " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-)
-
-
 def migrations() -> list[tuple[int, str, str]]:
-    """(version, name, sql) for every bundled migration, in order."""
-    found = []
-    for entry in resources.files("bot.storage").joinpath("migrations").iterdir():
-        m = _MIGRATION_NAME.match(entry.name)
-        if m:
-            found.append((int(m.group(1)), m.group(2), entry.read_text(encoding="utf-8")))
-    found.sort()
-    versions = [v for v, _, _ in found]
-    if versions != list(range(1, len(versions) + 1)):
-        raise StorageError(f"migrations are not numbered 1..N without gaps: {versions}")
-    return found
+    """(version, name, sql) for every bundled SQLite migration, in order."""
+    return bundled_migrations("migrations")
 
 
 def open_database(target: Path | str) -> Database | PostgresDatabase:
@@ -108,7 +92,7 @@ class Database:
         waiting out busy_timeout: that is retried for a few seconds."""
         for attempt in range(attempts):
             try:
-                await self.conn.execute(_MIGRATIONS_TABLE)
+                await self.conn.execute(MIGRATIONS_TABLE)
                 await self.conn.execute("PRAGMA journal_mode = WAL")
                 break
             except sqlite3.OperationalError as exc:
@@ -215,7 +199,7 @@ class Database:
 
     async def migrate(self) -> list[int]:
         """Apply every migration newer than the database, each atomically. Returns those applied."""
-        await self.conn.execute(_MIGRATIONS_TABLE)
+        await self.conn.execute(MIGRATIONS_TABLE)
         current = await self.schema_version()
         available = migrations()
         if current > len(available):

@@ -18,12 +18,12 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from bot.core.models import iso, utcnow
+from bot.storage.bundled import MIGRATIONS_TABLE, bundled_migrations
 from bot.storage.dialect import POSTGRESQL
 from bot.storage.errors import StorageError
 
@@ -31,11 +31,6 @@ log = logging.getLogger(__name__)
 
 # One advisory lock for every write transaction (any constant; "stance" in ASCII).
 WRITE_LOCK = 0x7374616E6365
-_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-_MIGRATIONS_TABLE = (
-    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-    " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-)
 _IDENTITY_TABLES = ("discussions", "stances", "moderation_events", "brigading_alerts")
 _TRIGGER_TABLES = ("replies", "stances", "moderation_events")
 _PARAM = re.compile(r"'(?:[^']|'')*'|\?(\d*)")
@@ -76,16 +71,7 @@ def translate(sql: str) -> str:
 
 def migrations() -> list[tuple[int, str, str]]:
     """(version, name, sql) for every bundled PostgreSQL migration, in order."""
-    found = []
-    for entry in resources.files("bot.storage").joinpath("migrations_pg").iterdir():
-        m = _MIGRATION_NAME.match(entry.name)
-        if m:
-            found.append((int(m.group(1)), m.group(2), entry.read_text(encoding="utf-8")))
-    found.sort()
-    versions = [v for v, _, _ in found]
-    if versions != list(range(1, len(versions) + 1)):
-        raise StorageError(f"migrations are not numbered 1..N without gaps: {versions}")
-    return found
+    return bundled_migrations("migrations_pg")
 
 
 def _number(text: str) -> int | float:
@@ -355,7 +341,7 @@ class PostgresDatabase:
             for version, name, sql in available:
                 async with conn.transaction():
                     await conn.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
-                    await conn.execute(_MIGRATIONS_TABLE)
+                    await conn.execute(MIGRATIONS_TABLE)
                     current = await conn.fetchval(
                         "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"
                     )
