@@ -280,3 +280,11 @@ def test_two_processes_write_one_postgresql_database_at_once(tmp_path, pg_url):
         assert sum(claims) == 10  # one claim per week, whoever got there first
 
     asyncio.run(check())
+
+
+def test_backing_up_a_postgresql_database_points_to_pg_dump(tmp_path, pg_url, capsys):
+    asyncio.run(_export(pg_url))  # creates the schema
+    assert main(["db", "backup", str(tmp_path / "x.dump"), "--db", pg_url]) == 2
+    err = capsys.readouterr().err
+    assert "pg_dump" in err and err.count("\n") == 1
+    assert not (tmp_path / "x.dump").exists()
