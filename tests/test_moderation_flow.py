@@ -227,10 +227,11 @@ async def test_removals_carried_out_together_time_a_member_out_once(setup, make_
     async def stale_view(member):
         return await setup.flow.time_out_if_due(policy, case, member)
 
-    outcomes = await asyncio.gather(stale_view(stale), stale_view(replace(stale)))
+    outcomes = await asyncio.gather(*(stale_view(replace(stale)) for _ in range(3)))
 
     assert sum(bool(o and "timed out for 60 min" in o) for o in outcomes) == 1, outcomes
     assert len(setup.outlet.timeouts) == 1
+    assert setup.flow._timeout_locks == {}  # a member's lock goes with its last user
 
 
 async def test_a_timeout_that_cannot_be_given_is_said_so(setup, make_reply):

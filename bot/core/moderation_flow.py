@@ -123,7 +123,8 @@ class ModerationFlow:
     def __init__(self, store: CaseStore, outlet: ModerationOutlet) -> None:
         self.store = store
         self.outlet = outlet
-        self._timeout_locks: dict[tuple[int, int], asyncio.Lock] = {}
+        # (guild, member) -> (lock, how many removals use it)
+        self._timeout_locks: dict[tuple[int, int], tuple[asyncio.Lock, int]] = {}
 
     # --- verdicts --------------------------------------------------------------------------
 
@@ -248,13 +249,19 @@ class ModerationFlow:
         # member, and a timeout this bot gave within its length counts even before Discord's
         # member update arrives.
         key = (case.guild_id, case.author_id)
-        lock = self._timeout_locks.setdefault(key, asyncio.Lock())
+        # The lock goes when its last user is done: not when it is merely unlocked, since a
+        # waiter woken by the release has not taken it yet.
+        lock, users = self._timeout_locks.get(key, (asyncio.Lock(), 0))
+        self._timeout_locks[key] = (lock, users + 1)
         try:
             async with lock:
                 return await self._time_out_if_due(policy, case, member)
         finally:
-            if not lock.locked() and self._timeout_locks.get(key) is lock:
+            lock, users = self._timeout_locks[key]
+            if users == 1:
                 del self._timeout_locks[key]
+            else:
+                self._timeout_locks[key] = (lock, users - 1)
 
     async def _time_out_if_due(
         self, policy: ModerationPolicy, case: Case, member: Member | None
