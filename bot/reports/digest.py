@@ -337,8 +337,8 @@ def to_markdown(d: Digest) -> str:
         lines.append("")
     lines.append(
         "_Each member counts once, by their latest reply with a clear stance (a moderator's "
-        "correction wins). Ranges are 95% Wilson intervals. Off-topic, unclear and removed "
-        "replies are not in the shares._"
+        "correction wins). Ranges are 95% Wilson intervals. Set-apart (such as off-topic), "
+        "unclear and removed replies are not in the shares._"
     )
     return "\n".join(lines) + "\n"
 
