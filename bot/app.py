@@ -23,6 +23,7 @@ from bot.moderation.rules import RuleModerator, rule_settings
 from bot.stance.adapter import ADAPTER_FILE
 from bot.stance.classifier import SHIPPED_HEADS, StanceClassifier
 from bot.stance.encoder import Encoder
+from bot.stance.onnx_backend import BackendError, missing_lean
 from bot.storage.db import Database, PostgresDatabase, open_database
 from bot.storage.moderation import ModerationStore
 from bot.storage.repository import Repository
@@ -58,9 +59,8 @@ def load_encoder(
     are dropped once ONNX Runtime runs the encoder."""
     threads = worker_threads(settings)
     adapter_path = (settings.heads_dir or SHIPPED_HEADS) / ADAPTER_FILE
-    if not torch_weights and from_export and settings.encoder_backend != "torch":
-        from bot.stance.onnx_backend import BackendError
-
+    lean = not torch_weights and from_export and settings.encoder_backend != "torch"
+    if lean and missing_lean() is None:  # else the torch path says what is missing, as before
         try:
             return Encoder.load_exported(
                 settings.model,
