@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 	# torch is pinned to the CPU build first so nothing can pull CUDA packages.
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# The ONNX export of the encoder, so that the bot starts without torch (README, Commands).
+	$(BIN)/stancebot export-model || echo "stancebot export-model failed: the first run exports instead"
 	touch $(STAMP)
 
 demo: install

@@ -157,6 +157,36 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if errors else 0
 
 
+def cmd_export_model(args: argparse.Namespace, settings: Settings) -> int:
+    """Export the configured encoder to ONNX, check it against torch and write its manifest,
+    so that processes that only encode (run, classify, …) start without torch."""
+    from bot.app import load_encoder
+    from bot.stance.onnx_backend import MANIFEST, missing
+
+    if settings.encoder_backend == "torch":
+        raise CliError(
+            "STANCEBOT_ENCODER_BACKEND=torch: the encoder never runs from an export; "
+            "set it to auto (the default) or onnx"
+        )
+    why = missing()
+    if why:
+        raise CliError(f"cannot export the encoder: {why}")
+    encoder = load_encoder(settings, torch_weights=False, from_export=False)
+    if encoder.runtime is None:
+        raise CliError(
+            "the encoder could not be exported to ONNX (the warning above says why); "
+            "the bot runs it on torch"
+        )
+    folder = encoder.runtime.path.parent
+    if not (folder / MANIFEST).is_file():
+        raise CliError(
+            f"the export could not be kept in {folder}: make the cache writable or set "
+            "STANCEBOT_CACHE_DIR to a writable folder"
+        )
+    print(f"encoder {encoder.fingerprint} ({encoder.backend}) exported and checked: {folder}")
+    return 0
+
+
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
@@ -765,6 +795,15 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.moderation.cli import add_commands as add_moderation_commands
 
     add_moderation_commands(add)
+
+    sp = add(
+        "export-model",
+        "Export the configured encoder (model, trained adapter, STANCEBOT_QUANTIZE) to ONNX, "
+        "check it against torch and cache it with its manifest, so that the bot and the other "
+        "commands that only classify start without torch (make install runs it).",
+        cmd_export_model,
+    )
+    sp.add_argument("--model", help="model: 'bundled', a local folder or a Hugging Face id")
 
     sp = add("ingest", "Import a DiscordChatExporter JSON channel export.", cmd_ingest)
     sp.add_argument("file", type=Path, help="the export (.json)")

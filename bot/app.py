@@ -23,6 +23,7 @@ from bot.moderation.rules import RuleModerator, rule_settings
 from bot.stance.adapter import ADAPTER_FILE
 from bot.stance.classifier import SHIPPED_HEADS, StanceClassifier
 from bot.stance.encoder import Encoder
+from bot.stance.onnx_backend import BackendError, missing_lean
 from bot.storage.db import Database, PostgresDatabase, open_database
 from bot.storage.moderation import ModerationStore
 from bot.storage.repository import Repository
@@ -44,16 +45,37 @@ def worker_threads(settings: Settings) -> int:
     return 0
 
 
-def load_encoder(settings: Settings, *, torch_weights: bool = True) -> Encoder:
+def load_encoder(
+    settings: Settings, *, torch_weights: bool = True, from_export: bool = True
+) -> Encoder:
     """The configured encoder, with the trained adapter merged in when it fits these weights,
     run by ONNX Runtime when it is installed and matches torch (STANCEBOT_ENCODER_BACKEND).
 
     `encoder.model` stays the torch model as before (int8 with `quantize`) for code that runs
-    it directly, such as training the moderation head; with `torch_weights=False` (processes
-    that only encode) its weights are dropped instead once ONNX Runtime runs the encoder."""
+    it directly, such as training the moderation head. With `torch_weights=False` (processes
+    that only encode) there is no torch model: the checked ONNX export of these weights in the
+    cache is run without torch or transformers when there is one (`stancebot export-model`);
+    otherwise (or with `from_export=False`) torch loads the model, exports it and its weights
+    are dropped once ONNX Runtime runs the encoder."""
     threads = worker_threads(settings)
-    encoder = Encoder.load(settings.model, threads=threads)
     adapter_path = (settings.heads_dir or SHIPPED_HEADS) / ADAPTER_FILE
+    lean = not torch_weights and from_export and settings.encoder_backend != "torch"
+    if lean and missing_lean() is None:  # else the torch path says what is missing, as before
+        try:
+            return Encoder.load_exported(
+                settings.model,
+                adapter_path=adapter_path if adapter_path.is_file() else None,
+                quantize=settings.quantize,
+                cache_dir=settings.cache_dir,
+                threads=threads or os.cpu_count() or 1,
+            )
+        except BackendError as exc:
+            log.warning(
+                "%s: loading the encoder with torch to export it (`stancebot export-model` "
+                "does this ahead)",
+                exc,
+            )
+    encoder = Encoder.load(settings.model, threads=threads)
     if adapter_path.is_file():
         try:
             encoder.apply_adapter(adapter_path)

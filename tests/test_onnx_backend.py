@@ -13,7 +13,10 @@ from bot.app import load_abuse_scorer, load_classifier, load_encoder
 from bot.config import load_settings
 from bot.moderation.model import ModeratedClassifier
 from bot.stance import onnx_backend
+from bot.stance.adapter import ADAPTER_FILE
+from bot.stance.classifier import SHIPPED_HEADS
 from bot.stance.encoder import Encoder, LayerCapture
+from bot.stance.text import for_encoder
 
 from .conftest import save_tiny_model
 
@@ -261,3 +264,154 @@ def test_quantising_leaves_the_process_logging_as_it_was(tiny, tmp_path, monkeyp
     messages = [r.getMessage() for r in records.records]
     assert "logged while the quantizer runs" in messages
     assert not [r for r in records.records if "onnxruntime" in r.pathname], messages
+
+
+# --- the lean runtime: a checked export run without torch or transformers ---------------------
+
+LEAN_TEXTS = [
+    *TEXTS,
+    "",
+    "   ",
+    "यह साझेदारी सम्मान पर बनी है, सिर्फ़ दिखावा नहीं।",
+    "partnership " * 200,  # truncated at MAX_TOKENS
+    "🙄🙄🙄 😂 👍🏽",
+    "Ünïcödé and CAPITALS, tabs\tand\nnewlines",
+]
+
+
+def test_the_adapter_digest_needs_no_torch(stance_encoder):
+    from bot.stance.encoder import _adapter_digest
+
+    path = SHIPPED_HEADS / ADAPTER_FILE
+    assert stance_encoder.adapter is not None
+    assert _adapter_digest(path, stance_encoder.base_fingerprint) == stance_encoder.adapter
+    # Made for other weights: no digest, as apply_adapter would not merge it.
+    assert _adapter_digest(path, "00000000") is None
+
+
+def test_a_checked_export_has_a_manifest_with_its_tokenizer(onnx_int8):
+    import json
+
+    folder = onnx_int8.runtime.path.parent
+    manifest = json.loads((folder / onnx_backend.MANIFEST).read_text())
+    assert manifest["fingerprint"] == onnx_int8.fingerprint
+    assert manifest["adapter"] == onnx_int8.adapter
+    assert manifest["precision"] == "int8" and manifest["recipe"] == onnx_backend.RECIPE
+    assert manifest["check"]["passed"] and manifest["check"]["min_cosine"] >= 0.9
+    assert manifest["hidden_size"] == 384 and manifest["num_layers"] == 6
+    assert manifest["max_tokens"] == 128
+    assert manifest["inputs"] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert manifest["exported_with"]["torch"].startswith("2.")
+    assert (folder / "tokenizer.json").is_file() and (folder / "reference.safetensors").is_file()
+
+
+def test_the_lean_encoder_tokenizes_and_encodes_as_the_torch_loaded_one(cache, onnx_int8):
+    lean = Encoder.load_exported(
+        adapter_path=SHIPPED_HEADS / ADAPTER_FILE, cache_dir=cache, threads=1
+    )
+    assert lean.model is None and lean.backend == "onnx-int8"
+    assert lean.fingerprint == onnx_int8.fingerprint and lean.dim == 384
+    assert lean.runtime.path == onnx_int8.runtime.path
+    for texts in ([for_encoder(t) or " " for t in LEAN_TEXTS], [""]):
+        ours = lean.tokenizer(texts, truncation=True, max_length=128)
+        theirs = onnx_int8.tokenizer(texts, truncation=True, max_length=128)
+        for key in ("input_ids", "attention_mask", "token_type_ids"):
+            assert ours[key] == theirs[key], key
+    assert max(len(ids) for ids in ours["input_ids"]) <= 128
+    emb, layers = lean.encode_layers(LEAN_TEXTS, (3, 6))
+    ref, ref_layers = onnx_int8.encode_layers(LEAN_TEXTS, (3, 6))
+    assert np.array_equal(emb, ref)
+    assert np.array_equal(layers[3], ref_layers[3]) and np.array_equal(layers[6], ref_layers[6])
+    with pytest.raises(RuntimeError, match="released"):
+        lean.quantize()
+
+
+def test_without_an_export_the_lean_load_says_so_and_torch_exports_one(tiny, tmp_path, caplog):
+    with pytest.raises(onnx_backend.BackendError, match="no checked ONNX export"):
+        Encoder.load_exported(str(tiny), cache_dir=tmp_path, threads=1)
+    settings = load_settings(model=str(tiny), cache_dir=tmp_path, torch_threads=1)
+    with caplog.at_level(logging.WARNING):
+        first = load_encoder(settings, torch_weights=False)
+    assert first.model is not None  # loaded by torch, which exported it
+    assert "no checked ONNX export" in caplog.text and "export-model" in caplog.text
+    lean = load_encoder(settings, torch_weights=False)
+    assert lean.model is None and lean.runtime.path == first.runtime.path
+    assert np.array_equal(lean.encode(LEAN_TEXTS), first.encode(LEAN_TEXTS))
+    # Training and code that runs the torch model still get it.
+    assert load_encoder(settings).model is not None
+
+
+def test_a_changed_export_is_not_run_without_torch(tiny, tmp_path, caplog):
+    first = Encoder.load(str(tiny))
+    assert first.use_onnx(cache_dir=tmp_path / "cache", threads=1)
+    other = Encoder.load(str(save_tiny_model(tmp_path / "other", BertModel)))
+    assert other.use_onnx(cache_dir=tmp_path / "other-cache", threads=1)
+    first.runtime.path.write_bytes(other.runtime.path.read_bytes())  # same shapes, other weights
+    with pytest.raises(onnx_backend.BackendError, match="cosine similarity"):
+        Encoder.load_exported(str(tiny), cache_dir=tmp_path / "cache", threads=1)
+    # The torch path finds it out too, exports it again and writes a new manifest.
+    settings = load_settings(model=str(tiny), cache_dir=tmp_path / "cache", torch_threads=1)
+    with caplog.at_level(logging.WARNING):
+        again = load_encoder(settings, torch_weights=False)
+    assert again.model is not None
+    lean = Encoder.load_exported(str(tiny), cache_dir=tmp_path / "cache", threads=1)
+    assert np.allclose(lean.encode(TEXTS), first.encode(TEXTS), atol=1e-5)
+
+
+_CLASSIFY_WITHOUT_TORCH = """
+import sys
+from bot.__main__ import main
+status = main(["classify", "--question", "partnership"])
+heavy = sorted(m for m in ("torch", "transformers", "onnx") if m in sys.modules)
+print("loaded:" + ",".join(heavy), file=sys.stderr)
+sys.exit(status)
+"""
+
+
+def test_classify_runs_without_torch_from_an_exported_model(
+    cache, library, monkeypatch, capsys, tmp_path
+):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from bot.__main__ import main
+    from bot.config import PROJECT_ROOT
+    from bot.stance.classifier import StanceClassifier
+
+    monkeypatch.setenv("STANCEBOT_CACHE_DIR", str(cache))
+    monkeypatch.setenv("STANCEBOT_TORCH_THREADS", "1")
+    assert main(["export-model"]) == 0
+    assert "exported and checked" in capsys.readouterr().out
+
+    texts = [t for t in LEAN_TEXTS if t.strip()]
+    lines = "".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STANCEBOT_")}
+    env |= {
+        "STANCEBOT_CACHE_DIR": str(cache),
+        "STANCEBOT_TORCH_THREADS": "1",
+        "PYTHONPATH": str(PROJECT_ROOT),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _CLASSIFY_WITHOUT_TORCH],
+        input=lines,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "loaded:\n" in done.stderr + "\n"  # neither torch, transformers nor onnx
+    assert "WARNING" not in done.stderr  # no fallback
+    got = [json.loads(line) for line in done.stdout.splitlines()]
+
+    # Today's path: torch loads the model, ONNX Runtime runs the same export.
+    settings = load_settings(cache_dir=cache, torch_threads=1)
+    encoder = load_encoder(settings, torch_weights=False, from_export=False)
+    assert encoder.model is not None
+    classifier = StanceClassifier(encoder, library.questions, low_confidence=0.45)
+    want = classifier.predict("partnership", texts)
+    assert [g["label"] for g in got] == [p.label for p in want]
+    assert [g["scores"] for g in got] == [p.scores for p in want]

