@@ -15,13 +15,24 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def machine() -> dict:
-    import torch
+    """The machine and the installed versions, read without importing torch (importing it
+    would add its ~200 MB to the memory the benchmark measures); whether the process has
+    torch loaded is reported as `torch_loaded`."""
+    import sys
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(package: str) -> str | None:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return None
 
     return {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
+        "torch": installed("torch"),
+        "onnxruntime": installed("onnxruntime"),
+        "torch_loaded": "torch" in sys.modules,
         "date": time.strftime("%Y-%m-%d %H:%M"),
         # Other work on the machine distorts timings: the 1-minute load average says how much.
         "load_average_at_start": round(os.getloadavg()[0], 2),
