@@ -198,6 +198,44 @@ NGRAM_TEXTS = [
 ]
 
 
+def test_ngram_counts_equal_scikit_learns_hashing_on_every_seed_text():
+    """count_ngrams (numpy + mmh3, so the bot never loads scikit-learn) counts exactly what
+    scikit-learn's HashingVectorizer counts: every moderation and evaluation seed text, and
+    the awkward cases (scripts, emoji, runs of whitespace, one-letter words, empty)."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    from bot.config import PROJECT_ROOT
+    from bot.lines import read_json_lines
+    from bot.moderation.lexical import BLOCKS, N_FEATURES, count_ngrams
+
+    texts = [
+        *NGRAM_TEXTS,
+        "  a  b\t\tc\n\nd  ",
+        "I",
+        "x" * 300,
+        "नमस्ते दोस्तों, यह साझेदारी है!",
+        "ÉCOLE Straße İstanbul ǅ",
+        "🔥🔥🔥 lol :pepe: <@123> https://x.example/a?b=c",
+        " ",
+        "\u2028line\u2029 sep",
+    ]
+    for path in sorted((PROJECT_ROOT / "seeds").glob("**/*.jsonl")):
+        rows = [line.value for line in read_json_lines(path)]
+        texts += [str(row.get("text", "")) for row in rows if isinstance(row, dict)]
+    assert len(texts) > 3000
+    ours = count_ngrams(texts)
+    for block, (analyzer, lo, hi) in zip(ours, BLOCKS, strict=True):
+        expected = HashingVectorizer(
+            analyzer=analyzer,
+            ngram_range=(lo, hi),
+            n_features=N_FEATURES,
+            alternate_sign=False,
+            norm=None,
+            dtype=np.float32,
+        ).transform(texts)
+        assert (block != expected).nnz == 0, analyzer
+
+
 def test_ngram_features_are_scikit_learns_hashed_tfidf_without_its_objects():
     from scipy import sparse
     from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
