@@ -33,10 +33,20 @@ def machine() -> dict:
         "torch": installed("torch"),
         "onnxruntime": installed("onnxruntime"),
         "torch_loaded": "torch" in sys.modules,
+        "libtorch_mapped": _libtorch_mapped(),
         "date": time.strftime("%Y-%m-%d %H:%M"),
         # Other work on the machine distorts timings: the 1-minute load average says how much.
         "load_average_at_start": round(os.getloadavg()[0], 2),
     }
+
+
+def _libtorch_mapped() -> bool | None:
+    """Whether torch's native library is in this process's memory maps (Linux; else None)."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            return any("libtorch" in line for line in maps)
+    except OSError:
+        return None
 
 
 def load_now() -> float:
