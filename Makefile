@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch is pinned to the CPU build first so nothing can pull CUDA packages.
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,train]"
 	# The ONNX export of the encoder, so that the bot starts without torch (README, Commands).
 	$(BIN)/stancebot export-model || echo "stancebot export-model failed: the first run exports instead"
 	touch $(STAMP)

@@ -223,9 +223,17 @@ class Encoder:
 
     @classmethod
     def load(cls, source: str = BUNDLED, *, threads: int = 0) -> Encoder:
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
+        try:
+            import torch
+            from transformers import AutoModel, AutoTokenizer
+            from transformers.utils import logging as hf_logging
+        except ImportError:
+            raise ModelLoadError(
+                "no checked ONNX export of the encoder in the cache, and torch is not installed "
+                "to make one: run `stancebot export-model` where stancebot[train] is installed "
+                "and copy its cache folder (onnx/<key>/) into STANCEBOT_CACHE_DIR here, or "
+                "install the training extra: pip install 'stancebot[train]'"
+            ) from None
 
         hf_logging.disable_progress_bar()
         if threads:
@@ -268,7 +276,12 @@ class Encoder:
         why = onnx_backend.missing_lean()
         if why:
             raise onnx_backend.BackendError(why)
-        resolved = resolve(source)
+        if source == BUNDLED:
+            # The bundled weights are known by their pinned hash: the export is found by it,
+            # so a runtime install needs neither the weights nor the package that holds them.
+            resolved = ResolvedModel(BUNDLED, BUNDLED_NAME, local=True, sha256=BUNDLED_SHA256)
+        else:
+            resolved = resolve(source)
         base = _base_fingerprint(resolved)
         digest = _adapter_digest(adapter_path, base) if adapter_path is not None else None
         fingerprint = f"{base}+{digest[:8]}" if digest else base
