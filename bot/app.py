@@ -5,6 +5,7 @@ The CLI, the demo and the Discord client all start from here, so they share one 
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from bot.moderation.model import AbuseScorer, ModeratedClassifier
 from bot.moderation.rules import RuleModerator, rule_settings
 from bot.stance.adapter import ADAPTER_FILE
 from bot.stance.classifier import SHIPPED_HEADS, StanceClassifier
-from bot.stance.encoder import Encoder
+from bot.stance.encoder import Encoder, ModelLoadError
 from bot.stance.onnx_backend import BackendError, missing_lean
 from bot.storage.db import Database, PostgresDatabase, open_database
 from bot.storage.moderation import ModerationStore
@@ -70,6 +71,12 @@ def load_encoder(
                 threads=threads or os.cpu_count() or 1,
             )
         except BackendError as exc:
+            if importlib.util.find_spec("torch") is None:  # a run-time install
+                raise ModelLoadError(
+                    f"{exc}, and torch is not installed to make one: run `stancebot "
+                    "export-model` where stancebot[train] is installed and copy the folder it "
+                    "prints into STANCEBOT_CACHE_DIR/onnx/ here, or pip install 'stancebot[train]'"
+                ) from None
             log.warning(
                 "%s: loading the encoder with torch to export it (`stancebot export-model` "
                 "does this ahead)",

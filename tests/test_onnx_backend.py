@@ -3,6 +3,7 @@ pass, a cache that is reused and re-exported when it does not match, and torch a
 
 from __future__ import annotations
 
+import io
 import logging
 
 import numpy as np
@@ -415,3 +416,23 @@ def test_classify_runs_without_torch_from_an_exported_model(
     want = classifier.predict("partnership", texts)
     assert [g["label"] for g in got] == [p.label for p in want]
     assert [g["scores"] for g in got] == [p.scores for p in want]
+
+
+def test_a_run_time_install_without_an_export_says_what_to_do_in_one_line(
+    tmp_path, monkeypatch, capsys
+):
+    """pip install . (no train extra) has no torch to export the encoder with: without a
+    copied export, classify stops with one line naming the fix, not a traceback."""
+    import importlib.util
+
+    from bot.__main__ import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a)
+    )
+    monkeypatch.setenv("STANCEBOT_CACHE_DIR", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr("sys.stdin", io.StringIO('{"id": 1, "text": "a reply"}\n'))
+    assert main(["classify", "--question", "partnership"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "torch is not installed" in err[0] and "export-model" in err[0]

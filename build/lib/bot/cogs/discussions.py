@@ -1,0 +1,235 @@
+"""Posting questions: `/discussion start|list|close|reopen` (moderators).
+
+A discussion is one posted question: an embed in a text channel with a thread for the replies.
+The replies cog collects what members write there.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.cogs.utils.checks import ensure_moderator, moderator_group, require_bot_permissions
+from bot.cogs.utils.messages import (
+    UserError,
+    question_autocomplete,
+    resolve_question,
+    respond,
+)
+from bot.content import Question
+from bot.core.records import Discussion
+from bot.discord_limits import (
+    EMBED_DESCRIPTION,
+    EMBED_FIELD_VALUE,
+    EMBED_FOOTER,
+    EMBED_TITLE,
+    clip,
+)
+
+if TYPE_CHECKING:
+    from bot.client import StanceBot
+
+log = logging.getLogger(__name__)
+
+THREAD_NAME = 100
+THREAD_ARCHIVE_MINUTES = 10080  # a week without replies before Discord hides the thread
+# What the bot needs in the channel where it posts a question.
+POSTING_PERMISSIONS = (
+    "view_channel",
+    "send_messages",
+    "embed_links",
+    "create_public_threads",
+    "send_messages_in_threads",
+    "read_message_history",
+)
+HOW_TO_TAKE_PART = (
+    "Reply in the thread under this message (or reply to this message). Say what you think "
+    "and why. Each member counts once, by their latest reply; the bot reads the stance of "
+    "each reply and moderators can correct it. `/mystance` shows how yours were read."
+)
+
+
+def question_embed(question: Question) -> discord.Embed:
+    article = question.article
+    description = question.text if not question.intro else f"{question.text}\n\n{question.intro}"
+    embed = discord.Embed(
+        title=clip(article.title, EMBED_TITLE),
+        description=clip(description, EMBED_DESCRIPTION),
+        colour=0x0072B2,
+    )
+    if article.source.startswith(("https://", "http://")):
+        embed.url = article.source
+    embed.add_field(name="How to take part", value=clip(HOW_TO_TAKE_PART, EMBED_FIELD_VALUE))
+    labels = ", ".join(lb.name for lb in question.labels)
+    embed.set_footer(text=clip(f"Question {question.id} · stances: {labels}", EMBED_FOOTER))
+    return embed
+
+
+def thread_name(question: Question) -> str:
+    return clip(f"{question.id}: {question.text}", THREAD_NAME)
+
+
+def describe(d: Discussion) -> str:
+    where = f"<#{d.thread_id}>" if d.thread_id else f"<#{d.channel_id}>"
+    state = "open" if d.is_open else f"closed {d.closed_at[:10]}"
+    return f"**#{d.id}** `{d.question_id}` in {where} — {state}, opened {d.opened_at[:10]}"
+
+
+class Discussions(commands.Cog):
+    discussion = moderator_group("discussion", "Post a discussion question and manage it")
+
+    def __init__(self, bot: StanceBot) -> None:
+        self.bot = bot
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return await ensure_moderator(interaction)
+
+    async def discussion_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[int]]:
+        if interaction.guild_id is None:
+            return []
+        found = await self.bot.app.repo.list_discussions(interaction.guild_id)
+        choices = [
+            app_commands.Choice(
+                name=clip(f"#{d.id} {d.question_id} ({'open' if d.is_open else 'closed'})", 100),
+                value=d.id,
+            )
+            for d in reversed(found)
+            if current.strip() in str(d.id) or current.strip().casefold() in d.question_id
+        ]
+        return choices[:25]
+
+    async def _target(
+        self, interaction: discord.Interaction, discussion_id: int | None
+    ) -> Discussion:
+        """The discussion named, or the one whose thread the command runs in."""
+        assert interaction.guild_id is not None
+        repo = self.bot.app.repo
+        if discussion_id is not None:
+            found = await repo.get_discussion(interaction.guild_id, discussion_id)
+            if found is None:
+                raise UserError(
+                    f"There is no discussion #{discussion_id} here: see /discussion list."
+                )
+            return found
+        for d in reversed(await repo.list_discussions(interaction.guild_id)):
+            if d.thread_id is not None and d.thread_id == interaction.channel_id:
+                return d
+        raise UserError("Name the discussion (see /discussion list) or run this in its thread.")
+
+    @discussion.command(name="start", description="Post a question and open a thread for replies")
+    @app_commands.describe(
+        question="The question to post", channel="Where to post it (default: this channel)"
+    )
+    @app_commands.autocomplete(question=question_autocomplete)
+    async def start(
+        self,
+        interaction: discord.Interaction,
+        question: str,
+        channel: discord.TextChannel | None = None,
+    ) -> None:
+        q = resolve_question(self.bot.app.library, question)
+        target = channel or interaction.channel
+        if not isinstance(target, discord.TextChannel):
+            raise UserError("Run this in a text channel, or pick one with the channel option.")
+        require_bot_permissions(target, POSTING_PERMISSIONS)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        message = await target.send(
+            embed=question_embed(q), allowed_mentions=discord.AllowedMentions.none()
+        )
+        try:
+            thread = await message.create_thread(
+                name=thread_name(q), auto_archive_duration=THREAD_ARCHIVE_MINUTES
+            )
+        except discord.HTTPException:
+            await message.delete()  # no half-started discussion: a question without its thread
+            raise
+        d = await self.bot.app.repo.create_discussion(
+            target.guild.id,
+            target.id,
+            q.id,
+            thread_id=thread.id,
+            message_id=message.id,
+            opened_by=interaction.user.id,
+            opened_at=discord.utils.utcnow(),
+        )
+        log.info(
+            "discussion %d (%s) started in guild %s channel %s by %s",
+            d.id,
+            q.id,
+            target.guild.id,
+            target.id,
+            interaction.user.id,
+        )
+        await respond(
+            interaction,
+            f"Posted **{q.id}** in {target.mention}; replies go in {thread.mention} "
+            f"(discussion #{d.id}).",
+        )
+
+    @discussion.command(name="list", description="List this server's discussions")
+    async def list_(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        found = await self.bot.app.repo.list_discussions(interaction.guild_id)
+        if not found:
+            await respond(interaction, "No discussions yet: start one with /discussion start.")
+            return
+        lines = [describe(d) for d in reversed(found)]
+        await respond(interaction, "\n".join(lines))
+
+    @discussion.command(name="close", description="Stop collecting replies to a discussion")
+    @app_commands.describe(discussion="Discussion number (default: the thread you are in)")
+    @app_commands.autocomplete(discussion=discussion_autocomplete)
+    async def close(self, interaction: discord.Interaction, discussion: int | None = None) -> None:
+        await self._set_closed(interaction, discussion, closed=True)
+
+    @discussion.command(name="reopen", description="Collect replies to a closed discussion again")
+    @app_commands.describe(discussion="Discussion number (default: the thread you are in)")
+    @app_commands.autocomplete(discussion=discussion_autocomplete)
+    async def reopen(self, interaction: discord.Interaction, discussion: int | None = None) -> None:
+        await self._set_closed(interaction, discussion, closed=False)
+
+    async def _set_closed(
+        self, interaction: discord.Interaction, discussion: int | None, *, closed: bool
+    ) -> None:
+        d = await self._target(interaction, discussion)
+        if d.is_open != closed:
+            state = "closed" if closed else "open"
+            await respond(interaction, f"Discussion #{d.id} is already {state}.")
+            return
+        await self.bot.app.repo.set_discussion_closed(d.guild_id, d.id, closed)
+        await self._set_thread_archived(d, closed)
+        action = "closed" if closed else "reopened"
+        log.info(
+            "discussion %d %s in guild %s by %s", d.id, action, d.guild_id, interaction.user.id
+        )
+        done = "new replies are not counted" if closed else "replies count again"
+        await respond(interaction, f"{action.capitalize()} discussion #{d.id}: {done}.")
+
+    async def _set_thread_archived(self, d: Discussion, archived: bool) -> None:
+        """Tell the thread and archive (or unarchive) it; lacking permission is not an error."""
+        if d.thread_id is None:
+            return
+        try:
+            thread = self.bot.get_channel(d.thread_id) or await self.bot.fetch_channel(d.thread_id)
+            if not isinstance(thread, discord.Thread):
+                return
+            if archived:
+                await thread.send("This discussion is closed: new replies are not counted.")
+                await thread.edit(archived=True)
+            else:
+                await thread.edit(archived=False)
+                await thread.send("This discussion is open again: replies count.")
+        except discord.HTTPException as exc:
+            log.warning(
+                "could not update the thread %s of discussion %d: %s", d.thread_id, d.id, exc
+            )
+
+
+async def setup(bot: StanceBot) -> None:
+    await bot.add_cog(Discussions(bot))

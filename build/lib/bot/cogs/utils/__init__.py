@@ -1,0 +1,1 @@
+"""Helpers shared by the cogs: permission checks and safe message sending (not extensions)."""

@@ -1,0 +1,262 @@
+"""Public abuse datasets mapped onto the labelling guide's categories, and real chat as civil.
+
+The public datasets were labelled by other people with other schemes; `seeds/moderation/GUIDE.md`
+draws the line differently (profanity not aimed at anyone is civil; insults at politicians are
+civil; attacks on the person you are talking to are not). Each converter keeps only the rows
+whose source label, read with a simple check on the text, lands on one side of that line, and
+drops the rest rather than guess. Rows are split per source, by a hash of their id, into
+training and held-out, so a message is in one or the other on every machine.
+
+The fetched files and the rows written from them stay outside the repository (the data card in
+the README lists each source and its licence); the repository keeps this code and, for real
+chat, labels that name a message by source and id only.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import io
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bot.lines import read_json_lines
+
+# Share of each source's rows held out (by a hash of source and id): never used for training,
+# for choosing anything or for operating points.
+HELDOUT_SHARE = 0.25
+
+# A message addressed to someone: second person, as people write it on Twitter and Discord.
+_ADDRESSED = re.compile(
+    r"\b(?:you|your|youre|you're|ur|u|ya|yo|yall|y'all|urself|yourself)\b", re.I
+)
+# An offensive word aimed at the one addressed: "you bitch", "ur a hoe", "fuck you", "stfu".
+# (Slang that is often friendly between speakers, such as the n-word in AAE, is not on the list:
+# Davidson's "offensive" votes on it are known to be biased; Sap et al. 2019.)
+_AT_YOU = re.compile(
+    r"\b(?:you|u|ur|your|you'?re|ya|yo)\s+(?:\w+\s+){0,2}?(?:a\s+|an\s+|such\s+a\s+)?"
+    r"(?:bitch\w*|hoes?|hoe\w*|slut\w*|whore\w*|puss(?:y|ies)|cunts?|fag\w*|dyke\w*|retard\w*"
+    r"|trash|dumb\w*|stupid|idiot\w*|ugly|fat|fuck\w*|motherfuck\w*|muthafuck\w*|loser\w*|clown\w*"
+    r"|twat|dick\w*|ass(?:hole)?\w*|mf|bastard\w*)\b"
+    r"|\bf+u+c+k+\s+(?:you|u|off)\b|\bstfu\b|\bshut\s+(?:the\s+fuck\s+)?up\b",
+    re.I,
+)
+_RETWEET = re.compile(r"^\s*RT\s+@\w+:?\s*")
+_QUOTED = re.compile(r"[\"\u201c].*?(?:[\"\u201d]|$)", re.S)
+_HANDLE = re.compile(r"@\w+")
+_URL = re.compile(r"https?://\S+")
+
+
+@dataclass(frozen=True)
+class PublicRow:
+    source: str  # "davidson", "olid", "jigsaw-sample"
+    id: str  # the row's id in its source file
+    text: str
+    category: str  # civil or one of the abuse categories
+    # Every public row is lean "public": its civil rows form their own false-flag group, and
+    # training weighs all of them apart from the seed replies (ModerationTrainingArgs).
+    lean: str = "public"
+    rule: str = ""  # which mapping rule produced the label (for the data card's counts)
+
+    def split(self) -> str:
+        digest = hashlib.sha256(f"{self.source}:{self.id}".encode()).digest()
+        return "heldout" if int.from_bytes(digest[:4], "big") / 2**32 < HELDOUT_SHARE else "train"
+
+
+def _clean_tweet(text: str) -> str:
+    """Entities decoded, the retweet prefix dropped, handles and links in the bot's own form."""
+    text = html.unescape(html.unescape(text))
+    text = _RETWEET.sub("", text)
+    text = _URL.sub("https://t.co/link", text)
+    return text.strip()
+
+
+def _addressed(text: str) -> bool:
+    """Second person outside any quoted tweet: the writer is talking to someone."""
+    return bool(_ADDRESSED.search(_QUOTED.sub(" ", text)))
+
+
+def read_davidson(path: Path) -> Iterator[PublicRow]:
+    """Davidson et al. 2017 (ICWSM), `data/labeled_data.csv`: crowd votes hate / offensive /
+    neither per tweet.
+
+    - hate (a majority of the votes) -> `hate`: the tweets demean people for race, gender,
+      sexuality or religion, mostly with slurs;
+    - offensive, with an offensive word aimed at the one addressed ("you bitch", "ur a hoe",
+      "fuck you", "stfu") outside any quoted tweet -> `insult`; other offensive tweets -> dropped:
+      much of it is profanity or slang about nobody in particular (civil under the guide) or
+      about third parties (could be hate), which no rule here tells apart;
+    - neither -> `civil`.
+    """
+    with path.open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            votes = int(row["count"])
+            text = _clean_tweet(row["tweet"])
+            if not text:
+                continue
+            rid = row[""]
+            if row["class"] == "0" and int(row["hate_speech"]) * 2 > votes:
+                yield PublicRow("davidson", rid, text, "hate", "public", "hate majority")
+            elif row["class"] == "1" and _AT_YOU.search(_QUOTED.sub(" ", text)):
+                yield PublicRow("davidson", rid, text, "insult", "public", "offensive, at you")
+            elif row["class"] == "2":
+                yield PublicRow("davidson", rid, text, "civil", "public", "neither")
+
+
+def read_olid(path: Path) -> Iterator[PublicRow]:
+    """OLID (Zampieri et al. 2019, OffensEval 2019), `olid-training-v1.0.tsv`: offensive or not;
+    if offensive, targeted or not; if targeted, an individual, a group or other.
+
+    - not offensive -> `civil` (much of it heated political talk, which the guide allows);
+    - offensive, untargeted -> `civil`: profanity aimed at no one (guide rule 12);
+    - offensive at an individual and addressed to them ("you", "your" …) -> `insult`: an attack
+      on the person in the conversation. At an individual in the third person -> dropped: the
+      tweets were collected on political keywords and the target is often a politician,
+      whom the guide lets members insult;
+    - offensive at a group or other -> dropped (political camps and organisations: civil under
+      the guide unless an identity group, which the labels do not say).
+    """
+    raw = path.read_bytes().decode("utf-8", errors="replace")  # a few bytes are not UTF-8
+    for row in csv.DictReader(io.StringIO(raw), delimiter="\t", quoting=csv.QUOTE_NONE):
+        text = html.unescape(row["tweet"]).strip().strip('"')
+        a, b, c = row["subtask_a"], row["subtask_b"], row["subtask_c"]
+        if not text:
+            continue
+        if a == "NOT":
+            yield PublicRow("olid", row["id"], text, "civil", "public", "not offensive")
+        elif b == "UNT":
+            yield PublicRow("olid", row["id"], text, "civil", "public", "offensive, untargeted")
+        elif c == "IND" and _addressed(_HANDLE.sub(" ", text)):
+            yield PublicRow("olid", row["id"], text, "insult", "public", "individual, addressed")
+
+
+def read_jigsaw_sample(path: Path) -> Iterator[PublicRow]:
+    """Jigsaw Toxic Comment Classification (Wikipedia talk pages, CC0 labels), the 100-row
+    sample of its test set in IBM/MAX-Toxic-Comment-Classifier: threat -> `threat`,
+    identity_hate -> `hate`, insult -> `insult`, clean -> `civil`; toxic or obscene without
+    a target label -> dropped (profanity, not necessarily at anyone)."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        for n, row in enumerate(csv.DictReader(fh)):
+            text = row["comment_text"].strip()
+            flags = {
+                k
+                for k in ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
+                if row[k] == "1"
+            }
+            for label, category in (
+                ("threat", "threat"),
+                ("identity_hate", "hate"),
+                ("insult", "insult"),
+            ):
+                if label in flags:
+                    yield PublicRow("jigsaw-sample", str(n), text, category, "public", label)
+                    break
+            else:
+                if not flags:
+                    yield PublicRow("jigsaw-sample", str(n), text, "civil", "public", "clean")
+
+
+# Where each converter finds its file under the raw folder (README, data card).
+SOURCES = {
+    "davidson": ("davidson.csv", read_davidson),
+    "olid": ("olid-training.tsv", read_olid),
+    "jigsaw-sample": ("jigsaw_ibm_test_examples.csv", read_jigsaw_sample),
+}
+
+
+def build(raw: Path, out: Path, *, civil_per_source: int = 2500) -> dict[str, dict[str, int]]:
+    """Write `public_train.jsonl` and `public_heldout.jsonl` under `out` from the files in
+    `raw`. Civil rows of the training split are capped per source (a seeded, id-ordered pick)
+    so that tweets do not outnumber the chat and seed replies; held-out keeps them all.
+    Returns counts per split, source and category."""
+    rows: list[PublicRow] = []
+    for name, (filename, reader) in SOURCES.items():
+        path = raw / filename
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} is missing: fetch the {name} data (README, data card) into {raw}"
+            )
+        rows.extend(reader(path))
+    seen: set[str] = set()
+    unique = []
+    for r in rows:  # the same tweet twice (retweets) would leak across the split
+        key = re.sub(r"\W+", " ", r.text.casefold()).strip()
+        if key and key not in seen:
+            seen.add(key)
+            unique.append(r)
+    splits: dict[str, list[PublicRow]] = {"train": [], "heldout": []}
+    for r in unique:
+        splits[r.split()].append(r)
+
+    def order(r: PublicRow) -> bytes:
+        return hashlib.sha256(f"pick:{r.source}:{r.id}".encode()).digest()
+
+    kept, taken = [], {}
+    for r in sorted(splits["train"], key=order):
+        if r.category == "civil":
+            taken[r.source] = taken.get(r.source, 0) + 1
+            if taken[r.source] > civil_per_source:
+                continue
+        kept.append(r)
+    splits["train"] = sorted(kept, key=lambda r: (r.source, r.id))
+    out.mkdir(parents=True, exist_ok=True)
+    counts: dict[str, dict[str, int]] = {}
+    for split, items in splits.items():
+        write_jsonl(out / f"public_{split}.jsonl", (asdict(r) for r in items))
+        for r in items:
+            key = f"{split}/{r.source}"
+            counts.setdefault(key, {})
+            counts[key][r.category] = counts[key].get(r.category, 0) + 1
+    return counts
+
+
+def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+# --- real chat ------------------------------------------------------------------------------
+
+
+def read_chat(path: Path) -> dict[tuple[str, str], str]:
+    """A chat pool: JSON lines {"source", "id", "text"} -> {(source, id): text}."""
+    out = {}
+    for line in read_json_lines(path, ValueError):
+        try:
+            row = line.value
+            out[(str(row["source"]), str(row["id"]))] = row["text"]
+        except (KeyError, TypeError) as exc:
+            problem = f'expected {{"source", "id", "text"}} ({exc})'
+            raise ValueError(line.error(problem)) from None
+    return out
+
+
+def read_labels(path: Path) -> list[tuple[str, str, str]]:
+    """Our hand labels of real chat: JSON lines {"source", "id", "label"} (no text)."""
+    rows = []
+    for line in read_json_lines(path, ValueError):
+        try:
+            row = line.value
+            rows.append((str(row["source"]), str(row["id"]), row["label"]))
+        except (KeyError, TypeError) as exc:
+            problem = f'expected {{"source", "id", "label"}} ({exc})'
+            raise ValueError(line.error(problem)) from None
+    return rows
+
+
+def labelled_chat(labels: Path, pool: Path) -> list[dict]:
+    """The hand-labelled chat messages as moderation rows {"text", "category", "lean": "chat"};
+    a label whose message is not in the pool is an error (the pool was rebuilt differently)."""
+    texts = read_chat(pool)
+    rows = []
+    for source, mid, label in read_labels(labels):
+        if (source, mid) not in texts:
+            raise ValueError(f"{labels}: {source}/{mid} is not in {pool}: rebuild the chat pool")
+        lean = "chat" if label == "civil" else "none"
+        rows.append({"text": texts[(source, mid)], "category": label, "lean": lean})
+    return rows

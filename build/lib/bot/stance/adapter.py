@@ -1,0 +1,145 @@
+"""A LoRA adapter for the encoder: low-rank updates to a few linear layers, trained
+contrastively (as in SetFit) and merged into the weights for inference.
+
+The adapter is a small safetensors file (about 1 MB for MiniLM at rank 8), tied to the exact
+base weights it was trained on by their fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ADAPTER_FILE = "adapter.safetensors"
+
+# Linear layers inside each transformer block that receive a low-rank update.
+TARGETS = ("attention.self.query", "attention.self.value", "intermediate.dense", "output.dense")
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    rank: int = 8
+    alpha: float = 16.0
+    targets: tuple[str, ...] = TARGETS
+
+    @property
+    def scale(self) -> float:
+        return self.alpha / self.rank
+
+
+def _module(root, dotted: str):
+    for part in dotted.split("."):
+        root = getattr(root, part)
+    return root
+
+
+def _set_module(root, dotted: str, value) -> None:
+    *parents, last = dotted.split(".")
+    for part in parents:
+        root = getattr(root, part)
+    setattr(root, last, value)
+
+
+def target_paths(model, targets: tuple[str, ...]) -> list[str]:
+    layers = model.encoder.layer
+    return [f"encoder.layer.{i}.{t}" for i in range(len(layers)) for t in targets]
+
+
+def attach(model, config: AdapterConfig, *, seed: int = 0):
+    """Wrap the target layers with trainable LoRA modules; freeze everything else.
+
+    Returns the trainable parameters. Call `detach_state` afterwards to read the update.
+    """
+    import torch
+    from torch import nn
+
+    class LoRALinear(nn.Module):
+        def __init__(self, base: nn.Linear, gen: torch.Generator) -> None:
+            super().__init__()
+            self.base = base
+            self.lora_a = nn.Parameter(
+                torch.randn(config.rank, base.in_features, generator=gen) * 0.01
+            )
+            self.lora_b = nn.Parameter(torch.zeros(base.out_features, config.rank))
+
+        def forward(self, x):
+            return self.base(x) + (x @ self.lora_a.T @ self.lora_b.T) * config.scale
+
+    gen = torch.Generator().manual_seed(seed)
+    for p in model.parameters():
+        p.requires_grad = False
+    params = []
+    for path in target_paths(model, config.targets):
+        wrapped = LoRALinear(_module(model, path), gen)
+        _set_module(model, path, wrapped)
+        params += [wrapped.lora_a, wrapped.lora_b]
+    return params
+
+
+def detach(model, config: AdapterConfig) -> dict[str, np.ndarray]:
+    """Unwrap the LoRA modules (restoring the plain base layers) and return their weights."""
+    state = {}
+    for path in target_paths(model, config.targets):
+        wrapped = _module(model, path)
+        state[f"{path}.lora_a"] = wrapped.lora_a.detach().cpu().numpy().astype(np.float32)
+        state[f"{path}.lora_b"] = wrapped.lora_b.detach().cpu().numpy().astype(np.float32)
+        _set_module(model, path, wrapped.base)
+    return state
+
+
+def merge(model, state: dict[str, np.ndarray], config: AdapterConfig) -> None:
+    """Add the low-rank updates into the base weights in place (no cost at inference)."""
+    import torch
+
+    with torch.no_grad():
+        for path in target_paths(model, config.targets):
+            a = torch.from_numpy(state[f"{path}.lora_a"])
+            b = torch.from_numpy(state[f"{path}.lora_b"])
+            _module(model, path).weight += (b @ a) * config.scale
+
+
+def digest(state: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for key in sorted(state):
+        h.update(key.encode())
+        h.update(np.ascontiguousarray(state[key]).tobytes())
+    return h.hexdigest()
+
+
+def save(
+    path: Path, state: dict[str, np.ndarray], config: AdapterConfig, *, base: str, meta: dict
+) -> None:
+    from safetensors.numpy import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(
+        state,
+        str(path),
+        metadata={
+            "base": base,
+            "rank": str(config.rank),
+            "alpha": str(config.alpha),
+            "targets": json.dumps(list(config.targets)),
+            "meta": json.dumps(meta, sort_keys=True),
+        },
+    )
+
+
+def load(path: Path) -> tuple[dict[str, np.ndarray], AdapterConfig, str, dict]:
+    """(state, config, base fingerprint, meta) from an adapter file."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as fh:
+        md = fh.metadata() or {}
+        state = {k: fh.get_tensor(k) for k in fh.keys()}
+    try:
+        config = AdapterConfig(
+            rank=int(md["rank"]), alpha=float(md["alpha"]), targets=tuple(json.loads(md["targets"]))
+        )
+        return state, config, md["base"], json.loads(md.get("meta", "{}"))
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"{path}: not a stancebot adapter file ({exc})") from None

@@ -1,0 +1,297 @@
+"""Stance classification: one head per question on top of the shared sentence encoder.
+
+- PrototypeHead: zero-shot. Each label is the mean embedding of its meaning and hypothesis
+  phrasings; a reply's scores are a softmax over its cosine similarity to each label.
+  Works for a brand-new question with no examples.
+- NLIHead: zero-shot with an NLI model through transformers' zero-shot-classification
+  pipeline, when the user configures one (STANCEBOT_NLI_MODEL). Slower, no training needed.
+- LinearHead: a trained softmax head (see bot.stance.training), shipped as a small
+  safetensors file per question. Used when present and made for the same encoder and labels.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from safetensors import SafetensorError
+
+from bot.content import Question, UnknownQuestionError
+from bot.core.models import Prediction
+from bot.stance.encoder import Encoder
+from bot.stance.general import Calibration, LabelSpace, load_calibration, prototypes
+
+log = logging.getLogger(__name__)
+
+SHIPPED_HEADS = Path(__file__).resolve().parent / "artifacts"
+
+
+class Head(Protocol):
+    labels: tuple[str, ...]
+    version: str
+
+    def predict_proba(self, embeddings: np.ndarray) -> np.ndarray: ...
+
+
+class NLIHead:
+    """Scores each label's meaning as an NLI hypothesis against the reply (entailment)."""
+
+    def __init__(self, question: Question, pipeline, model_name: str) -> None:
+        self.labels = question.label_names
+        self.hypotheses = [label.meaning for label in question.labels]
+        self.pipeline = pipeline
+        self.version = f"nli-{model_name.replace('/', '_')}"
+
+    @classmethod
+    def load(cls, question: Question, model: str) -> NLIHead:
+        from transformers import pipeline
+
+        from bot.stance.encoder import ModelLoadError, resolve
+
+        resolved = resolve(model)
+        try:
+            nli = pipeline("zero-shot-classification", model=resolved.location, device=-1)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot load NLI model {model!r}: {exc}") from None
+        return cls(question, nli, resolved.name)
+
+    def predict_texts(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        if not texts:
+            return out
+        results = self.pipeline(
+            [t or " " for t in texts],
+            candidate_labels=self.hypotheses,
+            hypothesis_template="{}",
+            multi_label=False,
+        )
+        if isinstance(results, dict):
+            results = [results]
+        for row, result in enumerate(results):
+            for hyp, score in zip(result["labels"], result["scores"], strict=True):
+                out[row, self.hypotheses.index(hyp)] = score
+        return out
+
+    def predict_proba(self, embeddings: np.ndarray) -> np.ndarray:
+        raise TypeError("NLIHead reads text, not embeddings: use predict_texts")
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class PrototypeHead:
+    """Zero-shot: a reply's scores are a softmax over its scaled cosine similarity to each
+    label's description (bot.stance.general), plus the calibrated biases of the set-apart
+    labels when the general model's calibration fits this encoder."""
+
+    labels: tuple[str, ...]
+    prototypes: np.ndarray  # (labels, dim), unit rows
+    temperature: float
+    version: str
+    bias: np.ndarray | None = None  # (labels,)
+
+    @classmethod
+    def build(
+        cls,
+        question: Question,
+        encoder: Encoder,
+        *,
+        temperature: float = 0.05,
+        calibration: Calibration | None = None,
+    ) -> PrototypeHead:
+        space = LabelSpace.of(question)
+        protos = prototypes(space, encoder)
+        if calibration is not None:
+            return cls(
+                labels=question.label_names,
+                prototypes=protos,
+                temperature=1.0 / calibration.scale,
+                version=f"general-{encoder.fingerprint}-{space.digest()}-{calibration.version()}",
+                bias=calibration.biases(question.label_names),
+            )
+        return cls(
+            labels=question.label_names,
+            prototypes=protos,
+            temperature=temperature,
+            version=f"zeroshot-{encoder.fingerprint}-{space.digest()}",
+        )
+
+    def predict_proba(self, embeddings: np.ndarray) -> np.ndarray:
+        logits = embeddings @ self.prototypes.T / self.temperature
+        return softmax(logits if self.bias is None else logits + self.bias)
+
+
+@dataclass
+class LinearHead:
+    labels: tuple[str, ...]
+    weight: np.ndarray  # (labels, dim)
+    bias: np.ndarray  # (labels,)
+    version: str
+    encoder_fingerprint: str
+    question_id: str
+    meta: dict
+
+    def predict_proba(self, embeddings: np.ndarray) -> np.ndarray:
+        return softmax(embeddings @ self.weight.T + self.bias)
+
+    def save(self, path: Path) -> None:
+        from safetensors.numpy import save_file
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "labels": json.dumps(list(self.labels)),
+            "version": self.version,
+            "encoder": self.encoder_fingerprint,
+            "question": self.question_id,
+            "meta": json.dumps(self.meta, sort_keys=True),
+        }
+        save_file(
+            {"weight": self.weight.astype(np.float32), "bias": self.bias.astype(np.float32)},
+            str(path),
+            metadata=meta,
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> LinearHead:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="numpy") as fh:
+            meta = fh.metadata() or {}
+            weight, bias = fh.get_tensor("weight"), fh.get_tensor("bias")
+        try:
+            return cls(
+                labels=tuple(json.loads(meta["labels"])),
+                weight=weight,
+                bias=bias,
+                version=meta["version"],
+                encoder_fingerprint=meta["encoder"],
+                question_id=meta["question"],
+                meta=json.loads(meta.get("meta", "{}")),
+            )
+        except (KeyError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path}: not a stancebot head file ({exc})") from None
+
+
+class StanceClassifier:
+    """Predicts a stance for (question, text) pairs; thread-safe for one caller at a time."""
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        questions: Mapping[str, Question],
+        *,
+        heads_dir: Path | None = SHIPPED_HEADS,
+        low_confidence: float = 0.45,
+        batch_size: int = 64,
+        nli_model: str | None = None,
+        zero_shot: bool = False,
+    ) -> None:
+        self.nli_model = nli_model
+        self.zero_shot = zero_shot  # ignore trained heads (evaluation of the general model)
+        self.encoder = encoder
+        self.questions = questions
+        self.heads_dir = heads_dir
+        self.low_confidence = low_confidence
+        self.batch_size = batch_size
+        self._heads: dict[str, Head] = {}
+
+    def head(self, question_id: str) -> Head:
+        if question_id not in self._heads:
+            question = self.questions.get(question_id)
+            if question is None:
+                raise UnknownQuestionError(question_id, self.questions)
+            self._heads[question_id] = self._trained_head(question) or self._zero_shot(question)
+        return self._heads[question_id]
+
+    def _zero_shot(self, question: Question) -> Head:
+        if self.nli_model:
+            return NLIHead.load(question, self.nli_model)
+        return PrototypeHead.build(
+            question,
+            self.encoder,
+            calibration=load_calibration(self.heads_dir, self.encoder.fingerprint),
+        )
+
+    def _trained_head(self, question: Question) -> LinearHead | None:
+        if self.heads_dir is None or self.zero_shot:
+            return None
+        path = self.heads_dir / f"{question.id}.safetensors"
+        if not path.is_file():
+            return None
+        try:
+            head = LinearHead.load(path)
+        except (ValueError, OSError, SafetensorError) as exc:
+            log.warning(
+                "%s: unreadable head (%s); using zero-shot until `stancebot train`", path, exc
+            )
+            return None
+        if head.labels != question.label_names:
+            log.warning(
+                "%s: trained for labels %s but the question has %s; using zero-shot until "
+                "`stancebot train --question %s`",
+                path,
+                head.labels,
+                question.label_names,
+                question.id,
+            )
+            return None
+        if head.encoder_fingerprint != self.encoder.fingerprint:
+            log.warning(
+                "%s: trained on another encoder (%s, now %s); using zero-shot",
+                path,
+                head.encoder_fingerprint,
+                self.encoder.fingerprint,
+            )
+            return None
+        return head
+
+    def predict(self, question_id: str, texts: Sequence[str]) -> list[Prediction]:
+        return self.predict_many([(question_id, t) for t in texts])
+
+    def predict_many(self, items: Sequence[tuple[str, str]]) -> list[Prediction]:
+        """One encoder pass over all texts, then each question's head on its rows."""
+        heads = {qid: self.head(qid) for qid, _ in items}  # fail fast on an unknown question
+        emb = None
+        if any(not isinstance(h, NLIHead) for h in heads.values()):
+            emb = self.encode([text for _, text in items])
+        return self.predict_embedded(items, emb)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encoder.encode(texts, batch_size=self.batch_size)
+
+    def predict_embedded(
+        self, items: Sequence[tuple[str, str]], emb: np.ndarray | None
+    ) -> list[Prediction]:
+        """Predictions from embeddings already computed by `encode` (row i is items[i]), so a
+        caller that needs the same pass for something else (moderation) encodes only once."""
+        heads = {qid: self.head(qid) for qid, _ in items}
+        out: list[Prediction | None] = [None] * len(items)
+        for qid, head in heads.items():
+            rows = [i for i, (q, _) in enumerate(items) if q == qid]
+            if isinstance(head, NLIHead):
+                probs = head.predict_texts([items[i][1] for i in rows])
+            else:
+                probs = head.predict_proba(emb[rows])
+            for row, p in zip(rows, probs, strict=True):
+                out[row] = self._prediction(head, p)
+        return out  # type: ignore[return-value]
+
+    def _prediction(self, head: Head, probs: np.ndarray) -> Prediction:
+        best = int(np.argmax(probs))
+        confidence = float(probs[best])
+        return Prediction(
+            label=head.labels[best],
+            confidence=round(confidence, 4),
+            scores={lb: round(float(p), 4) for lb, p in zip(head.labels, probs, strict=True)},
+            model_version=head.version,
+            low_confidence=confidence < self.low_confidence,
+        )

@@ -1,0 +1,1 @@
+"""Storage: the aiosqlite database and the repository of queries."""
