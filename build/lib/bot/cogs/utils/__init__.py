@@ -1,1 +1,0 @@
-"""Helpers shared by the cogs: permission checks and safe message sending (not extensions)."""

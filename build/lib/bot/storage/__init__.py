@@ -1,1 +1,0 @@
-"""Storage: the aiosqlite database and the repository of queries."""
