@@ -74,24 +74,24 @@ class BackendError(StancebotError, RuntimeError):
     """The ONNX backend cannot be used; the message says why (the encoder stays on torch)."""
 
 
-def missing() -> str | None:
-    """Why the backend cannot be used here (a package not installed), or None."""
-    for module in ("onnxruntime", "onnx"):
+def _not_installed(modules: tuple[str, ...], install: str | None = None) -> str | None:
+    """Which of the modules cannot be imported, as a message naming the install, or None."""
+    for module in modules:
         try:
             __import__(module)
         except ImportError:
-            return f"{module} is not installed (make install, or pip install onnxruntime onnx)"
+            return f"{module} is not installed (make install, or pip install {install or module})"
     return None
+
+
+def missing() -> str | None:
+    """Why the backend cannot be used here (a package not installed), or None."""
+    return _not_installed(("onnxruntime", "onnx"), "onnxruntime onnx")
 
 
 def missing_lean() -> str | None:
     """Why an export cannot be run without torch here (a package not installed), or None."""
-    for module in ("onnxruntime", "tokenizers"):
-        try:
-            __import__(module)
-        except ImportError:
-            return f"{module} is not installed (make install, or pip install {module})"
-    return None
+    return _not_installed(("onnxruntime", "tokenizers"))
 
 
 def default_cache_dir() -> Path:
@@ -185,11 +185,12 @@ def load(
                 shutil.rmtree(scratch, ignore_errors=True)
         runtime = OnnxRuntime(session, path, precision, _num_layers(encoder))
         reference = _torch_reference(encoder)
-        problem, worst = compare(runtime, reference)
+        checked = compare(runtime, reference)
+        problem = checked.problem
         if problem is None:
             if scratch is None:
                 if not (folder / MANIFEST).is_file():
-                    _write_manifest(encoder, runtime, reference, worst, reduce_range=reduce_range)
+                    _write_manifest(encoder, runtime, reference, checked, reduce_range=reduce_range)
                 _mark_used_and_evict(folder)
             return runtime
         if attempt == "cached":
@@ -424,25 +425,30 @@ def _torch_reference(encoder) -> Reference:
     return Reference(batch, pool(out.last_hidden_state).numpy(), np.stack(layers, axis=1))
 
 
-def compare(runtime: OnnxRuntime, reference: Reference) -> tuple[str | None, float]:
-    """(None if the runtime answers the probes as the reference does, else what differs;
-    the smallest cosine similarity over the embeddings and every layer)."""
+@dataclass(frozen=True)
+class Comparison:
+    """How a runtime answered the probes against the reference."""
+
+    problem: str | None  # None: it answers as the reference does; else what differs
+    min_cosine: float  # over the embeddings and every layer
+    max_abs_difference: float  # of the embeddings
+
+
+def compare(runtime: OnnxRuntime, reference: Reference) -> Comparison:
     try:
         emb, layers = runtime.run(reference.batch)
     except Exception as exc:
-        return f"it fails to run ({exc})", float("nan")
+        return Comparison(f"it fails to run ({exc})", float("nan"), float("nan"))
     if layers.shape[1] != reference.layers.shape[1]:
-        return f"it has {layers.shape[1]} layers, the model {reference.layers.shape[1]}", 0.0
+        problem = f"it has {layers.shape[1]} layers, the model {reference.layers.shape[1]}"
+        return Comparison(problem, 0.0, float("nan"))
     worst = float((emb * reference.embedding).sum(1).min())
     worst = min(worst, float((layers * reference.layers).sum(2).min()))
+    largest = float(np.abs(emb - reference.embedding).max())
     if worst < MIN_COSINE[runtime.precision]:
-        return f"cosine similarity {worst:.4f} to the torch model on the probe sentences", worst
-    return None, worst
-
-
-def _check(encoder, runtime: OnnxRuntime) -> str | None:
-    """None if the runtime answers the probes as the torch model does, else what differs."""
-    return compare(runtime, _torch_reference(encoder))[0]
+        problem = f"cosine similarity {worst:.4f} to the torch model on the probe sentences"
+        return Comparison(problem, worst, largest)
+    return Comparison(None, worst, largest)
 
 
 def _save_tokenizer(encoder, path: Path) -> bool:
@@ -461,7 +467,12 @@ def _save_tokenizer(encoder, path: Path) -> bool:
 
 
 def _write_manifest(
-    encoder, runtime: OnnxRuntime, reference: Reference, worst: float, *, reduce_range: bool
+    encoder,
+    runtime: OnnxRuntime,
+    reference: Reference,
+    checked: Comparison,
+    *,
+    reduce_range: bool,
 ) -> None:
     """Describe the checked export in runtime.path's folder: manifest.json, the tokenizer and
     torch's answers to the probes, so that it can be found and run without torch. The manifest
@@ -473,7 +484,6 @@ def _write_manifest(
     from safetensors.numpy import save_file
 
     folder = runtime.path.parent
-    emb, _layers = runtime.run(reference.batch)
     manifest = {
         "format": MANIFEST_FORMAT,
         "fingerprint": encoder.fingerprint,
@@ -487,9 +497,9 @@ def _write_manifest(
         "check": {
             "passed": True,
             "probes": len(PROBES),
-            "min_cosine": round(worst, 6),
+            "min_cosine": round(checked.min_cosine, 6),
             "threshold": MIN_COSINE[runtime.precision],
-            "max_abs_difference": float(np.abs(emb - reference.embedding).max()),
+            "max_abs_difference": checked.max_abs_difference,
         },
         "hidden_size": encoder.dim,
         "num_layers": runtime.layers,
@@ -596,7 +606,7 @@ def load_export(export: Export, encoder, *, threads: int = 0) -> OnnxRuntime:
         reference = export.reference(probe_batch(encoder))
     except Exception as exc:  # safetensors raises its own types
         raise BackendError(f"{export.folder}: unreadable reference answers ({exc})") from None
-    problem, _worst = compare(runtime, reference)
+    problem = compare(runtime, reference).problem
     if problem is not None:
         raise BackendError(f"{export.model}: {problem}")
     _mark_used_and_evict(export.folder)

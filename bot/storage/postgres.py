@@ -141,9 +141,10 @@ class _Pending:
         return None
 
 
+@lru_cache(maxsize=1024)
 def _returns_rows(sql: str) -> bool:
     head = sql.lstrip()[:6].upper()
-    return head in ("SELECT", "WITH (") or head.startswith("WITH") or " RETURNING " in sql.upper()
+    return head == "SELECT" or head.startswith("WITH") or " RETURNING " in sql.upper()
 
 
 async def _run(conn: Any, sql: str, args: Sequence) -> Cursor:
