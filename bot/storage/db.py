@@ -136,8 +136,18 @@ class Database:
         """A file that is not new must be a stancebot database with every table its schema
         version promises: an empty or half-written copy (a backup cut short, a failed restore)
         or another program's database is refused, never taken for a new one and migrated."""
-        async with self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'") as cur:
-            tables = {row[0] for row in await cur.fetchall()}
+        # The tables and the version from one read transaction: another process may be
+        # migrating the file right now, and two separate reads could see a newer version than
+        # the tables read before it.
+        await self.conn.execute("BEGIN")
+        try:
+            async with self.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+            ) as cur:
+                tables = {row[0] for row in await cur.fetchall()}
+            version = await self.schema_version() if "schema_migrations" in tables else 0
+        finally:
+            await self.conn.execute("COMMIT")
         if "schema_migrations" not in tables:
             if tables:
                 shown = ", ".join(sorted(tables)[:4]) + (" …" if len(tables) > 4 else "")
@@ -149,7 +159,6 @@ class Database:
                 f"{self.path}: the file is not empty but holds no tables (an incomplete copy or "
                 "backup?); restore a complete backup, or delete the file to start a new database"
             )
-        version = await self.schema_version()
         expected: set[str] = set()
         for number, _, sql in migrations():
             if number > version:
