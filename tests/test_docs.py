@@ -127,3 +127,16 @@ def test_the_checker_finds_dead_links(tmp_path, monkeypatch):
         "README.md:6: docs/a.md#same-2: no heading with the anchor #same-2",
         "README.md:6: docs/images/x.png: no such file",
     ]
+
+
+def test_the_operators_guide_lists_every_setting():
+    from bot.config import Settings
+
+    guide = (PROJECT_ROOT / "docs" / "operators.md").read_text(encoding="utf-8")
+    section = guide.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    missing = [
+        f"STANCEBOT_{name.upper()}"
+        for name in Settings.model_fields
+        if f"`STANCEBOT_{name.upper()}`" not in section
+    ]
+    assert missing == []
