@@ -16,6 +16,7 @@ from safetensors import SafetensorError
 
 from bot.config import Settings
 from bot.content import ContentLibrary
+from bot.core.articles import ContentService
 from bot.core.policy import ModerationPolicy
 from bot.core.queue import ClassificationQueue
 from bot.core.service import DiscussionService
@@ -25,6 +26,7 @@ from bot.stance.adapter import ADAPTER_FILE
 from bot.stance.classifier import SHIPPED_HEADS, StanceClassifier
 from bot.stance.encoder import Encoder, ModelLoadError
 from bot.stance.onnx_backend import BackendError, missing_lean
+from bot.storage.content import ContentStore
 from bot.storage.db import Database, PostgresDatabase, open_database
 from bot.storage.moderation import ModerationStore
 from bot.storage.repository import Repository
@@ -158,6 +160,9 @@ class App:
     # The one moderation store of this process: its policy cache assumes it is the only
     # writer, so every cog and command changes a server's policy through it.
     moderation: ModerationStore
+    # Servers' own articles and questions, declared stances and learnt heads.
+    content: ContentService
+    content_store: ContentStore
     abuse: AbuseScorer | None = None
 
     @classmethod
@@ -173,8 +178,10 @@ class App:
     ) -> App:
         """`abuse`: True loads the abuse model from settings, False runs the rules alone, or
         pass a scorer already loaded (it must read `classifier`'s encoder)."""
-        library = library or load_library(settings)
+        # This App's own library: the questions its servers make in Discord are added there.
+        library = (library or load_library(settings)).copy()
         classifier = classifier or load_classifier(settings, library)
+        classifier.attach(library.questions)
         if abuse is True:
             abuse = load_abuse_scorer(settings, classifier.encoder)
         scorer = abuse or None
@@ -199,8 +206,22 @@ class App:
         service = DiscussionService(
             repo, library, rules, queue, rules_for=RuleModerator, policy_for=moderation.policy
         )
+        content_store = ContentStore(db)
+        content = ContentService(content_store, library)
+        await content.refresh()
         await service.start()
-        return cls(settings, db, repo, library, classifier, service, moderation, scorer)
+        return cls(
+            settings,
+            db,
+            repo,
+            library,
+            classifier,
+            service,
+            moderation,
+            content,
+            content_store,
+            scorer,
+        )
 
     async def close(self) -> None:
         await self.service.close()

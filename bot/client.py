@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 # One cog per concern; helpers in bot.cogs.utils are not extensions.
 EXTENSIONS = (
+    "bot.cogs.articles",
+    "bot.cogs.declarations",
     "bot.cogs.discussions",
     "bot.cogs.replies",
     "bot.cogs.stance",

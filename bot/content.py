@@ -172,13 +172,78 @@ def _read_toml(path: Path, what: str) -> dict:
         raise ContentError(f"{path}: not UTF-8 text; save it as UTF-8") from None
 
 
-def load_article(path: Path) -> Article:
-    raw = _read_toml(path, "article")
+def article_from_fields(raw: dict, where: str) -> Article:
+    """An article from its fields (a parsed file, or what a moderator typed), validated with
+    the rules of the article files; ContentError names `where` and the field."""
     try:
         spec = _ArticleSpec.model_validate(raw)
     except ValidationError as exc:
-        raise ContentError(f"{path}: {_describe(exc)}") from None
+        raise ContentError(f"{where}: {_describe(exc)}") from None
     return Article(spec.id, spec.title, spec.source, spec.date, spec.body)
+
+
+def parse_article(text: str, where: str) -> Article:
+    """An article file's text (the format of seeds/*.article.toml), validated."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ContentError(f"{where}: not valid TOML ({exc}); fix the syntax") from None
+    return article_from_fields(raw, where)
+
+
+def question_from_fields(raw: dict, article: Article, where: str) -> Question:
+    """One question (the fields of a `[[questions]]` entry of a prompts file), validated with
+    the rules of the prompts files."""
+    try:
+        q = _QuestionSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise ContentError(f"{where}: {_describe(exc)}") from None
+    return _question(q, article)
+
+
+def _question(q: _QuestionSpec, article: Article) -> Question:
+    return Question(
+        id=q.id,
+        text=q.text,
+        intro=q.intro,
+        labels=tuple(
+            Label(lb.name, lb.meaning, tuple(lb.hypotheses), lb.set_aside) for lb in q.labels
+        ),
+        article=article,
+    )
+
+
+def article_fields(article: Article) -> dict:
+    """The fields `article_from_fields` reads back (JSON-ready: the date as ISO text)."""
+    return {
+        "id": article.id,
+        "title": article.title,
+        "source": article.source,
+        "date": article.date.isoformat(),
+        "body": article.body,
+    }
+
+
+def question_fields(question: Question) -> dict:
+    """The fields `question_from_fields` reads back."""
+    return {
+        "id": question.id,
+        "text": question.text,
+        "intro": question.intro,
+        "labels": [
+            {
+                "name": lb.name,
+                "meaning": lb.meaning,
+                "hypotheses": list(lb.hypotheses),
+                "set_aside": lb.set_aside,
+            }
+            for lb in question.labels
+        ],
+    }
+
+
+def load_article(path: Path) -> Article:
+    return article_from_fields(_read_toml(path, "article"), str(path))
 
 
 def load_question_set(path: Path, articles: dict[str, Article]) -> list[Question]:
@@ -200,26 +265,60 @@ def load_question_set(path: Path, articles: dict[str, Article]) -> list[Question
         raise ContentError(
             f"{path}: duplicate question id {dupes[0]!r}; give each question a unique id"
         )
-    return [
-        Question(
-            id=q.id,
-            text=q.text,
-            intro=q.intro,
-            labels=tuple(
-                Label(lb.name, lb.meaning, tuple(lb.hypotheses), lb.set_aside) for lb in q.labels
-            ),
-            article=article,
-        )
-        for q in spec.questions
-    ]
+    return [_question(q, article) for q in spec.questions]
 
 
 class ContentLibrary:
-    """All articles and questions, loaded from a seeds/ and a prompts/ directory."""
+    """All articles and questions: the shipped ones, loaded from a seeds/ and a prompts/
+    directory and open to every server, and those a server's moderators made in Discord,
+    stored in the database and seen by that server alone.
+
+    `questions` holds every question of both kinds (the classifier looks stances up there);
+    what one server may see goes through `questions_for`, `question_for` and `articles_for`."""
 
     def __init__(self, articles: dict[str, Article], questions: dict[str, Question]) -> None:
         self.articles = articles
         self.questions = questions
+        # Made in Discord: question id -> the server that owns it; (server, article id) -> article.
+        self.owners: dict[str, int] = {}
+        self.server_articles: dict[tuple[int, str], Article] = {}
+
+    def copy(self) -> ContentLibrary:
+        """A library of its own with the same content: an App adds its servers' questions
+        there, not to a library other Apps share."""
+        out = ContentLibrary(dict(self.articles), dict(self.questions))
+        out.owners = dict(self.owners)
+        out.server_articles = dict(self.server_articles)
+        return out
+
+    def add_server_article(self, guild_id: int, article: Article) -> None:
+        self.server_articles[(guild_id, article.id)] = article
+
+    def add_server_question(self, guild_id: int, question: Question) -> None:
+        self.questions[question.id] = question
+        self.owners[question.id] = guild_id
+
+    def is_shipped(self, question_id: str) -> bool:
+        return question_id in self.questions and question_id not in self.owners
+
+    def visible(self, guild_id: int | None, question_id: str) -> bool:
+        """Whether a server may see the question: a shipped one, or one it made."""
+        owner = self.owners.get(question_id)
+        return question_id in self.questions and (owner is None or owner == guild_id)
+
+    def questions_for(self, guild_id: int | None) -> list[Question]:
+        """The shipped questions, then the server's own in the order they were made."""
+        return [q for q in self.questions.values() if self.visible(guild_id, q.id)]
+
+    def question_for(self, guild_id: int | None, question_id: str) -> Question:
+        if not self.visible(guild_id, question_id):
+            raise UnknownQuestionError(question_id, (q.id for q in self.questions_for(guild_id)))
+        return self.questions[question_id]
+
+    def articles_for(self, guild_id: int | None) -> dict[str, Article]:
+        """The shipped articles and the server's own, by id."""
+        own = {aid: a for (gid, aid), a in self.server_articles.items() if gid == guild_id}
+        return {**self.articles, **own}
 
     @classmethod
     def load(cls, seeds_dir: Path, prompts_dir: Path) -> ContentLibrary:

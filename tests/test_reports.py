@@ -194,7 +194,9 @@ async def test_digest_trends_changes_quotes_and_participation(app, make_reply, l
         "representative_replies",
         "participation",
         "read_by",
+        "declared",
     }
+    assert q["declared"] is None  # nobody declared a stance with the buttons
     names = [n for n, _ in digest.charts]
     assert names == ["partnership-shares.png", "partnership-trend.png"]
 

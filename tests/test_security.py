@@ -38,6 +38,7 @@ REVIEWED_FRAGMENTS = {
     # copy.TABLES (constants) and the columns the databases' own schemas list
     "bot/storage/copy.py": {"table", "names", "key", "where", "', '.join('?' * len(columns))"},
     "bot/storage/postgres.py": {"table"},  # _IDENTITY_TABLES
+    "bot/storage/content.py": {"aside"},  # "?" placeholders, one per set-apart label
     "bot/storage/repository.py": {
         "aside",
         "sums",

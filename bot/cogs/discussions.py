@@ -1,7 +1,9 @@
-"""Posting questions: `/discussion start|list|close|reopen` (moderators).
+"""Posting questions: `/discussion start|new|list|close|reopen` (moderators).
 
 A discussion is one posted question: an embed in a text channel with a thread for the replies.
-The replies cog collects what members write there.
+The replies cog collects what members write there. `/discussion new` makes a question in
+Discord (a form: the question and its two sides) and posts it at once; either command can put
+"I think: …" buttons under the question (bot.cogs.declarations).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.cogs.declarations import declaration_view
 from bot.cogs.utils.checks import ensure_moderator, moderator_group, require_bot_permissions
 from bot.cogs.utils.messages import (
     UserError,
+    answer_error,
     question_autocomplete,
     resolve_question,
     respond,
@@ -53,7 +57,13 @@ HOW_TO_TAKE_PART = (
 )
 
 
-def question_embed(question: Question) -> discord.Embed:
+DECLARING = (
+    "Say where you stand with a button below (optional, counted apart from the replies); "
+    "click another to change it."
+)
+
+
+def question_embed(question: Question, *, declarations: bool = False) -> discord.Embed:
     article = question.article
     description = question.text if not question.intro else f"{question.text}\n\n{question.intro}"
     embed = discord.Embed(
@@ -63,7 +73,16 @@ def question_embed(question: Question) -> discord.Embed:
     )
     if article.source.startswith(("https://", "http://")):
         embed.url = article.source
+    sides = "\n".join(
+        f"**{lb.name.replace('_', ' ')}**: {lb.meaning}"
+        for lb in question.labels
+        if not lb.set_aside and lb.name != "neutral"
+    )
+    if sides:
+        embed.add_field(name="The sides", value=clip(sides, EMBED_FIELD_VALUE), inline=False)
     embed.add_field(name="How to take part", value=clip(HOW_TO_TAKE_PART, EMBED_FIELD_VALUE))
+    if declarations:
+        embed.add_field(name="Declare your stance", value=DECLARING, inline=False)
     labels = ", ".join(lb.name for lb in question.labels)
     embed.set_footer(text=clip(f"Question {question.id} · stances: {labels}", EMBED_FOOTER))
     return embed
@@ -77,6 +96,84 @@ def describe(d: Discussion) -> str:
     where = f"<#{d.thread_id}>" if d.thread_id else f"<#{d.channel_id}>"
     state = "open" if d.is_open else f"closed {d.closed_at[:10]}"
     return f"**#{d.id}** `{d.question_id}` in {where} — {state}, opened {d.opened_at[:10]}"
+
+
+def posting_channel(
+    interaction: discord.Interaction, channel: discord.TextChannel | None
+) -> discord.TextChannel:
+    target = channel or interaction.channel
+    if not isinstance(target, discord.TextChannel):
+        raise UserError("Run this in a text channel, or pick one with the channel option.")
+    return target
+
+
+class NewQuestionForm(discord.ui.Modal, title="New discussion question"):
+    """What `/discussion new` asks: the question, its two sides and example replies."""
+
+    question = discord.ui.TextInput(
+        custom_id="question",
+        label="Question",
+        style=discord.TextStyle.paragraph,
+        placeholder="Will the city's rent cap help tenants, or backfire?",
+        max_length=300,
+    )
+    side_one = discord.ui.TextInput(
+        custom_id="side_one",
+        label="First side (name: what it means)",
+        placeholder="helps tenants: rents stay affordable, fewer people priced out",
+        max_length=200,
+    )
+    side_two = discord.ui.TextInput(
+        custom_id="side_two",
+        label="Second side (name: what it means)",
+        placeholder="backfires: fewer flats to rent, worse upkeep",
+        max_length=200,
+    )
+    examples_one = discord.ui.TextInput(
+        custom_id="examples_one",
+        label="First side: example replies (optional)",
+        style=discord.TextStyle.paragraph,
+        placeholder="One per line, as a member would write it",
+        required=False,
+        max_length=1500,
+    )
+    examples_two = discord.ui.TextInput(
+        custom_id="examples_two",
+        label="Second side: example replies (optional)",
+        style=discord.TextStyle.paragraph,
+        placeholder="One per line, as a member would write it",
+        required=False,
+        max_length=1500,
+    )
+
+    def __init__(
+        self,
+        cog: Discussions,
+        article_id: str,
+        channel: discord.TextChannel,
+        *,
+        declarations: bool,
+    ) -> None:
+        super().__init__()
+        self.cog = cog
+        self.article_id = article_id
+        self.channel = channel
+        self.declarations = declarations
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        q = await self.cog.bot.app.content.new_question(
+            interaction.guild_id,
+            self.article_id,
+            self.question.value,
+            [self.side_one.value, self.side_two.value],
+            [self.examples_one.value, self.examples_two.value],
+            by=interaction.user.id,
+        )
+        await self.cog.post(interaction, q, self.channel, declarations=self.declarations)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        await answer_error(interaction, error)
 
 
 class Discussions(commands.Cog):
@@ -124,7 +221,9 @@ class Discussions(commands.Cog):
 
     @discussion.command(name="start", description="Post a question and open a thread for replies")
     @app_commands.describe(
-        question="The question to post", channel="Where to post it (default: this channel)"
+        question="The question to post",
+        channel="Where to post it (default: this channel)",
+        declarations="Put 'I think: …' buttons under the question (default: no)",
     )
     @app_commands.autocomplete(question=question_autocomplete)
     async def start(
@@ -132,15 +231,71 @@ class Discussions(commands.Cog):
         interaction: discord.Interaction,
         question: str,
         channel: discord.TextChannel | None = None,
+        declarations: bool = False,
     ) -> None:
-        q = resolve_question(self.bot.app.library, question)
-        target = channel or interaction.channel
-        if not isinstance(target, discord.TextChannel):
-            raise UserError("Run this in a text channel, or pick one with the channel option.")
+        q = resolve_question(self.bot.app.library, question, interaction.guild_id)
+        target = posting_channel(interaction, channel)
+        await self.post(interaction, q, target, declarations=declarations)
+
+    async def article_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        library = self.bot.app.library
+        articles = library.articles_for(interaction.guild_id)
+        needle = current.casefold().strip()
+        own = [a for a in articles.values() if a.id not in library.articles]
+        shipped = [a for a in articles.values() if a.id in library.articles]
+        return [
+            app_commands.Choice(name=clip(f"{a.id} — {a.title}", 100), value=a.id)
+            for a in [*reversed(own), *shipped]
+            if not needle or needle in a.id or needle in a.title.casefold()
+        ][:25]
+
+    @discussion.command(
+        name="new", description="Write a new question and its two sides, and post it at once"
+    )
+    @app_commands.describe(
+        article="The article it is about (add one with /article add)",
+        channel="Where to post it (default: this channel)",
+        declarations="Put 'I think: …' buttons under the question (default: yes)",
+    )
+    @app_commands.autocomplete(article=article_autocomplete)
+    async def new(
+        self,
+        interaction: discord.Interaction,
+        article: str,
+        channel: discord.TextChannel | None = None,
+        declarations: bool = True,
+    ) -> None:
+        if article not in self.bot.app.library.articles_for(interaction.guild_id):
+            await self.bot.app.content.refresh()  # another process may have added it
+            if article not in self.bot.app.library.articles_for(interaction.guild_id):
+                raise UserError(
+                    f"There is no article `{article}` here: see /article list, or add one with "
+                    "/article add."
+                )
+        target = posting_channel(interaction, channel)
+        require_bot_permissions(target, POSTING_PERMISSIONS)
+        await interaction.response.send_modal(
+            NewQuestionForm(self, article, target, declarations=declarations)
+        )
+
+    async def post(
+        self,
+        interaction: discord.Interaction,
+        q: Question,
+        target: discord.TextChannel,
+        *,
+        declarations: bool,
+    ) -> None:
+        """Post the question with its thread (and buttons) and record the discussion."""
         require_bot_permissions(target, POSTING_PERMISSIONS)
         await interaction.response.defer(ephemeral=True, thinking=True)
+        extra = {"view": declaration_view(q)} if declarations else {}
         message = await target.send(
-            embed=question_embed(q), allowed_mentions=discord.AllowedMentions.none()
+            embed=question_embed(q, declarations=declarations),
+            allowed_mentions=discord.AllowedMentions.none(),
+            **extra,
         )
         try:
             thread = await message.create_thread(
@@ -157,6 +312,7 @@ class Discussions(commands.Cog):
             message_id=message.id,
             opened_by=interaction.user.id,
             opened_at=discord.utils.utcnow(),
+            declarations=declarations,
         )
         log.info(
             "discussion %d (%s) started in guild %s channel %s by %s",

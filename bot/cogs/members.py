@@ -10,6 +10,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs.utils.messages import quote, respond
+from bot.core.declarations import shown
+from bot.core.records import Declaration
 from bot.discord_limits import MESSAGE_LIMIT, clip, message_link
 from bot.storage.guilds import MemberReply
 
@@ -52,6 +54,16 @@ def describe_replies(guild_id: int, replies: list[MemberReply]) -> str:
     return clip(text, MESSAGE_LIMIT)
 
 
+def describe_declarations(declared: list[Declaration]) -> str:
+    lines = ["What you declared with the buttons (change it by clicking another):"]
+    lines += [
+        f"`{d.question_id}` (discussion #{d.discussion_id}) → **{shown(d.label)}**, "
+        f"{d.declared_at[:10]}"
+        for d in declared
+    ]
+    return "\n".join(lines)
+
+
 class Members(commands.Cog):
     def __init__(self, bot: StanceBot) -> None:
         self.bot = bot
@@ -63,7 +75,13 @@ class Members(commands.Cog):
         replies = await self.bot.store.member_replies(
             interaction.guild_id, interaction.user.id, limit=SHOWN_REPLIES
         )
-        await respond(interaction, describe_replies(interaction.guild_id, replies), ephemeral=True)
+        declared = await self.bot.app.content_store.member_declarations(
+            interaction.guild_id, interaction.user.id
+        )
+        text = describe_replies(interaction.guild_id, replies)
+        if declared:
+            text = clip(f"{describe_declarations(declared)}\n\n{text}", MESSAGE_LIMIT)
+        await respond(interaction, text, ephemeral=True)
 
 
 async def setup(bot: StanceBot) -> None:

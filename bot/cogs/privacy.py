@@ -75,7 +75,8 @@ class Privacy(commands.Cog):
         await respond(
             interaction,
             "Done: from now on your replies here are not stored, read or quoted, and they are "
-            "left out of exports. Replies stored before stay counted (never quoted); "
+            "left out of exports, and stances you declared with the buttons are not counted. "
+            "Replies stored before stay counted (never quoted); "
             "`/privacy forget-me` deletes them. `/privacy opt-in` undoes this.",
         )
 

@@ -151,7 +151,9 @@ class Stance(commands.Cog):
     ) -> None:
         assert interaction.guild_id is not None
         app = self.bot.app
-        questions = [resolve_question(app.library, question)] if question else None
+        questions = (
+            [resolve_question(app.library, question, interaction.guild_id)] if question else None
+        )
         await interaction.response.defer(ephemeral=True, thinking=True)
         end = discord.utils.utcnow()
         start = end - timedelta(days=days)
@@ -184,7 +186,9 @@ class Stance(commands.Cog):
         except UserError:
             stored = None
         questions = (
-            [app.library.question(stored.question_id)] if stored else app.library.questions.values()
+            [app.library.question(stored.question_id)]
+            if stored
+            else app.library.questions_for(interaction.guild_id)
         )
         for q in questions:
             names.extend(n for n in q.label_names if n not in names)
@@ -225,7 +229,7 @@ class Stance(commands.Cog):
                 "That message is not a reply the bot collected: only members' messages in a "
                 "discussion thread (or replies to a question) are read."
             )
-        question = resolve_question(app.library, stored.question_id)
+        question = resolve_question(app.library, stored.question_id, interaction.guild_id)
         before = await app.repo.current_stance(interaction.guild_id, message.id)
         current = before["label"] if before else None
         view = CorrectStanceView(self, interaction.user.id, stored, question, current)

@@ -32,7 +32,7 @@ async def purge_expired(store: RetentionStore, now: datetime) -> dict[int, int]:
 
 def describe_forgotten(forgotten: Forgotten) -> str:
     """What `/privacy forget-me` tells the member it deleted."""
-    if not (forgotten.replies or forgotten.cases):
+    if not (forgotten.replies or forgotten.cases or forgotten.declarations):
         return "I had nothing stored from you in this server: there is nothing to delete."
 
     def n(count: int, one: str, many: str) -> str:
@@ -43,6 +43,10 @@ def describe_forgotten(forgotten: Forgotten) -> str:
         f"{n(forgotten.stances, 'stance reading', 'stance readings')} of yours from this "
         "server's records."
     ]
+    if forgotten.declarations:
+        parts.append(
+            f"Deleted {n(forgotten.declarations, 'declared stance', 'declared stances')} too."
+        )
     if forgotten.cases:
         cases = n(forgotten.cases, "moderation case no longer names", "cases no longer name")
         parts.append(

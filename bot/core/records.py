@@ -63,6 +63,7 @@ class Discussion:
     opened_by: int | None
     opened_at: str
     closed_at: str | None
+    declarations: int = 0  # 1: the question shows the "I think: …" buttons
 
     @property
     def is_open(self) -> bool:
@@ -116,3 +117,48 @@ class Forgotten:
     stances: int
     cases: int
     review_posts: tuple[tuple[int, int], ...]  # (channel id, message id)
+    declarations: int = 0  # stances declared with the buttons under a question
+
+
+@dataclass(frozen=True, slots=True)
+class ServerArticle:
+    """An article a server's moderators added in Discord: the fields of an article file."""
+
+    guild_id: int
+    fields: dict
+
+
+@dataclass(frozen=True, slots=True)
+class ServerQuestion:
+    """A question a server's moderators made in Discord: a prompts file's question entry."""
+
+    guild_id: int
+    article_id: str
+    fields: dict
+
+
+@dataclass(frozen=True, slots=True)
+class Declaration:
+    """The stance a member declared with the buttons under a discussion's question."""
+
+    discussion_id: int
+    guild_id: int
+    question_id: str
+    member_id: int
+    label: str
+    declared_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredHead:
+    """A question head learnt from its labels (safetensors bytes), and how it scored."""
+
+    question_id: str
+    guild_id: int
+    version: str
+    head: bytes
+    labels: int
+    holdout_f1: float | None
+    previous_f1: float | None
+    is_current: bool
+    created_at: str

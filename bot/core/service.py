@@ -186,8 +186,9 @@ class DiscussionService:
         mid = reply.message_id
         if reply.author_is_bot:
             return IngestResult(Outcome.IGNORED, mid, "message from a bot")
-        if reply.question_id not in self.library.questions:
-            raise ServiceError(str(UnknownQuestionError(reply.question_id, self.library.questions)))
+        if not self.library.visible(reply.guild_id, reply.question_id):
+            known = (q.id for q in self.library.questions_for(reply.guild_id))
+            raise ServiceError(str(UnknownQuestionError(reply.question_id, known)))
         refusal = self._refusal(reply.content, reply.attachments)
         if refusal:
             log.info("refused reply %s in guild %s: %s", mid, reply.guild_id, refusal)

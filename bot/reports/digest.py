@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot.content import ContentLibrary, Question
+from bot.core.declarations import DeclaredVsRead, compare
+from bot.core.declarations import describe as declared_text
 from bot.core.models import reading_of
 from bot.discord_limits import (
     EMBED_DESCRIPTION,
@@ -29,6 +31,7 @@ from bot.reports.charts import share_chart, trend_chart
 from bot.reports.moderation import Burst, brigading_bursts, removals_by_stance
 from bot.reports.render import SCHEMA_VERSION, escape_markdown, period_label, set_aside_line
 from bot.reports.summary import QuestionSummary, build_summaries, build_summary
+from bot.storage.content import ContentStore
 from bot.storage.repository import Repository
 
 QUOTE_CHARS = 160
@@ -60,6 +63,13 @@ class QuestionReport:
     bursts: list[Burst] = field(default_factory=list)
     # Replies of the period read per model version (bot.core.models.reading_of says how).
     model_versions: dict[str, int] = field(default_factory=dict)
+    # Stances members declared with the buttons (None: nobody declared), counted apart.
+    declared: DeclaredVsRead | None = None
+
+    def declared_line(self) -> str:
+        if self.declared is None:
+            return ""
+        return declared_text(self.declared, self.overall.decided)
 
     @property
     def readings(self) -> dict[str, int]:
@@ -113,6 +123,14 @@ class QuestionReport:
             },
             "participation": self.participation,
             "read_by": self.readings | {"model_versions": self.model_versions},
+            "declared": None
+            if self.declared is None
+            else {
+                "members": self.declared.members,
+                "by_label": self.declared.declared,
+                "read_too": self.declared.both,
+                "read_as_declared": self.declared.agree,
+            },
         }
 
     def moderation_dict(self) -> dict:
@@ -321,6 +339,8 @@ def to_markdown(d: Digest) -> str:
         lines += ["", participation_line(r) + " " + changes_line(r)]
         if reading := reading_line(r):
             lines += ["", reading]
+        if declared := r.declared_line():
+            lines += ["", declared]
         aside = set_aside_line(c)
         if aside:
             lines += ["", aside]
@@ -373,6 +393,14 @@ def report_embed(
             {
                 "name": "How replies are read",
                 "value": clip(reading, EMBED_FIELD_VALUE),
+                "inline": False,
+            }
+        )
+    if declared := r.declared_line():
+        fields.append(
+            {
+                "name": "Declared stances (counted apart)",
+                "value": clip(declared, EMBED_FIELD_VALUE),
                 "inline": False,
             }
         )
@@ -463,6 +491,9 @@ async def build_report(
         set_aside={question.id: question.set_aside},
         question_id=question.id,
     )
+    declared_rows = await ContentStore(repo.db).declared_vs_read(
+        guild_id, question.id, end, set_aside=question.set_aside
+    )
     return QuestionReport(
         guild_id,
         current,
@@ -475,6 +506,7 @@ async def build_report(
         removals.get(question.id, {}),
         bursts,
         await repo.model_versions(guild_id, question.id, start, end),
+        compare(declared_rows) if declared_rows else None,
     )
 
 
@@ -492,7 +524,7 @@ async def build_digest(
     charts: bool = True,
     for_moderators: bool = False,
 ) -> Digest:
-    qs = questions if questions is not None else list(library.questions.values())
+    qs = questions if questions is not None else library.questions_for(guild_id)
 
     async def report(question: Question) -> tuple[QuestionReport, list[tuple[str, bytes]]]:
         async with repo.db.reader() as reader:

@@ -202,15 +202,41 @@ class StanceClassifier:
         self.heads_dir = heads_dir
         self.low_confidence = low_confidence
         self.batch_size = batch_size
-        self._heads: dict[str, Head] = {}
+        # Each question's head, with the question it was built for: a question replaced under
+        # the same id (another App's library, a new server question) gets a new head.
+        self._heads: dict[str, tuple[Question, Head]] = {}
+        # Heads learnt while the bot runs (bot.core.learning), ahead of files and zero-shot.
+        self._live: dict[str, tuple[Question, Head]] = {}
+
+    def attach(self, questions: Mapping[str, Question]) -> None:
+        """Read questions from this mapping from now on (an App's own library, which grows as
+        servers make questions)."""
+        self.questions = questions
+
+    def set_live_head(self, question_id: str, head: Head) -> None:
+        """Read a question with a head learnt from its labels from now on."""
+        question = self.questions.get(question_id)
+        if question is None:
+            raise UnknownQuestionError(question_id, self.questions)
+        if tuple(head.labels) != question.label_names:
+            raise ValueError(
+                f"{question_id}: the head reads {head.labels}, the question has "
+                f"{question.label_names}"
+            )
+        self._live[question_id] = (question, head)
 
     def head(self, question_id: str) -> Head:
-        if question_id not in self._heads:
-            question = self.questions.get(question_id)
-            if question is None:
-                raise UnknownQuestionError(question_id, self.questions)
-            self._heads[question_id] = self._trained_head(question) or self._zero_shot(question)
-        return self._heads[question_id]
+        question = self.questions.get(question_id)
+        if question is None:
+            raise UnknownQuestionError(question_id, self.questions)
+        live = self._live.get(question_id)
+        if live is not None and live[0] is question:
+            return live[1]
+        built = self._heads.get(question_id)
+        if built is None or built[0] is not question:
+            built = (question, self._trained_head(question) or self._zero_shot(question))
+            self._heads[question_id] = built
+        return built[1]
 
     def _zero_shot(self, question: Question) -> Head:
         if self.nli_model:

@@ -22,6 +22,10 @@ TABLES: tuple[tuple[str, str | None], ...] = (
     ("jobs_run", None),
     ("opt_outs", None),
     ("erasures", None),
+    ("server_articles", None),
+    ("server_questions", None),
+    ("declarations", None),
+    ("question_heads", None),
 )
 PAGE = 2000
 

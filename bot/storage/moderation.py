@@ -398,7 +398,12 @@ class ModerationStore:
                 (guild_id, user_id),
             )
             cases = cur.rowcount
-        return Forgotten(replies, stances, cases, posts)
+            cur = await conn.execute(
+                "DELETE FROM declarations WHERE guild_id = ? AND member_id = ?",
+                (guild_id, user_id),
+            )
+            declarations = cur.rowcount
+        return Forgotten(replies, stances, cases, posts, declarations)
 
     async def purge_replies(self, before: datetime, *, guild_id: int | None = None) -> int:
         """Delete replies (and their stances) posted before a time; returns how many.

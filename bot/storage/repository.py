@@ -553,11 +553,12 @@ class Repository:
         message_id: int | None = None,
         opened_by: int | None = None,
         opened_at: datetime | None = None,
+        declarations: bool = False,
     ) -> Discussion:
         async with self.db.transaction() as conn:
             cur = await conn.execute(
                 "INSERT INTO discussions (guild_id, channel_id, thread_id, message_id, question_id,"
-                " opened_by, opened_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                " opened_by, opened_at, declarations) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     guild_id,
                     channel_id,
@@ -566,6 +567,7 @@ class Repository:
                     question_id,
                     opened_by,
                     iso(opened_at or utcnow()),
+                    int(declarations),
                 ),
             )
             (discussion_id,) = await cur.fetchone()

@@ -24,7 +24,7 @@ def test_build_bot_needs_no_network_and_asks_only_for_what_it_uses(tmp_path):
     assert not (tmp_path / "never-created.db").exists()
     with pytest.raises(RuntimeError, match="setup_hook"):
         bot.app  # noqa: B018 - opened only when discord.py logs in
-    assert len(EXTENSIONS) == len(set(EXTENSIONS)) == 8
+    assert len(EXTENSIONS) == len(set(EXTENSIONS)) == 10
 
 
 class _Digest:

@@ -13,6 +13,9 @@ MODERATOR_COMMANDS = [
     ("stance report", {}),
     ("summary now", {}),
     ("export", {}),
+    ("article add", {}),
+    ("article list", {}),
+    ("discussion new", {"article": "us-india"}),
 ]
 
 

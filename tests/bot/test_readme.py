@@ -35,7 +35,7 @@ def test_the_readme_invite_link_asks_for_the_permissions_the_bot_uses():
 async def test_the_readme_lists_every_command_the_bot_syncs(world):
     section = readme_section()
     commands = world.bot.tree.get_commands(guild=discord.Object(world.guild.id))
-    assert len(commands) == 8
+    assert len(commands) == 9
     for command in commands:
         if isinstance(command, discord.app_commands.Group):
             for sub in command.commands:

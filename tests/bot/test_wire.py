@@ -55,6 +55,7 @@ async def test_the_client_logs_in_syncs_collects_and_answers_over_the_wire(
         assert path == f"/applications/{fake.APP_ID}/guilds/{fake.GUILD_ID}/commands"
         by_name = {(c["name"], c.get("type", 1)): c for c in commands}
         assert set(by_name) == {
+            ("article", 1),
             ("discussion", 1),
             ("stance", 1),
             ("summary", 1),
@@ -71,7 +72,7 @@ async def test_the_client_logs_in_syncs_collects_and_answers_over_the_wire(
         for name in members:
             assert by_name[(name, 1)]["default_member_permissions"] is None
         subcommands = {o["name"] for o in by_name[("discussion", 1)]["options"]}
-        assert subcommands == {"start", "list", "close", "reopen"}
+        assert subcommands == {"start", "new", "list", "close", "reopen"}
 
         await asyncio.wait_for(bot.wait_until_ready(), TIMEOUT)
         assert f"cannot sync slash commands to guild {fake.NOT_JOINED}" in caplog.text

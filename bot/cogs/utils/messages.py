@@ -123,17 +123,23 @@ async def answer_error(interaction: discord.Interaction, error: BaseException) -
 # --- questions --------------------------------------------------------------------------------
 
 
-def resolve_question(library: ContentLibrary, question_id: str) -> Question:
+def resolve_question(library: ContentLibrary, question_id: str, guild_id: int | None) -> Question:
+    """A question this server may use: a shipped one or one of its own."""
     try:
-        return library.question(question_id)
+        return library.question_for(guild_id, question_id)
     except UnknownQuestionError as exc:
         raise UserError(f"{exc}.") from None
 
 
-def question_choices(library: ContentLibrary, current: str) -> list[app_commands.Choice[str]]:
+def question_choices(
+    library: ContentLibrary, current: str, guild_id: int | None
+) -> list[app_commands.Choice[str]]:
     needle = current.casefold().strip()
     choices = []
-    for q in library.questions.values():
+    # The server's own newest questions first: they are the ones being discussed.
+    own = [q for q in library.questions_for(guild_id) if not library.is_shipped(q.id)]
+    shipped = [q for q in library.questions_for(guild_id) if library.is_shipped(q.id)]
+    for q in [*reversed(own), *shipped]:
         if needle and needle not in q.id.casefold() and needle not in q.text.casefold():
             continue
         name = clip(f"{q.id} — {q.text}", CHOICE_NAME)
@@ -144,7 +150,8 @@ def question_choices(library: ContentLibrary, current: str) -> list[app_commands
 async def question_autocomplete(
     interaction: discord.Interaction, current: str
 ) -> list[app_commands.Choice[str]]:
-    return question_choices(interaction.client.app.library, current)  # type: ignore[attr-defined]
+    app = interaction.client.app  # type: ignore[attr-defined]
+    return question_choices(app.library, current, interaction.guild_id)
 
 
 # --- digests ----------------------------------------------------------------------------------
