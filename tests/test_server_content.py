@@ -112,9 +112,9 @@ async def test_a_bad_side_is_one_clear_message_and_nothing_is_stored(app, sides,
 
 
 async def test_a_bad_article_field_is_refused_with_the_field_named(app):
-    with pytest.raises(ServerContentError, match="^article: date:"):
+    with pytest.raises(ServerContentError, match=r"^article: date:"):
         await app.content.add_article(GUILD_A, title="A", summary="s", published="tomorrow")
-    with pytest.raises(ServerContentError, match="^article: body: "):
+    with pytest.raises(ServerContentError, match=r"^article: body: "):
         await app.content.add_article(GUILD_A, title="A", summary="   ")
     with pytest.raises(ServerContentError, match="not valid TOML"):
         await app.content.add_article_file(GUILD_A, "id = ", "broken.toml")
@@ -125,11 +125,13 @@ async def test_a_bad_article_field_is_refused_with_the_field_named(app):
 
 async def test_a_stored_row_that_no_longer_validates_is_skipped_and_named(app, caplog):
     await app.content_store.add_article(
-        GUILD_A, {"id": "broken", "title": "", "source": "s", "date": "2026-01-01", "body": "b"},
+        GUILD_A,
+        {"id": "broken", "title": "", "source": "s", "date": "2026-01-01", "body": "b"},
         created_by=None,
     )
     await app.content_store.add_article(
-        GUILD_A, {"id": "fine", "title": "T", "source": "s", "date": "2026-01-01", "body": "b"},
+        GUILD_A,
+        {"id": "fine", "title": "T", "source": "s", "date": "2026-01-01", "body": "b"},
         created_by=None,
     )
     fresh = ContentService(app.content_store, app.library.copy())
@@ -184,9 +186,7 @@ async def test_declarations_change_are_compared_with_readings_and_forgotten(app,
     ]
     # A moderator's correction is a label too, and wins over the declaration.
     await app.service.correct(GUILD_A, reply.message_id, "backfires", 99)
-    assert await app.content_store.declared_replies(GUILD_A, q.id) == [
-        (reply.content, "backfires")
-    ]
+    assert await app.content_store.declared_replies(GUILD_A, q.id) == [(reply.content, "backfires")]
 
     forgotten = await app.moderation.forget_member(GUILD_A, 1)
     assert forgotten.declarations == 1
