@@ -180,6 +180,54 @@ class LinearHead:
         except (KeyError, json.JSONDecodeError) as exc:
             raise ValueError(f"{path}: not a stancebot head file ({exc})") from None
 
+    def to_bytes(self) -> bytes:
+        """The head as safetensors bytes with the same tensors and metadata as `save`, for a
+        database column."""
+        from safetensors.numpy import save
+
+        meta = {
+            "labels": json.dumps(list(self.labels)),
+            "version": self.version,
+            "encoder": self.encoder_fingerprint,
+            "question": self.question_id,
+            "meta": json.dumps(self.meta, sort_keys=True),
+        }
+        tensors = {"weight": self.weight.astype(np.float32), "bias": self.bias.astype(np.float32)}
+        return save(tensors, metadata=meta)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> LinearHead:
+        """A head from `to_bytes` (or a head file's contents); ValueError if it is not one."""
+        import struct
+
+        from safetensors.numpy import load
+
+        try:
+            data = bytes(data)
+            (size,) = struct.unpack("<Q", data[:8])
+            header = json.loads(data[8 : 8 + size])
+            meta = header.get("__metadata__") or {}
+            tensors = load(data)
+            return cls(
+                labels=tuple(json.loads(meta["labels"])),
+                weight=tensors["weight"],
+                bias=tensors["bias"],
+                version=meta["version"],
+                encoder_fingerprint=meta["encoder"],
+                question_id=meta["question"],
+                meta=json.loads(meta.get("meta", "{}")),
+            )
+        except (
+            struct.error,
+            UnicodeDecodeError,
+            KeyError,
+            TypeError,
+            AttributeError,
+            ValueError,
+            SafetensorError,
+        ) as exc:
+            raise ValueError(f"not a stancebot head ({exc.__class__.__name__}: {exc})") from None
+
 
 class StanceClassifier:
     """Predicts a stance for (question, text) pairs; thread-safe for one caller at a time."""
