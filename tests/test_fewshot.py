@@ -258,3 +258,16 @@ def test_fewshot_imports_neither_sklearn_nor_torch():
     )
     root = Path(__file__).resolve().parent.parent
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root, timeout=120)
+
+
+def test_the_benchmark_runs_on_one_topic(capsys):
+    from benchmarks import fewshot as bench
+
+    result = bench.main(["--topics", "1", "--seeds", "1", "--ks", "0,4", "--refits", "1"])
+    mean = result["curve"]["mean"]
+    assert mean["0"]["macro_f1"] == mean["0"]["zero_shot_same_replies"]
+    assert 0 < mean["4"]["macro_f1"] <= 1
+    refit = result["refit"]
+    assert refit["labels"] == 200 and refit["n_train"] + refit["n_holdout"] == 200
+    assert refit["event_loop_lag_10ms_ticker"]["without_encoding"]["ticks"] >= 0
+    assert '"curve"' in capsys.readouterr().out
