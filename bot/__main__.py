@@ -312,11 +312,12 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import load_library
+    from bot.core.articles import ContentService
     from bot.core.models import as_utc, utcnow
     from bot.reports.digest import build_digest
+    from bot.storage.content import ContentStore
 
     library = load_library(settings)
-    questions = [library.question(args.question)] if args.question else None
     db, repo_cls = _open_existing_db(settings)
 
     async def go() -> int:
@@ -325,6 +326,9 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
             guild = await _only_guild(db, args.guild)
             if guild is None:
                 raise CliError("the database holds no replies yet")
+            # The questions the server made in Discord are in the database.
+            await ContentService(ContentStore(db), library).refresh()
+            questions = [library.question_for(guild, args.question)] if args.question else None
             end = as_utc(args.until) if args.until else utcnow()
             if args.until is None:
                 latest = await repo_cls(db).latest_reply_at(

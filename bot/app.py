@@ -17,6 +17,7 @@ from safetensors import SafetensorError
 from bot.config import Settings
 from bot.content import ContentLibrary
 from bot.core.articles import ContentService
+from bot.core.learning import LiveLearning
 from bot.core.policy import ModerationPolicy
 from bot.core.queue import ClassificationQueue
 from bot.core.service import DiscussionService
@@ -25,6 +26,7 @@ from bot.moderation.rules import RuleModerator, rule_settings
 from bot.stance.adapter import ADAPTER_FILE
 from bot.stance.classifier import SHIPPED_HEADS, StanceClassifier
 from bot.stance.encoder import Encoder, ModelLoadError
+from bot.stance.live import ClassifierLearner
 from bot.stance.onnx_backend import BackendError, missing_lean
 from bot.storage.content import ContentStore
 from bot.storage.db import Database, PostgresDatabase, open_database
@@ -163,6 +165,7 @@ class App:
     # Servers' own articles and questions, declared stances and learnt heads.
     content: ContentService
     content_store: ContentStore
+    learning: LiveLearning
     abuse: AbuseScorer | None = None
 
     @classmethod
@@ -209,7 +212,11 @@ class App:
         content_store = ContentStore(db)
         content = ContentService(content_store, library)
         await content.refresh()
+        learning = LiveLearning(content_store, library, ClassifierLearner(classifier))
+        if installed := await learning.load():
+            log.info("read %d question head(s) learnt from servers' labels", installed)
         await service.start()
+        learning.start()
         return cls(
             settings,
             db,
@@ -220,10 +227,12 @@ class App:
             moderation,
             content,
             content_store,
+            learning,
             scorer,
         )
 
     async def close(self) -> None:
+        await self.learning.close()
         await self.service.close()
         await self.db.close()
 

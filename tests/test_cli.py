@@ -1,5 +1,6 @@
 """The command line as a user runs it: I/O contracts, exit codes and error messages."""
 
+import asyncio
 import csv
 import io
 import json
@@ -575,3 +576,31 @@ def test_an_import_keeps_which_message_a_reply_answers(tmp_path, capsys):
     assert rows[901]["reply_to"] is None and rows[903]["reply_to"] is None
     code, out, _ = run(capsys, "export", "--db", str(db), "--format", "csv")
     assert "reply_to" in out.splitlines()[0].split(",")
+
+
+async def test_report_reads_a_question_the_server_made_in_discord(
+    tmp_path, capsys, classifier, library, make_reply
+):
+    from bot.app import App
+    from bot.config import load_settings
+
+    db = tmp_path / "club.db"
+    async with await App.open(
+        load_settings(database=db), classifier=classifier, library=library
+    ) as app:
+        article = await app.content.add_article(GUILD_A, title="Rent cap", summary="Frozen.")
+        q = await app.content.new_question(
+            GUILD_A, article.id, "Will the rent cap help?", ["helps: yes", "backfires: no"]
+        )
+        await app.service.ingest(make_reply("It will help renters a lot.", question=q.id))
+        await app.service.drain()
+    code, out, err = await asyncio.to_thread(
+        run, capsys, "report", "--db", str(db), "--question", q.id, "--format", "json"
+    )
+    assert code == 0, err
+    (report,) = json.loads(out)["questions"]
+    assert report["current"]["question_id"] == q.id
+    code, _, err = await asyncio.to_thread(
+        run, capsys, "report", "--db", str(db), "--question", "x"
+    )
+    assert code == 2 and "unknown question id 'x'" in err and q.id in err

@@ -300,7 +300,7 @@ async def test_reports_say_how_replies_were_read(app, make_reply, library):
     window = (T0.replace(hour=0), T0.replace(hour=23))
     digest = await build_digest(app.repo, library, GUILD_A, *window, questions=[q], charts=False)
     (report,) = digest.reports
-    assert report.readings == {"trained": 2, "zero-shot": 0}
+    assert report.readings == {"trained": 2, "learning": 0, "zero-shot": 0}
     assert "read by a model trained on this question's labelled replies" in digest.markdown
     data = json.loads(digest.json)["questions"][0]["read_by"]
     assert data["trained"] == 2 and all(v.startswith("setfit-") for v in data["model_versions"])

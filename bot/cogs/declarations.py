@@ -72,6 +72,7 @@ class DeclareButton(
             self.label,
             at=interaction.created_at,  # Discord's clock, as the replies' times
         )
+        app.learning.note(guild_id, discussion.question_id)  # type: ignore[union-attr]
         log.info(
             "member %s declared %s on discussion %s in guild %s",
             interaction.user.id,

@@ -25,6 +25,7 @@ from bot.cogs.utils.messages import (
     respond,
 )
 from bot.content import Question
+from bot.core.models import reading_of
 from bot.core.records import Discussion
 from bot.discord_limits import (
     EMBED_DESCRIPTION,
@@ -335,8 +336,26 @@ class Discussions(commands.Cog):
         if not found:
             await respond(interaction, "No discussions yet: start one with /discussion start.")
             return
-        lines = [describe(d) for d in reversed(found)]
+        readings = {q: await self.reading(q) for q in {d.question_id for d in found}}
+        lines = [f"{describe(d)} · read {readings[d.question_id]}" for d in reversed(found)]
         await respond(interaction, "\n".join(lines))
+
+    async def reading(self, question_id: str) -> str:
+        """How the question's replies are read now: zero-shot, trained, or learning (N labels,
+        the held-out estimate)."""
+        app = self.bot.app
+        if question_id not in app.library.questions:
+            return "by no model (the question is no longer loaded)"
+        version = app.classifier.head(question_id).version
+        how = reading_of(version)
+        if how != "learning":
+            return how
+        head = next(
+            (h for h in await app.content_store.heads(question_id) if h.version == version), None
+        )
+        if head is None or head.holdout_f1 is None:
+            return "learning"
+        return f"learning ({head.labels} labels, macro-F1 {head.holdout_f1:.2f} held out)"
 
     @discussion.command(name="close", description="Stop collecting replies to a discussion")
     @app_commands.describe(discussion="Discussion number (default: the thread you are in)")

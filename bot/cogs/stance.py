@@ -89,9 +89,11 @@ class CorrectStanceView(discord.ui.View):
         return interaction.user.id == self.moderator_id
 
     async def apply(self, interaction: discord.Interaction, label: str) -> None:
-        await self.cog.bot.app.service.correct(
+        app = self.cog.bot.app
+        await app.service.correct(
             self.reply.guild_id, self.reply.message_id, label, interaction.user.id
         )
+        app.learning.note(self.reply.guild_id, self.reply.question_id)  # a new label
         self.stop()
         await interaction.response.edit_message(
             content=f"Stance set to **{label}** (was {self.current or 'not classified'}). "
@@ -209,6 +211,7 @@ class Stance(commands.Cog):
             raise UserError(f"Message {mid} is not a reply the bot collected in this server.")
         before = await app.repo.current_stance(interaction.guild_id, mid)
         await app.service.correct(interaction.guild_id, mid, label.strip(), interaction.user.id)
+        app.learning.note(interaction.guild_id, stored.question_id)  # a new label
         was = before["label"] if before else "not classified"
         link = message_link(stored.guild_id, stored.channel_id, stored.message_id)
         await respond(

@@ -92,9 +92,15 @@ class Prediction:
 
 def reading_of(model_version: str) -> str:
     """How the model that wrote a stance read its question: "trained" (a head fitted on the
-    question's own labelled replies, versions `setfit-…`) or "zero-shot" (the general model
-    reading the labels' descriptions, `general-…`; older `zeroshot-…` and `nli-…`)."""
-    return "trained" if model_version.startswith("setfit-") else "zero-shot"
+    question's own labelled replies, versions `setfit-…`), "learning" (a head the bot learnt
+    while running from its server's declared and corrected replies, `live-…`) or "zero-shot"
+    (the general model reading the labels' descriptions, `general-…`; older `zeroshot-…` and
+    `nli-…`)."""
+    if model_version.startswith("setfit-"):
+        return "trained"
+    if model_version.startswith("live-"):
+        return "learning"
+    return "zero-shot"
 
 
 class Outcome(enum.StrEnum):

@@ -71,10 +71,13 @@ class QuestionReport:
             return ""
         return declared_text(self.declared, self.overall.decided)
 
+    # Heads learnt from this server's labels, by version: (labels, held-out macro-F1 or None).
+    learnt: dict[str, tuple[int, float | None]] = field(default_factory=dict)
+
     @property
     def readings(self) -> dict[str, int]:
-        """Replies of the period read by a trained head and zero-shot."""
-        out = {"trained": 0, "zero-shot": 0}
+        """Replies of the period read by a trained head, a learnt head and zero-shot."""
+        out = {"trained": 0, "learning": 0, "zero-shot": 0}
         for version, n in self.model_versions.items():
             out[reading_of(version)] += n
         return out
@@ -295,10 +298,34 @@ def read_as(q: dict) -> str:
     return f"model, {round(100 * float(q.get('confidence', 0.0)))}%"
 
 
+def learning_line(r: QuestionReport) -> str:
+    """How the latest learnt head that read this period's replies was chosen."""
+    versions = [v for v in r.model_versions if reading_of(v) == "learning"]
+    known = [r.learnt[v] for v in versions if v in r.learnt]
+    n = r.readings["learning"]
+    text = (
+        f"{n} {'reply' if n == 1 else 'replies'} read by a model learnt from this server's "
+        "declared and corrected replies"
+    )
+    if known:
+        labels, f1 = max(known)
+        text += f" ({labels} labelled replies"
+        text += f"; macro-F1 {f1:.2f} on a held-out slice of them)" if f1 is not None else ")"
+    return text + "."
+
+
 def reading_line(r: QuestionReport) -> str:
-    """Whether this period's replies were read by a head trained on the question or zero-shot
-    (by the general model from the labels' descriptions), so readers know how far to trust it."""
+    """Whether this period's replies were read by a head trained on the question, one learnt
+    from this server's labels, or zero-shot (by the general model from the labels'
+    descriptions), so readers know how far to trust it."""
     trained, zero = r.readings["trained"], r.readings["zero-shot"]
+    if r.readings["learning"]:
+        rest = []
+        if zero:
+            rest.append(f"{zero} zero-shot (the general model)")
+        if trained:
+            rest.append(f"{trained} by a model trained on this question's labelled replies")
+        return learning_line(r) + (f" Also: {', '.join(rest)}." if rest else "")
     if not trained and not zero:
         return ""
     if not zero:
@@ -491,9 +518,15 @@ async def build_report(
         set_aside={question.id: question.set_aside},
         question_id=question.id,
     )
-    declared_rows = await ContentStore(repo.db).declared_vs_read(
+    content = ContentStore(repo.db)
+    declared_rows = await content.declared_vs_read(
         guild_id, question.id, end, set_aside=question.set_aside
     )
+    learnt = {
+        h.version: (h.labels, h.holdout_f1)
+        for h in await content.heads(question.id)
+        if h.guild_id == guild_id
+    }
     return QuestionReport(
         guild_id,
         current,
@@ -507,6 +540,7 @@ async def build_report(
         bursts,
         await repo.model_versions(guild_id, question.id, start, end),
         compare(declared_rows) if declared_rows else None,
+        learnt,
     )
 
 

@@ -286,6 +286,14 @@ class StanceClassifier:
             self._heads[question_id] = built
         return built[1]
 
+    def zero_shot_head(self, question_id: str) -> Head:
+        """The question's zero-shot reading, whatever head reads it now (the starting point
+        of a head learnt from labels)."""
+        question = self.questions.get(question_id)
+        if question is None:
+            raise UnknownQuestionError(question_id, self.questions)
+        return self._zero_shot(question)
+
     def _zero_shot(self, question: Question) -> Head:
         if self.nli_model:
             return NLIHead.load(question, self.nli_model)

@@ -5,10 +5,13 @@ moderators' commands in test_permissions.py.)"""
 
 from __future__ import annotations
 
+import json
+
 import discord
 
 from bot.app import App
 from bot.client import build_bot
+from bot.config import PROJECT_ROOT
 
 from .conftest import World
 from .test_guild_isolation import other_club
@@ -26,6 +29,14 @@ QUESTION = {
     "examples_one": "Finally some relief for renters\nThe freeze gives families breathing space",
     "examples_two": "Landlords will just sell up\nRent control always shrinks the supply",
 }
+
+
+def rows_of(topic: str) -> list[dict]:
+    """A held-out topic's labelled replies, written for this project's evaluation."""
+    path = PROJECT_ROOT / "seeds" / "topics" / "heldout" / "labelled" / f"{topic}.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
 HELPS = "Great news for renters, the freeze will keep rents affordable for families."
 BACKFIRES = "Landlords will sell up and there will be even fewer flats to rent."
 
@@ -89,6 +100,8 @@ async def test_a_moderator_adds_an_article_and_a_question_and_members_declare(wo
     # alice and bob both declared and replied: read as they declared.
     assert "Where a member did both, 2 of 2 (100%) were read as they declared." in declared
     assert "zero-shot" in fields["How replies are read"]
+    listed = (await world.mod.slash(world.news, "discussion list")).response.content
+    assert f"`{qid}`" in listed and "read zero-shot" in listed
 
 
 async def test_a_bad_field_gets_one_clear_message_and_stores_nothing(world: World):
@@ -161,3 +174,58 @@ async def test_a_restart_keeps_articles_questions_and_declarations_and_other_ser
     finally:
         await world.env.shutdown()
         await app2.close()
+
+
+async def test_declarations_and_corrections_teach_the_question_and_the_report_says_so(
+    world: World,
+):
+    """120 members of a server reply to a new question and declare their stance (a moderator
+    corrects the off-topic chatter); in the background the bot refits the question's head, and
+    the report says which model read the replies and how it scored."""
+    shown = await world.mod.slash(world.news, "article add")
+    done = await world.mod.submit_modal(
+        shown, ARTICLE | {"headline": "AI art wins the prize", "link": ""}
+    )
+    article_id = done.response.content.split("`")[1]
+    shown = await world.mod.slash(world.news, "discussion new", article=article_id)
+    await world.mod.submit_modal(
+        shown,
+        {
+            "question": "Should AI-generated art be allowed in art competitions?",
+            "side_one": "allow ai: AI-generated art should be allowed in art competitions.",
+            "side_two": "ban ai: AI-generated art should not be allowed in art competitions.",
+        },
+    )
+    posted, thread = world.question_message(), world.news.threads[-1]
+    qid = thread.name.split(":")[0]
+    buttons = {"allow_ai": "I think: allow ai", "ban_ai": "I think: ban ai"}
+    buttons["neutral"] = "I think: undecided"
+    data = rows_of("ai-art")[:120]
+    world.app.learning.min_labels = 120  # one refit, on all of them
+    for i, row in enumerate(data):
+        member = world.guild.add_member(world.env.create_user(f"member{i}"))
+        sent = await member.send(thread, row["text"])
+        if row["label"] == "off_topic":
+            await world.mod.slash(
+                world.news, "stance correct", message_id=str(sent.id), label="off_topic"
+            )
+        else:
+            await member.click(posted, label=buttons[row["label"]])
+    await world.classified()
+    await world.app.learning.drain()
+    (head,) = await world.app.content_store.heads(qid)
+    assert head.labels == 120 and head.is_current
+    assert world.app.classifier.head(qid).version == head.version
+
+    late = world.guild.add_member(world.env.create_user("late"))
+    await late.send(thread, rows_of("ai-art")[150]["text"])
+    await world.classified()
+    await world.env.advance_time(60)
+    report = (await world.mod.slash(world.news, "stance report", question=qid)).response
+    fields = {f.name: f.value for f in report.embeds[0].fields}
+    read = fields["How replies are read"]
+    assert read.startswith("1 reply read by a model learnt from this server's declared"), read
+    assert "(120 labelled replies; macro-F1 " in read
+    assert "Declared by 90 members" in fields["Declared stances (counted apart)"]
+    listed = (await world.mod.slash(world.news, "discussion list")).response.content
+    assert f"`{qid}`" in listed and "read learning (120 labels, macro-F1 0." in listed
