@@ -401,8 +401,9 @@ def train_models(
     args = args or TrainingArgs()
     sets = [s for q in questions if (s := training_set(q, labelled_dir, corrections)) is not None]
     if not sets:
+        name = questions[0].id if len(questions) == 1 else "<question>"
         raise ValueError(
-            f"no training data: add {labelled_dir}/<question>.train.jsonl or moderator corrections"
+            f"no training data: add {labelled_dir}/{name}.train.jsonl or moderator corrections"
         )
     adapter_path = out_dir / ADAPTER_FILE
     splits = [split_calibration(s, args) for s in sets]
