@@ -144,41 +144,15 @@ class LinearHead:
         return softmax(embeddings @ self.weight.T + self.bias)
 
     def save(self, path: Path) -> None:
-        from safetensors.numpy import save_file
-
         path.parent.mkdir(parents=True, exist_ok=True)
-        meta = {
-            "labels": json.dumps(list(self.labels)),
-            "version": self.version,
-            "encoder": self.encoder_fingerprint,
-            "question": self.question_id,
-            "meta": json.dumps(self.meta, sort_keys=True),
-        }
-        save_file(
-            {"weight": self.weight.astype(np.float32), "bias": self.bias.astype(np.float32)},
-            str(path),
-            metadata=meta,
-        )
+        path.write_bytes(self.to_bytes())
 
     @classmethod
     def load(cls, path: Path) -> LinearHead:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="numpy") as fh:
-            meta = fh.metadata() or {}
-            weight, bias = fh.get_tensor("weight"), fh.get_tensor("bias")
         try:
-            return cls(
-                labels=tuple(json.loads(meta["labels"])),
-                weight=weight,
-                bias=bias,
-                version=meta["version"],
-                encoder_fingerprint=meta["encoder"],
-                question_id=meta["question"],
-                meta=json.loads(meta.get("meta", "{}")),
-            )
-        except (KeyError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path}: not a stancebot head file ({exc})") from None
+            return cls.from_bytes(path.read_bytes())
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
 
     def to_bytes(self) -> bytes:
         """The head as safetensors bytes with the same tensors and metadata as `save`, for a
