@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench clean moderation-model
+.PHONY: install demo test lint format clean moderation-model
 
 install: $(STAMP)
 
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	# torch is pinned to the CPU build first so nothing can pull CUDA packages.
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
 	$(BIN)/python -m pip install --quiet -e ".[dev,train]"
-	# The ONNX export of the encoder, so that the bot starts without torch (README, Commands).
+	# The ONNX export of the encoder, so that the bot starts without torch (docs/operators.md, Command line).
 	$(BIN)/stancebot export-model || echo "stancebot export-model failed: the first run exports instead"
 	touch $(STAMP)
 

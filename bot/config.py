@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     moderator_role_id: int | None = None
     # Sharding: unset runs one gateway connection; a count runs discord.py's AutoShardedBot
     # with that many shards, all of them in this process unless shard_ids names this
-    # process's share (README, Scaling).
+    # process's share (docs/operators.md, Scaling past one process).
     shard_count: int | None = Field(default=None, ge=1, le=4096)
     shard_ids: list[int] | None = None
 

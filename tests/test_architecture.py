@@ -161,7 +161,7 @@ def test_the_cycle_finder_reports_each_cycle_once():
     assert import_cycles([edge("a", "b"), edge("b", "c")]) == []
 
 
-# The layers (DESIGN.md): core/ is the domain and the reply path; it depends on interfaces
+# The layers (docs/development.md): core/ is the domain and the reply path; it depends on interfaces
 # (bot.core.ports), never on the storage backends, the rules engine or the abuse model, nor on
 # discord. Every import counts here, those inside functions and under TYPE_CHECKING included.
 CORE_MUST_NOT_IMPORT = ("bot.storage", "bot.moderation", "bot.cogs", "bot.client", "discord")

@@ -393,7 +393,7 @@ class Encoder:
         Weights are quantised per output channel; activations per batch at run time. Each
         block's feed-forward output layer stays float: its input (after GELU) has outliers that
         int8 cannot carry, and quantising it cost up to 0.04 macro-F1 where the rest costs under
-        0.01. About 1.6x less CPU per reply (README, Benchmarks). False if this torch build has
+        0.01. About 1.6x less CPU per reply (docs/benchmarks.md). False if this torch build has
         no quantised kernels; the encoder then stays float and still works.
         """
         if self.quantized:

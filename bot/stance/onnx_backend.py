@@ -335,7 +335,7 @@ def _quantize(src: Path, dst: Path, *, reduce_range: bool) -> None:
     the feed-forward output layer (after GELU) has a few outlier channels that such a scale
     cannot carry: quantising those layers too doubled the encoder's distance from float32
     (mean 1 - cosine over the seeds' 3,215 replies: 3.1e-3 against 1.4e-3), for about 20% less
-    CPU per reply (README, Benchmarks). Models with other layer names are quantised whole.
+    CPU per reply (docs/benchmarks.md). Models with other layer names are quantised whole.
     """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
