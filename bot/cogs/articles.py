@@ -49,7 +49,6 @@ class ArticleForm(discord.ui.Modal, title="Add an article"):
         label="Date (YYYY-MM-DD, default today)",
         placeholder="2026-12-05",
         required=False,
-        min_length=10,
         max_length=10,
     )
     summary = discord.ui.TextInput(

@@ -140,6 +140,10 @@ async def test_an_attached_article_file_is_validated_like_the_shipped_files(worl
         world.news, "article add", file=("bad.toml", b'id = "x"\ntitle = "T"\n')
     )
     assert "bad.toml: source: required field is missing" in bad.response.content
+    pdf = await world.mod.slash(world.news, "article add", file=("article.pdf", b"%PDF-1.4"))
+    assert "attach a .toml article file" in pdf.response.content
+    latin1 = await world.mod.slash(world.news, "article add", file=("x.toml", "é".encode("cp1252")))
+    assert "not UTF-8 text" in latin1.response.content
     world.refusals()
 
 
