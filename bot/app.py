@@ -212,6 +212,7 @@ class App:
         content_store = ContentStore(db)
         content = ContentService(content_store, library)
         await content.refresh()
+        service.refresh_questions = content.refresh
         learning = LiveLearning(content_store, library, ClassifierLearner(classifier))
         if installed := await learning.load():
             log.info("read %d question head(s) learnt from servers' labels", installed)

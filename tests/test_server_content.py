@@ -205,3 +205,21 @@ def test_slugs_and_sides():
         "built on respect",
     )
     assert parse_side("gamesmanship", "side 2") == ("gamesmanship", "gamesmanship")
+
+
+async def test_a_question_made_by_another_process_is_read_when_its_first_reply_comes(
+    app, settings, classifier, library, make_reply
+):
+    """Two processes share the database (shards): one makes the question, the other gets the
+    replies; it reads the new question from the database instead of refusing them."""
+    async with await App.open(settings, classifier=classifier, library=library) as other:
+        _, q = await article_and_question(app)
+        assert not other.library.visible(GUILD_A, q.id)
+        reply = make_reply("Renters finally get some relief.", question=q.id)
+        result = await other.service.ingest(reply)
+        assert result.outcome == "stored"
+        await other.service.drain()
+        stance = await other.repo.current_stance(GUILD_A, reply.message_id)
+        assert stance is not None and stance["label"] in q.label_names
+        with pytest.raises(ServiceError, match="unknown question id"):
+            await other.service.ingest(make_reply("hi", question=q.id, guild=GUILD_B))

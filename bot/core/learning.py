@@ -87,18 +87,23 @@ class LiveLearning:
         self._fitted: dict[str, int] = {}
         self._running: dict[str, asyncio.Task] = {}
         self._again: set[str] = set()
+        self._installed: dict[str, str] = {}  # question id -> the stored head's version in use
         self._loop_task: asyncio.Task | None = None
 
     async def load(self) -> int:
-        """Install each question's current stored head; returns how many were installed."""
+        """Install each question's current stored head not installed yet (at start-up, and
+        those another process promoted since); returns how many were installed."""
         installed = 0
         for stored in await self.store.current_heads():
             question = self.library.questions.get(stored.question_id)
             if question is None:
                 continue
+            if self._installed.get(question.id) == stored.version:
+                continue
             if self.learner.install(question, stored.head) is not None:
                 installed += 1
-                self._fitted[question.id] = stored.labels
+                self._installed[question.id] = stored.version
+                self._fitted[question.id] = max(self._fitted.get(question.id, 0), stored.labels)
         return installed
 
     def learns(self, guild_id: int, question_id: str) -> bool:
@@ -158,7 +163,8 @@ class LiveLearning:
                     iso(utcnow()),
                 )
             )
-            self.learner.install(question, refit.head)
+            if self.learner.install(question, refit.head) is not None:
+                self._installed[question_id] = refit.version
         log.info("guild %s: %s refit on %d labels: %s", guild_id, question_id, n, refit.reason)
         return refit
 
@@ -170,6 +176,8 @@ class LiveLearning:
         while True:
             await asyncio.sleep(self.check_seconds)
             try:
+                # Heads another process sharing the database promoted, then new labels.
+                await self.load()
                 await self.check_all()
             except Exception:
                 log.exception("looking for questions to refit failed; trying again later")

@@ -100,6 +100,9 @@ class DiscussionService:
         self._early_deletes: OrderedDict[int, datetime] = OrderedDict()
         # The abuse model's scores arrive with each classified batch (one encoder pass).
         queue.on_predictions = self._model_verdicts
+        # Reads the questions servers made since this process loaded them (another process
+        # sharing the database may have made one); the App sets it.
+        self.refresh_questions: Callable[[], Awaitable[object]] | None = None
 
     async def policy(self, guild_id: int) -> ModerationPolicy:
         if self.policy_for is None:
@@ -186,6 +189,11 @@ class DiscussionService:
         mid = reply.message_id
         if reply.author_is_bot:
             return IngestResult(Outcome.IGNORED, mid, "message from a bot")
+        if (
+            not self.library.visible(reply.guild_id, reply.question_id)
+            and self.refresh_questions is not None
+        ):
+            await self.refresh_questions()
         if not self.library.visible(reply.guild_id, reply.question_id):
             known = (q.id for q in self.library.questions_for(reply.guild_id))
             raise ServiceError(str(UnknownQuestionError(reply.question_id, known)))
