@@ -25,7 +25,8 @@ from bot.cogs.utils.messages import (
     respond,
 )
 from bot.content import Question
-from bot.core.models import reading_of
+from bot.core.declarations import compare
+from bot.core.learning import describe_reading
 from bot.core.records import Discussion
 from bot.discord_limits import (
     EMBED_DESCRIPTION,
@@ -336,26 +337,26 @@ class Discussions(commands.Cog):
         if not found:
             await respond(interaction, "No discussions yet: start one with /discussion start.")
             return
-        readings = {q: await self.reading(q) for q in {d.question_id for d in found}}
+        readings = {
+            q: await self.reading(interaction.guild_id, q) for q in {d.question_id for d in found}
+        }
         lines = [f"{describe(d)} · read {readings[d.question_id]}" for d in reversed(found)]
         await respond(interaction, "\n".join(lines))
 
-    async def reading(self, question_id: str) -> str:
-        """How the question's replies are read now: zero-shot, trained, or learning (N labels,
-        the held-out estimate)."""
+    async def reading(self, guild_id: int, question_id: str) -> str:
+        """How the question's replies are read now (bot.core.learning.describe_reading)."""
         app = self.bot.app
         if question_id not in app.library.questions:
             return "by no model (the question is no longer loaded)"
-        version = app.classifier.head(question_id).version
-        how = reading_of(version)
-        if how != "learning":
-            return how
-        head = next(
-            (h for h in await app.content_store.heads(question_id) if h.version == version), None
+        question = app.library.questions[question_id]
+        rows = await app.content_store.declared_vs_read(
+            guild_id, question_id, discord.utils.utcnow(), set_aside=question.set_aside
         )
-        if head is None or head.holdout_f1 is None:
-            return "learning"
-        return f"learning ({head.labels} labels, macro-F1 {head.holdout_f1:.2f} held out)"
+        return describe_reading(
+            app.classifier.head(question_id).version,
+            await app.content_store.heads(question_id),
+            compare(rows) if rows else None,
+        )
 
     @discussion.command(name="close", description="Stop collecting replies to a discussion")
     @app_commands.describe(discussion="Discussion number (default: the thread you are in)")

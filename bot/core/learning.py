@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.content import ContentLibrary, Question
-from bot.core.models import iso, utcnow
+from bot.core.declarations import DeclaredVsRead
+from bot.core.models import iso, reading_of, utcnow
 from bot.core.records import StoredHead
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,23 @@ class LearningStore(Protocol):
     async def current_heads(self) -> list[StoredHead]: ...
 
     async def heads(self, question_id: str) -> list[StoredHead]: ...
+
+
+def describe_reading(
+    version: str, heads: Sequence[StoredHead], declared: DeclaredVsRead | None
+) -> str:
+    """How a question is read now, for moderators: "zero-shot", "trained", or "learning (120
+    labels, macro-F1 0.87 held out)", and how often members who declared a stance and replied
+    were read as they declared (an estimate of how far to trust the readings)."""
+    how = reading_of(version)
+    text = how
+    if how == "learning":
+        head = next((h for h in heads if h.version == version), None)
+        if head is not None and head.holdout_f1 is not None:
+            text = f"learning ({head.labels} labels, macro-F1 {head.holdout_f1:.2f} held out)"
+    if declared is not None and declared.both:
+        text += f"; read as declared for {declared.agree} of {declared.both} members"
+    return text
 
 
 class LiveLearning:

@@ -101,7 +101,7 @@ async def test_a_moderator_adds_an_article_and_a_question_and_members_declare(wo
     assert "Where a member did both, 2 of 2 (100%) were read as they declared." in declared
     assert "zero-shot" in fields["How replies are read"]
     listed = (await world.mod.slash(world.news, "discussion list")).response.content
-    assert f"`{qid}`" in listed and "read zero-shot" in listed
+    assert f"`{qid}`" in listed and "read zero-shot; read as declared for 2 of 2 members" in listed
 
 
 async def test_a_bad_field_gets_one_clear_message_and_stores_nothing(world: World):
