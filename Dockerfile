@@ -22,7 +22,11 @@ RUN useradd --create-home --uid 10001 stancebot && mkdir /data && chown stancebo
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY bot ./bot
-RUN pip install --no-cache-dir . && rm -rf build
+# No byte-code files and no packages' test suites: about 170 MB less (the bot compiles what it
+# imports once at start-up, about half a second). docs/deployment.md has the sizes.
+ENV PYTHONDONTWRITEBYTECODE=1
+RUN pip install --no-cache-dir --no-compile . && rm -rf build \
+    && find /usr/local/lib/python3.11/site-packages -depth -type d -name tests -exec rm -rf {} +
 COPY seeds ./seeds
 COPY prompts ./prompts
 COPY --from=export --chown=stancebot /export /home/stancebot/.cache/stancebot

@@ -186,3 +186,37 @@ async def test_the_real_learner_learns_a_new_question_from_declarations(
     assert "learnt from this server's declared and corrected replies (120 labelled" in line, line
     async with await App.open(settings, classifier=classifier, library=library) as again:
         assert again.classifier.head(q.id).version == refit.version
+
+
+async def test_a_declaration_and_the_periodic_look_never_refit_one_question_twice_at_once(
+    app, make_reply, caplog
+):
+    q = await rent_cap_question(app)
+    await labelled_replies(app, q, rows(12), make_reply)
+
+    class SlowLearner(FakeLearner):
+        def refit(self, question, texts, labels, version_tag) -> Refit:
+            time.sleep(0.2)
+            return super().refit(question, texts, labels, version_tag)
+
+    learner = SlowLearner(promote=True)
+    learning = LiveLearning(app.content_store, app.library, learner, min_labels=10, every=5)
+    learning.note(GUILD_A, q.id)
+    await asyncio.gather(learning.check_all(), learning.check(GUILD_A, q.id))
+    await learning.drain()
+    assert len(learner.calls) == 1  # the others waited, then found no new labels
+    assert len(await app.content_store.heads(q.id)) == 1
+    assert "failed" not in caplog.text
+
+
+def test_no_learning_when_an_nli_model_reads_the_questions():
+    from bot.stance.live import ClassifierLearner
+
+    class NLIClassifier:
+        nli_model = "some/nli-model"
+
+        def encode(self, texts):
+            raise AssertionError("nothing is encoded")
+
+    refit = ClassifierLearner(NLIClassifier()).refit(None, ["a"], ["x"], "v1")
+    assert not refit.promoted and "NLI model" in refit.reason

@@ -223,3 +223,45 @@ async def test_a_question_made_by_another_process_is_read_when_its_first_reply_c
         assert stance is not None and stance["label"] in q.label_names
         with pytest.raises(ServiceError, match="unknown question id"):
             await other.service.ingest(make_reply("hi", question=q.id, guild=GUILD_B))
+
+
+async def test_opted_out_members_declarations_are_neither_counted_nor_learnt_from(app, make_reply):
+    _, q = await article_and_question(app)
+    d = await app.repo.create_discussion(GUILD_A, 10, q.id, message_id=99, declarations=True)
+    for member in (1, 2):
+        await declare(app.content_store, app.repo.is_opted_out, d, q, member, "backfires", at=T0)
+        reply = make_reply(
+            "Landlords will sell up.", author=member, question=q.id, discussion_id=d.id
+        )
+        await app.service.ingest(reply)
+    await app.service.drain()
+    await app.repo.set_opt_out(GUILD_A, 2, True)
+    end = T0.replace(year=2100)
+    rows = await app.content_store.declared_vs_read(GUILD_A, q.id, end, set_aside=q.set_aside)
+    assert [member for member, _, _ in rows] == [1]
+    assert len(await app.content_store.declared_replies(GUILD_A, q.id)) == 1
+
+
+async def test_retention_deletes_old_declarations_with_old_replies(app):
+    _, q = await article_and_question(app)
+    d = await app.repo.create_discussion(GUILD_A, 10, q.id, message_id=99, declarations=True)
+    await declare(app.content_store, app.repo.is_opted_out, d, q, 1, "backfires", at=T0)
+    later = T0.replace(year=T0.year + 1)
+    await declare(app.content_store, app.repo.is_opted_out, d, q, 2, "backfires", at=later)
+    await app.moderation.purge_replies(T0.replace(month=12, day=31), guild_id=GUILD_A)
+    assert await app.content_store.member_declarations(GUILD_A, 1) == []
+    assert len(await app.content_store.member_declarations(GUILD_A, 2)) == 1
+
+
+def test_a_link_must_be_a_web_address_with_a_host():
+    from bot.core.articles import is_web_address
+
+    assert is_web_address("https://example.org/rent-cap?x=1")
+    for bad in ("https://", "http://localhost", "https://a b.org", "ftp://a.org", "example.org"):
+        assert not is_web_address(bad), bad
+
+
+async def test_an_article_file_id_longer_than_forty_characters_is_refused(app):
+    text = f'id = "{"a" * 41}"\ntitle = "t"\nsource = "s"\ndate = 2026-01-01\nbody = "b"\n'
+    with pytest.raises(ServerContentError, match="keep it within 40"):
+        await app.content.add_article_file(GUILD_A, text, "long.toml")

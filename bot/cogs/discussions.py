@@ -8,6 +8,7 @@ Discord (a form: the question and its two sides) and posts it at once; either co
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -172,7 +173,14 @@ class NewQuestionForm(discord.ui.Modal, title="New discussion question"):
             [self.examples_one.value, self.examples_two.value],
             by=interaction.user.id,
         )
-        await self.cog.post(interaction, q, self.channel, declarations=self.declarations)
+        try:
+            await self.cog.post(interaction, q, self.channel, declarations=self.declarations)
+        except (discord.HTTPException, UserError) as exc:
+            why = str(exc) if isinstance(exc, UserError) else f"Discord refused it: {exc.text}"
+            raise UserError(
+                f"The question `{q.id}` is saved but was not posted. {why} Once that is fixed, "
+                f"post it with `/discussion start question:{q.id}`."
+            ) from None
 
     async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
         await answer_error(interaction, error)
@@ -337,6 +345,7 @@ class Discussions(commands.Cog):
         if not found:
             await respond(interaction, "No discussions yet: start one with /discussion start.")
             return
+        await interaction.response.defer(ephemeral=True, thinking=True)
         readings = {
             q: await self.reading(interaction.guild_id, q) for q in {d.question_id for d in found}
         }
@@ -352,8 +361,10 @@ class Discussions(commands.Cog):
         rows = await app.content_store.declared_vs_read(
             guild_id, question_id, discord.utils.utcnow(), set_aside=question.set_aside
         )
+        # Building a question's head (its first use) encodes its labels: off the event loop.
+        head = await asyncio.to_thread(app.classifier.head, question_id)
         return describe_reading(
-            app.classifier.head(question_id).version,
+            head.version,
             await app.content_store.heads(question_id),
             compare(rows) if rows else None,
         )

@@ -11,6 +11,7 @@ import unicodedata
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from bot.content import (
     Article,
@@ -81,6 +82,8 @@ class ServerContentStore(Protocol):
 
     async def questions(self) -> list[ServerQuestion]: ...
 
+    async def question_ids(self) -> set[str]: ...
+
     async def declare(
         self,
         discussion_id: int,
@@ -108,6 +111,13 @@ def slug(text: str, *, sep: str = "-", limit: int = ID_MAX) -> str:
     if out and not out[0].isalpha():
         out = f"q{sep}{out}"[:limit]
     return out
+
+
+def is_web_address(link: str) -> bool:
+    """An http(s) address with a host and no spaces: what Discord takes as an embed's link."""
+    parts = urlsplit(link)
+    host = parts.hostname or ""
+    return parts.scheme in ("http", "https") and "." in host and not any(c.isspace() for c in link)
 
 
 def _unique(base: str, taken: set[str]) -> str:
@@ -214,7 +224,7 @@ class ContentService:
     ) -> Article:
         """An article from what a moderator typed (the `/article add` form)."""
         link = link.strip()
-        if link and not link.startswith(("https://", "http://")):
+        if link and not is_web_address(link):
             raise ServerContentError(
                 f"link: {link[:80]!r} is not a web address; start it with https:// or leave it "
                 "empty"
@@ -244,6 +254,10 @@ class ContentService:
             article = parse_article(text, filename)
         except ContentError as exc:
             raise ServerContentError(str(exc)) from None
+        if len(article.id) > ID_MAX:
+            raise ServerContentError(
+                f"{filename}: id: {len(article.id)} characters; keep it within {ID_MAX}"
+            )
         await self.refresh()
         if self._article_taken(guild_id, article.id):
             raise ServerContentError(
@@ -294,7 +308,7 @@ class ContentService:
             )
             labels.append({"name": name, "meaning": meaning, "hypotheses": [meaning, *said]})
         base = slug(text, limit=30) or "question"
-        taken = set(self.library.questions)
+        taken = set(self.library.questions) | await self.store.question_ids()
         fields = {
             "id": _unique(base, taken),
             "text": " ".join(text.split()),
@@ -313,6 +327,8 @@ class ContentService:
                 log.info("guild %s: question %r made by %s", guild_id, question.id, by)
                 return question
             await self.refresh()
-            fields["id"] = _unique(base, set(self.library.questions))
+            fields["id"] = _unique(
+                base, set(self.library.questions) | await self.store.question_ids()
+            )
             question = question_from_fields(fields, article, "question")
         raise ServerContentError("could not find a free id for the question; try again")

@@ -105,6 +105,7 @@ class LiveLearning:
         self._fitted: dict[str, int] = {}
         self._running: dict[str, asyncio.Task] = {}
         self._again: set[str] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
         self._installed: dict[str, str] = {}  # question id -> the stored head's version in use
         self._loop_task: asyncio.Task | None = None
 
@@ -138,8 +139,15 @@ class LiveLearning:
         task = asyncio.create_task(self.check(guild_id, question_id))
         self._running[question_id] = task
 
-        def done(_: asyncio.Task) -> None:
+        def done(finished: asyncio.Task) -> None:
             self._running.pop(question_id, None)
+            if not finished.cancelled() and (exc := finished.exception()) is not None:
+                log.error(
+                    "guild %s: looking at %s for a refit failed",
+                    guild_id,
+                    question_id,
+                    exc_info=(type(exc), exc, exc.__traceback__),
+                )
             if question_id in self._again:
                 self._again.discard(question_id)
                 self.note(guild_id, question_id)
@@ -147,9 +155,14 @@ class LiveLearning:
         task.add_done_callback(done)
 
     async def check(self, guild_id: int, question_id: str) -> Refit | None:
-        """Refit the question's head if it has enough new labels; None if not (yet)."""
+        """Refit the question's head if it has enough new labels; None if not (yet). One look
+        per question at a time (a declaration's and the periodic one wait for each other)."""
         if not self.learns(guild_id, question_id):
             return None
+        async with self._locks.setdefault(question_id, asyncio.Lock()):
+            return await self._check(guild_id, question_id)
+
+    async def _check(self, guild_id: int, question_id: str) -> Refit | None:
         rows = await self.store.declared_replies(guild_id, question_id)
         n = len(rows)
         if n < self.min_labels or n - self._fitted.get(question_id, 0) < self.every:
@@ -165,6 +178,7 @@ class LiveLearning:
             log.exception(
                 "guild %s: refitting %s failed; the current head stays", guild_id, question_id
             )
+            self._fitted[question_id] = n  # not again until new labels arrive
             return None
         self._fitted[question_id] = n
         if refit.promoted and refit.head is not None and refit.version is not None:
@@ -188,7 +202,10 @@ class LiveLearning:
 
     async def check_all(self) -> None:
         for question_id, guild_id in list(self.library.owners.items()):
-            await self.check(guild_id, question_id)
+            try:
+                await self.check(guild_id, question_id)
+            except Exception:  # one question's failure does not stop the others'
+                log.exception("guild %s: looking at %s for a refit failed", guild_id, question_id)
 
     async def _forever(self) -> None:
         while True:

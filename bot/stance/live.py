@@ -34,6 +34,17 @@ class ClassifierLearner:
     def refit(
         self, question: Question, texts: Sequence[str], labels: Sequence[str], version_tag: str
     ) -> Refit:
+        if self.classifier.nli_model:
+            return Refit(
+                False,
+                None,
+                None,
+                None,
+                None,
+                len(labels),
+                "not learnt: questions are read by the NLI model (STANCEBOT_NLI_MODEL), which a "
+                "head on the encoder's embeddings cannot be compared with",
+            )
         x = self.classifier.encode(list(texts))
         current = self.classifier.head(question.id)
         outcome = refit(

@@ -11,7 +11,6 @@ from bot.core.models import iso, utcnow
 from bot.core.records import Declaration, ServerArticle, ServerQuestion, StoredHead
 
 _DECLARATION_COLUMNS = "discussion_id, guild_id, question_id, member_id, label, declared_at"
-_DECLARATION_COLUMNS_D = ", ".join("d." + c for c in _DECLARATION_COLUMNS.split(", "))
 _HEAD_COLUMNS = (
     "question_id, guild_id, version, head, labels, holdout_f1, previous_f1, is_current, created_at"
 )
@@ -119,24 +118,6 @@ class ContentStore:
         )
         return [Declaration(*r) for r in rows]
 
-    async def question_declarations(
-        self, guild_id: int, question_id: str, *, until: datetime | None = None
-    ) -> list[Declaration]:
-        """The members' declarations on a question in this server (each member's latest, one
-        per discussion), members who opted out left out."""
-        sql = (
-            f"SELECT {_DECLARATION_COLUMNS_D}"
-            " FROM declarations d WHERE d.guild_id = ? AND d.question_id = ?"
-            " AND NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.guild_id = d.guild_id"
-            " AND o.user_id = d.member_id)"
-        )
-        args: tuple = (guild_id, question_id)
-        if until is not None:
-            sql += " AND d.declared_at < ?"
-            args = (*args, iso(until))
-        rows = await self.db.conn.execute_fetchall(sql + " ORDER BY d.declared_at", args)
-        return [Declaration(*r) for r in rows]
-
     async def declared_vs_read(
         self, guild_id: int, question_id: str, end: datetime, *, set_aside: tuple[str, ...]
     ) -> list[tuple[int, str, str | None]]:
@@ -159,14 +140,6 @@ class ContentStore:
             (*set_aside, iso(end), guild_id, question_id, iso(end)),
         )
         return [(r[0], r[1], r[2]) for r in rows]
-
-    async def forget_declarations(self, guild_id: int, member_id: int) -> int:
-        async with self.db.transaction() as conn:
-            cur = await conn.execute(
-                "DELETE FROM declarations WHERE guild_id = ? AND member_id = ?",
-                (guild_id, member_id),
-            )
-            return cur.rowcount
 
     async def declared_replies(self, guild_id: int, question_id: str) -> list[tuple[str, str]]:
         """(reply text, label) for learning: each visible reply of a member who declared a
@@ -200,8 +173,12 @@ class ContentStore:
                     " WHERE question_id = ? AND is_current = 1",
                     (head.question_id,),
                 )
+            # The same head again (another process fitted the same labels): it stays, current
+            # if this one is.
             await conn.execute(
-                f"INSERT INTO question_heads ({_HEAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO question_heads ({_HEAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (question_id, version)"
+                " DO UPDATE SET is_current = excluded.is_current",
                 (
                     head.question_id,
                     head.guild_id,

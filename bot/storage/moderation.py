@@ -406,7 +406,8 @@ class ModerationStore:
         return Forgotten(replies, stances, cases, posts, declarations)
 
     async def purge_replies(self, before: datetime, *, guild_id: int | None = None) -> int:
-        """Delete replies (and their stances) posted before a time; returns how many.
+        """Delete replies (and their stances) posted before a time, and stances declared
+        before it; returns how many replies.
 
         An open case about a deleted reply has nothing left to decide and is closed. Log posts
         that quote a deleted reply are found by `posts_quoting_deleted_replies` (the bot's
@@ -427,7 +428,11 @@ class ModerationStore:
                 (iso(utcnow()), *args),
             )
             cur = await conn.execute(f"DELETE FROM replies WHERE {where}", args)
-            return cur.rowcount
+            deleted = cur.rowcount
+            # Declared stances as old go too (a member's id, a stance, a time).
+            declared = "declared_at < ?" + (" AND guild_id = ?" if guild_id is not None else "")
+            await conn.execute(f"DELETE FROM declarations WHERE {declared}", args)
+            return deleted
 
     async def posts_quoting_deleted_replies(self) -> list[Case]:
         """Cases whose log post may still quote a reply that is no longer stored (deleted by
