@@ -17,6 +17,7 @@ from bot.moderation.datasets import (
     read_davidson,
     read_ethos,
     read_olid,
+    read_youtube_spam,
 )
 from bot.moderation.model import SHIPPED_MODERATION, AbuseScorer, load_head
 
@@ -258,6 +259,25 @@ def test_ethos_maps_violent_hate_to_threat_and_unhateful_comments_to_civil(tmp_p
         "kill them all, every one of them": "threat",
         "those people are vermin": "hate",
         "great video, thanks": "civil",
+    }
+
+
+def test_youtube_spam_reads_every_video_file_and_keeps_link_addresses(tmp_path):
+    (tmp_path / "Youtube01-Psy.csv").write_text(
+        "COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS\n"
+        'a1,x,2014,"Check out my channel <a href=""http://example.com/x"">here</a>\ufeff",1\n'
+        "a2,y,2014,I love this song &amp; the dance,0\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "Youtube02-KatyPerry.csv").write_text(
+        "COMMENT_ID,AUTHOR,DATE,CONTENT,label\nb1,z,2014,subscribe to me pls,1\n",
+        encoding="utf-8",
+    )
+    got = {r.id: (r.text, r.category) for r in read_youtube_spam(tmp_path / "Youtube01-Psy.csv")}
+    assert got == {
+        "a1": ("Check out my channel http://example.com/x", "spam"),
+        "a2": ("I love this song & the dance", "civil"),
+        "b1": ("subscribe to me pls", "spam"),
     }
 
 

@@ -283,6 +283,29 @@ def read_ethos(path: Path) -> Iterator[PublicRow]:
                 yield PublicRow("ethos", f"binary:{n}", text, "civil", "public", "not hateful")
 
 
+_HTML_LINK = re.compile(r"<a\s[^>]*href=\"([^\"]*)\"[^>]*>.*?</a>", re.I | re.S)
+_HTML_TAG = re.compile(r"<[^>]+>")
+
+
+def read_youtube_spam(path: Path) -> Iterator[PublicRow]:
+    """YouTube Spam Collection v1 (Alberto, Lochter and Almeida 2015): comments on five music
+    videos, each labelled spam or not by hand, one CSV per video (`Youtube01-Psy.csv` …
+    `Youtube05-Shakira.csv`, read together from `path`'s folder): spam ("check out my channel",
+    "subscribe", links to schemes) -> `spam`, the rest -> `civil`. Links keep their address,
+    other HTML is dropped."""
+    for part in sorted(path.parent.glob("Youtube0*.csv")):
+        with part.open(encoding="utf-8", newline="") as fh:
+            for row in csv.DictReader(fh):
+                text = html.unescape(_HTML_LINK.sub(r" \1 ", row["CONTENT"]))
+                text = _HTML_TAG.sub(" ", text).replace("\ufeff", "").replace("\xa0", " ")
+                text = re.sub(r"\s+", " ", text).strip()
+                label = row.get("CLASS", row.get("label"))
+                if not text or label not in ("0", "1"):
+                    continue
+                category, rule = ("spam", "spam") if label == "1" else ("civil", "not spam")
+                yield PublicRow("youtube-spam", row["COMMENT_ID"], text, category, "public", rule)
+
+
 # Where each converter finds its file under the raw folder (README, data card).
 SOURCES = {
     "davidson": ("davidson.csv", read_davidson),
@@ -290,6 +313,7 @@ SOURCES = {
     "jigsaw-sample": ("jigsaw_ibm_test_examples.csv", read_jigsaw_sample),
     "convabuse": ("ConvAbuseEMNLPtrain.csv", read_convabuse),
     "ethos": ("Ethos_Dataset_Multi_Label.csv", read_ethos),
+    "youtube-spam": ("Youtube01-Psy.csv", read_youtube_spam),
 }
 
 
