@@ -16,6 +16,7 @@ from bot.moderation.datasets import (
     read_convabuse,
     read_davidson,
     read_ethos,
+    read_gab_hate,
     read_olid,
     read_youtube_spam,
 )
@@ -278,6 +279,27 @@ def test_youtube_spam_reads_every_video_file_and_keeps_link_addresses(tmp_path):
         "a1": ("Check out my channel http://example.com/x", "spam"),
         "a2": ("I love this song & the dance", "civil"),
         "b1": ("subscribe to me pls", "spam"),
+    }
+
+
+def test_gab_hate_calls_for_violence_are_threats_and_vulgarity_alone_is_dropped(tmp_path):
+    (tmp_path / "ghc_train.tsv").write_text(
+        "text\thd\tcv\tvo\n"
+        "they should all be shot\t1\t1\t0\n"
+        "those people are subhuman\t1\t0\t0\n"
+        "what a shitty day\t0\t0\t1\n"
+        "the senate bill is a disaster\t0\t0\t0\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "ghc_test.tsv").write_text(
+        "text\thd\tcv\tvo\nneeds the snot beat outta him\t0\t1\t0\n", encoding="utf-8"
+    )
+    got = {r.text: r.category for r in read_gab_hate(tmp_path / "ghc_train.tsv")}
+    assert got == {
+        "they should all be shot": "threat",
+        "those people are subhuman": "hate",
+        "the senate bill is a disaster": "civil",
+        "needs the snot beat outta him": "threat",
     }
 
 

@@ -306,6 +306,33 @@ def read_youtube_spam(path: Path) -> Iterator[PublicRow]:
                 yield PublicRow("youtube-spam", row["COMMENT_ID"], text, category, "public", rule)
 
 
+def read_gab_hate(path: Path) -> Iterator[PublicRow]:
+    """The Gab Hate Corpus (Kennedy et al. 2022), its train and test files (`ghc_train.tsv`,
+    `ghc_test.tsv` beside it): Gab posts, each labelled by the annotators' majority for a call
+    for violence (`cv`), an assault on human dignity (`hd`) and vulgarity (`vo`).
+
+    - a call for violence -> `threat` ("they should be shot", "needs the snot beat outta him",
+      politicians included: guide, rule 6); it comes before hate;
+    - an assault on human dignity (demeaning people for race, religion, origin, gender,
+      sexuality …) -> `hate`;
+    - vulgar only -> dropped (profanity whose target the labels do not say);
+    - none -> `civil`: much of it heated, partisan political talk, which the guide allows."""
+    for split in ("train", "test"):
+        part = path.with_name(path.name.replace("train", split))
+        with part.open(encoding="utf-8", newline="") as fh:
+            for n, row in enumerate(csv.DictReader(fh, delimiter="\t")):
+                text = re.sub(r"\s+", " ", (row["text"] or "").replace("\xa0", " ")).strip()
+                if not text:
+                    continue
+                rid = f"{split}:{n}"
+                if row["cv"] == "1":
+                    yield PublicRow("gab-hate", rid, text, "threat", "public", "call for violence")
+                elif row["hd"] == "1":
+                    yield PublicRow("gab-hate", rid, text, "hate", "public", "human dignity")
+                elif row["vo"] != "1":
+                    yield PublicRow("gab-hate", rid, text, "civil", "public", "none")
+
+
 # Where each converter finds its file under the raw folder (README, data card).
 SOURCES = {
     "davidson": ("davidson.csv", read_davidson),
@@ -314,6 +341,7 @@ SOURCES = {
     "convabuse": ("ConvAbuseEMNLPtrain.csv", read_convabuse),
     "ethos": ("Ethos_Dataset_Multi_Label.csv", read_ethos),
     "youtube-spam": ("Youtube01-Psy.csv", read_youtube_spam),
+    "gab-hate": ("ghc_train.tsv", read_gab_hate),
 }
 
 
