@@ -3,13 +3,23 @@ public-dataset mappings. Every text here was written for these tests (none is fe
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
 
 from bot.core.policy import PRESETS, ModerationPolicy, PolicyError
 from bot.core.verdicts import model_verdict
-from bot.moderation.datasets import PublicRow, labelled_chat, read_davidson, read_olid
+from bot.moderation.datasets import (
+    PublicRow,
+    labelled_chat,
+    read_convabuse,
+    read_davidson,
+    read_ethos,
+    read_gab_hate,
+    read_olid,
+    read_youtube_spam,
+)
 from bot.moderation.model import SHIPPED_MODERATION, AbuseScorer, load_head
 
 # Everyday chat: none of it is abuse under the guide, and none may go to review by default.
@@ -164,6 +174,133 @@ def test_olid_keeps_untargeted_profanity_civil_and_attacks_on_the_addressee(tmp_
     )
     got = {r.id: r.category for r in read_olid(path)}
     assert got == {"1": "civil", "2": "civil", "3": "insult"}
+
+
+def _convabuse_row(n: int, user: str, *annotators: dict[str, str]) -> dict[str, str]:
+    row = {
+        "example_id": f"{n}.0",
+        "conv_id": "c",
+        "prev_agent": "",
+        "prev_user": "",
+        "agent": "Please go on.",
+        "user": user,
+        "bot": "E.L.I.Z.A.",
+    }
+    for k, votes in enumerate(annotators, start=1):
+        for key in (
+            "is_abuse.1",
+            "is_abuse.0",
+            "is_abuse.-1",
+            "is_abuse.-2",
+            "is_abuse.-3",
+            "sex_harassment",
+            "racist",
+            "homophobic",
+            "intellectual",
+            "target.system",
+            "target.individual",
+            "target.generalised",
+        ):
+            row[f"Annotator{k}_{key}"] = votes.get(key, "0")
+    return row
+
+
+def test_convabuse_maps_abuse_at_the_bot_like_abuse_at_a_member(tmp_path):
+    ok = {"is_abuse.1": "1"}
+    at_bot = {"is_abuse.-2": "1", "target.system": "1"}
+    rows = [
+        _convabuse_row(0, "berlin", ok, ok, ok),
+        _convabuse_row(1, "you are very stupid", at_bot | {"intellectual": "1"}, at_bot, ok),
+        _convabuse_row(
+            2,
+            "send me a pic of you naked",
+            at_bot | {"sex_harassment": "1"},
+            at_bot | {"sex_harassment": "1"},
+        ),
+        _convabuse_row(
+            3,
+            "my father is a bastard",
+            {"is_abuse.-1": "1", "target.individual": "1"},
+            {"is_abuse.-1": "1"},
+        ),
+        _convabuse_row(4, "berlin!", at_bot, at_bot),  # civil elsewhere: abusive in context only
+        _convabuse_row(5, "maybe", ok, at_bot),  # no majority
+        _convabuse_row(6, "thanks", {"is_abuse.1": "1, 1"}, ok),  # a repeated annotation
+    ]
+    for split in ("train", "valid", "test"):
+        path = tmp_path / f"ConvAbuseEMNLP{split}.csv"
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows if split == "train" else [])
+    got = {r.text: r.category for r in read_convabuse(tmp_path / "ConvAbuseEMNLPtrain.csv")}
+    assert got == {
+        "berlin": "civil",
+        "you are very stupid": "insult",
+        "send me a pic of you naked": "harassment",
+        "thanks": "civil",
+    }
+
+
+def test_ethos_maps_violent_hate_to_threat_and_unhateful_comments_to_civil(tmp_path):
+    (tmp_path / "Ethos_Dataset_Multi_Label.csv").write_text(
+        "comment;violence;directed_vs_generalized;gender;race;national_origin;disability;"
+        "religion;sexual_orientation\n"
+        "kill them all, every one of them;0.8;0;0;1;0;0;0;0\n"
+        "those people are vermin;0.2;0;0;1;0;0;0;0\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "Ethos_Dataset_Binary.csv").write_text(
+        "comment;isHate\ngreat video, thanks;0.0\nborderline remark;0.3\n"
+        "those people are vermin;1.0\n",
+        encoding="utf-8",
+    )
+    got = {r.text: r.category for r in read_ethos(tmp_path / "Ethos_Dataset_Multi_Label.csv")}
+    assert got == {
+        "kill them all, every one of them": "threat",
+        "those people are vermin": "hate",
+        "great video, thanks": "civil",
+    }
+
+
+def test_youtube_spam_reads_every_video_file_and_keeps_link_addresses(tmp_path):
+    (tmp_path / "Youtube01-Psy.csv").write_text(
+        "COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS\n"
+        'a1,x,2014,"Check out my channel <a href=""http://example.com/x"">here</a>\ufeff",1\n'
+        "a2,y,2014,I love this song &amp; the dance,0\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "Youtube02-KatyPerry.csv").write_text(
+        "COMMENT_ID,AUTHOR,DATE,CONTENT,label\nb1,z,2014,subscribe to me pls,1\n",
+        encoding="utf-8",
+    )
+    got = {r.id: (r.text, r.category) for r in read_youtube_spam(tmp_path / "Youtube01-Psy.csv")}
+    assert got == {
+        "a1": ("Check out my channel http://example.com/x", "spam"),
+        "a2": ("I love this song & the dance", "civil"),
+        "b1": ("subscribe to me pls", "spam"),
+    }
+
+
+def test_gab_hate_calls_for_violence_are_threats_and_vulgarity_alone_is_dropped(tmp_path):
+    (tmp_path / "ghc_train.tsv").write_text(
+        "text\thd\tcv\tvo\n"
+        "they should all be shot\t1\t1\t0\n"
+        "those people are subhuman\t1\t0\t0\n"
+        "what a shitty day\t0\t0\t1\n"
+        "the senate bill is a disaster\t0\t0\t0\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "ghc_test.tsv").write_text(
+        "text\thd\tcv\tvo\nneeds the snot beat outta him\t0\t1\t0\n", encoding="utf-8"
+    )
+    got = {r.text: r.category for r in read_gab_hate(tmp_path / "ghc_train.tsv")}
+    assert got == {
+        "they should all be shot": "threat",
+        "those people are subhuman": "hate",
+        "the senate bill is a disaster": "civil",
+        "needs the snot beat outta him": "threat",
+    }
 
 
 def test_the_split_is_by_a_hash_of_source_and_id_so_it_is_the_same_everywhere():

@@ -160,21 +160,205 @@ def read_jigsaw_sample(path: Path) -> Iterator[PublicRow]:
                     yield PublicRow("jigsaw-sample", str(n), text, "civil", "public", "clean")
 
 
+# ConvAbuse's abuse types and targets, per annotator (README of amandacurry/convabuse).
+_CONVABUSE_TYPES = (
+    "sex_harassment",
+    "racist",
+    "homophobic",
+    "transphobic",
+    "sexist",
+    "ableist",
+    "intellectual",
+)
+_CONVABUSE_TARGETS = ("target.system", "target.individual", "target.generalised")
+
+
+def _first_vote(value: str | None) -> int | None:
+    """One annotator's 0/1; a repeated annotation reads "0, 0" and counts once (its first)."""
+    value = (value or "").strip()
+    return int(value.split(",")[0]) if value else None
+
+
+def _likeliest(votes: list[dict[str, int]], keys: tuple[str, ...]) -> str | None:
+    """The key most annotators ticked (the first of a tie), or None if nobody ticked any."""
+    counts = {k: sum(v[k] for v in votes) for k in keys}
+    best = max(keys, key=lambda k: counts[k])
+    return best if counts[best] else None
+
+
+def read_convabuse(path: Path) -> Iterator[PublicRow]:
+    """ConvAbuse (Cercas Curry et al., EMNLP 2021), the train, valid and test splits in one
+    folder-less CSV per split (`ConvAbuseEMNLP{train,valid,test}.csv`, CC BY 4.0): what users
+    typed to two chatbots (CarbonBot, E.L.I.Z.A.), each utterance judged by several
+    annotators, with the abuse's type and target. The bot is the one addressed: abuse aimed at
+    it reads like abuse aimed at the member one is talking to.
+
+    - a majority of the annotators found it abusive, aimed at the bot (`target.system` the
+      likeliest target): `sex_harassment` the likeliest type -> `harassment` (sexual remarks at
+      the one addressed, guide); `racist` / `homophobic` / `transphobic` -> `hate`; any other
+      type or none ("fuck you", "you are very stupid", "bitch") -> `insult`;
+    - abusive at a third person or at people in general -> dropped ("my father is a bastard" is
+      not an attack on anyone in the conversation; the guide has no single answer for the rest);
+    - a majority found it not abusive -> `civil` (short chat: "yes", "berlin", "now what");
+    - no majority -> dropped. An abusive row whose text is also some civil row's ("yes": it was
+      abusive in its context, which a reply's moderation does not see) is dropped too.
+
+    `path` names the train split; the valid and test splits are read from beside it."""
+    rows: list[tuple[str, str, str, str]] = []
+    for split in ("train", "valid", "test"):
+        part = path.with_name(path.name.replace("train", split))
+        with part.open(encoding="utf-8", newline="") as fh:
+            for row in csv.DictReader(fh):
+                text = (row.get("user") or "").strip()
+                if not text:
+                    continue
+                votes = []
+                for k in range(1, 9):
+                    ok = _first_vote(row.get(f"Annotator{k}_is_abuse.1"))
+                    if ok is None:
+                        continue
+                    votes.append(
+                        {
+                            key: _first_vote(row.get(f"Annotator{k}_{key}")) or 0
+                            for key in (
+                                "is_abuse.1",
+                                "is_abuse.-1",
+                                "is_abuse.-2",
+                                "is_abuse.-3",
+                                *_CONVABUSE_TYPES,
+                                *_CONVABUSE_TARGETS,
+                            )
+                        }
+                    )
+                if not votes:
+                    continue
+                abusive = sum(v["is_abuse.-1"] + v["is_abuse.-2"] + v["is_abuse.-3"] for v in votes)
+                rid = f"{split}:{row['example_id']}"
+                if abusive * 2 > len(votes):
+                    if _likeliest(votes, _CONVABUSE_TARGETS) != "target.system":
+                        continue
+                    kind = _likeliest(votes, _CONVABUSE_TYPES)
+                    category = {
+                        "sex_harassment": "harassment",
+                        "racist": "hate",
+                        "homophobic": "hate",
+                        "transphobic": "hate",
+                    }.get(kind or "", "insult")
+                    rows.append((rid, text, category, f"abusive at the bot, {kind or 'no type'}"))
+                elif sum(v["is_abuse.1"] for v in votes) * 2 > len(votes):
+                    rows.append((rid, text, "civil", "not abusive"))
+    civil = {re.sub(r"\W+", " ", t.casefold()).strip() for _, t, c, _ in rows if c == "civil"}
+    for rid, text, category, rule in rows:
+        if category != "civil" and re.sub(r"\W+", " ", text.casefold()).strip() in civil:
+            continue
+        yield PublicRow("convabuse", rid, text, category, "public", rule)
+
+
+def read_ethos(path: Path) -> Iterator[PublicRow]:
+    """ETHOS (Mollas et al. 2022), YouTube and Reddit comments judged by crowd annotators:
+    `Ethos_Dataset_Multi_Label.csv` (433 hate-speech comments; the share of annotators who
+    found each attribute: violence, directed at a person, and the identity attacked) and
+    `Ethos_Dataset_Binary.csv` beside it (998 comments, the share who found each hateful).
+
+    - a hate comment that a majority found violent ("kill those …", "kill yourself",
+      "execute …") -> `threat`: violence or wished death with people as its object (guide,
+      rule 6; threat comes before hate);
+    - any other hate comment -> `hate`;
+    - no annotator found it hateful -> `civil` (comments on the same videos and posts);
+      the rest (some but not most found it hateful) -> dropped."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        for n, row in enumerate(csv.DictReader(fh, delimiter=";")):
+            text = row["comment"].strip()
+            if not text:
+                continue
+            violent = float(row["violence"]) >= 0.5
+            category = "threat" if violent else "hate"
+            rule = "hate, violent" if violent else "hate"
+            yield PublicRow("ethos", f"multi:{n}", text, category, "public", rule)
+    binary = path.with_name("Ethos_Dataset_Binary.csv")
+    with binary.open(encoding="utf-8", newline="") as fh:
+        for n, row in enumerate(csv.DictReader(fh, delimiter=";")):
+            text = row["comment"].strip()
+            if text and float(row["isHate"]) == 0:
+                yield PublicRow("ethos", f"binary:{n}", text, "civil", "public", "not hateful")
+
+
+_HTML_LINK = re.compile(r"<a\s[^>]*href=\"([^\"]*)\"[^>]*>.*?</a>", re.I | re.S)
+_HTML_TAG = re.compile(r"<[^>]+>")
+
+
+def read_youtube_spam(path: Path) -> Iterator[PublicRow]:
+    """YouTube Spam Collection v1 (Alberto, Lochter and Almeida 2015): comments on five music
+    videos, each labelled spam or not by hand, one CSV per video (`Youtube01-Psy.csv` …
+    `Youtube05-Shakira.csv`, read together from `path`'s folder): spam ("check out my channel",
+    "subscribe", links to schemes) -> `spam`, the rest -> `civil`. Links keep their address,
+    other HTML is dropped."""
+    for part in sorted(path.parent.glob("Youtube0*.csv")):
+        with part.open(encoding="utf-8", newline="") as fh:
+            for row in csv.DictReader(fh):
+                text = html.unescape(_HTML_LINK.sub(r" \1 ", row["CONTENT"]))
+                text = _HTML_TAG.sub(" ", text).replace("\ufeff", "").replace("\xa0", " ")
+                text = re.sub(r"\s+", " ", text).strip()
+                label = row.get("CLASS", row.get("label"))
+                if not text or label not in ("0", "1"):
+                    continue
+                category, rule = ("spam", "spam") if label == "1" else ("civil", "not spam")
+                yield PublicRow("youtube-spam", row["COMMENT_ID"], text, category, "public", rule)
+
+
+def read_gab_hate(path: Path) -> Iterator[PublicRow]:
+    """The Gab Hate Corpus (Kennedy et al. 2022), its train and test files (`ghc_train.tsv`,
+    `ghc_test.tsv` beside it): Gab posts, each labelled by the annotators' majority for a call
+    for violence (`cv`), an assault on human dignity (`hd`) and vulgarity (`vo`).
+
+    - a call for violence -> `threat` ("they should be shot", "needs the snot beat outta him",
+      politicians included: guide, rule 6); it comes before hate;
+    - an assault on human dignity (demeaning people for race, religion, origin, gender,
+      sexuality …) -> `hate`;
+    - vulgar only -> dropped (profanity whose target the labels do not say);
+    - none -> `civil`: much of it heated, partisan political talk, which the guide allows."""
+    for split in ("train", "test"):
+        part = path.with_name(path.name.replace("train", split))
+        with part.open(encoding="utf-8", newline="") as fh:
+            for n, row in enumerate(csv.DictReader(fh, delimiter="\t")):
+                text = re.sub(r"\s+", " ", (row["text"] or "").replace("\xa0", " ")).strip()
+                if not text:
+                    continue
+                rid = f"{split}:{n}"
+                if row["cv"] == "1":
+                    yield PublicRow("gab-hate", rid, text, "threat", "public", "call for violence")
+                elif row["hd"] == "1":
+                    yield PublicRow("gab-hate", rid, text, "hate", "public", "human dignity")
+                elif row["vo"] != "1":
+                    yield PublicRow("gab-hate", rid, text, "civil", "public", "none")
+
+
 # Where each converter finds its file under the raw folder (README, data card).
 SOURCES = {
     "davidson": ("davidson.csv", read_davidson),
     "olid": ("olid-training.tsv", read_olid),
     "jigsaw-sample": ("jigsaw_ibm_test_examples.csv", read_jigsaw_sample),
+    "gab-hate": ("ghc_train.tsv", read_gab_hate),
+}
+# Mapped and measured (cross-validation on the training split, docs/model-card.md, History of
+# the abuse model) but not in the recipe: with them the seeds' own abuse was caught less out of
+# fold at the same false-flag budgets. `build(raw, out, sources=TRIED_SOURCES | SOURCES)`.
+TRIED_SOURCES = {
+    "convabuse": ("ConvAbuseEMNLPtrain.csv", read_convabuse),
+    "ethos": ("Ethos_Dataset_Multi_Label.csv", read_ethos),
+    "youtube-spam": ("Youtube01-Psy.csv", read_youtube_spam),
 }
 
 
-def build(raw: Path, out: Path, *, civil_per_source: int = 2500) -> dict[str, dict[str, int]]:
+def build(
+    raw: Path, out: Path, *, civil_per_source: int = 2500, sources: dict | None = None
+) -> dict[str, dict[str, int]]:
     """Write `public_train.jsonl` and `public_heldout.jsonl` under `out` from the files in
     `raw`. Civil rows of the training split are capped per source (a seeded, id-ordered pick)
     so that tweets do not outnumber the chat and seed replies; held-out keeps them all.
     Returns counts per split, source and category."""
     rows: list[PublicRow] = []
-    for name, (filename, reader) in SOURCES.items():
+    for name, (filename, reader) in (SOURCES if sources is None else sources).items():
         path = raw / filename
         if not path.is_file():
             raise FileNotFoundError(
