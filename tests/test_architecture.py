@@ -223,3 +223,20 @@ def test_reports_and_the_discord_limits_never_import_discord_or_the_cogs():
         if i.imported.split(".")[0] == "discord" or i.imported.startswith("bot.cogs")
     ]
     assert not wrong, "\n".join(wrong)
+
+
+def test_no_extension_imports_another_extension():
+    """discord.py loads each extension by executing it afresh into sys.modules; an extension
+    that imports another one can then find it half-executed (two bots loading at once, or a
+    reload). Shared code lives in bot.cogs.utils, which is not an extension."""
+    from bot.client import EXTENSIONS
+
+    def owner(module: str) -> str | None:
+        return next((e for e in EXTENSIONS if module == e or module.startswith(e + ".")), None)
+
+    found = [
+        f"{i.importer} (line {i.line}) imports {i.imported}"
+        for i in imports()
+        if (theirs := owner(i.imported)) is not None and owner(i.importer) not in (None, theirs)
+    ]
+    assert found == [], "\n".join(found)

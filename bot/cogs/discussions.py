@@ -16,8 +16,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.declarations import declaration_view
 from bot.cogs.utils.checks import ensure_moderator, moderator_group, require_bot_permissions
+from bot.cogs.utils.declare import declaration_view
 from bot.cogs.utils.messages import (
     UserError,
     answer_error,
