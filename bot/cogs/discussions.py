@@ -30,6 +30,8 @@ from bot.core.declarations import compare
 from bot.core.learning import describe_reading
 from bot.core.records import Discussion
 from bot.discord_limits import (
+    AUTOCOMPLETE_CHOICES,
+    CHOICE_NAME,
     EMBED_DESCRIPTION,
     EMBED_FIELD_VALUE,
     EMBED_FOOTER,
@@ -256,10 +258,10 @@ class Discussions(commands.Cog):
         own = [a for a in articles.values() if a.id not in library.articles]
         shipped = [a for a in articles.values() if a.id in library.articles]
         return [
-            app_commands.Choice(name=clip(f"{a.id} — {a.title}", 100), value=a.id)
+            app_commands.Choice(name=clip(f"{a.id} — {a.title}", CHOICE_NAME), value=a.id)
             for a in [*reversed(own), *shipped]
             if not needle or needle in a.id or needle in a.title.casefold()
-        ][:25]
+        ][:AUTOCOMPLETE_CHOICES]
 
     @discussion.command(
         name="new", description="Write a new question and its two sides, and post it at once"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -129,6 +129,12 @@ class PrototypeHead:
         logits = embeddings @ self.prototypes.T / self.temperature
         return softmax(logits if self.bias is None else logits + self.bias)
 
+    def as_linear(self) -> tuple[np.ndarray, np.ndarray]:
+        """The same reading as a linear map: logits = emb @ weights.T + biases."""
+        weights = (self.prototypes / self.temperature).astype(np.float64)
+        bias = np.zeros(len(self.labels)) if self.bias is None else self.bias
+        return weights, np.asarray(bias, dtype=np.float64)
+
 
 @dataclass
 class LinearHead:
@@ -224,9 +230,10 @@ class StanceClassifier:
         self.heads_dir = heads_dir
         self.low_confidence = low_confidence
         self.batch_size = batch_size
-        # Each question's head, with the question it was built for: a question replaced under
-        # the same id (another App's library, a new server question) gets a new head.
+        # Each question's heads, with the question they were built for: a question replaced
+        # under the same id (another App's library, a new server question) gets new ones.
         self._heads: dict[str, tuple[Question, Head]] = {}
+        self._zero: dict[str, tuple[Question, Head]] = {}
         # Heads learnt while the bot runs (bot.core.learning), ahead of files and zero-shot.
         self._live: dict[str, tuple[Question, Head]] = {}
 
@@ -235,11 +242,25 @@ class StanceClassifier:
         servers make questions)."""
         self.questions = questions
 
-    def set_live_head(self, question_id: str, head: Head) -> None:
-        """Read a question with a head learnt from its labels from now on."""
+    def _question(self, question_id: str) -> Question:
         question = self.questions.get(question_id)
         if question is None:
             raise UnknownQuestionError(question_id, self.questions)
+        return question
+
+    @staticmethod
+    def _cached(
+        cache: dict[str, tuple[Question, Head]], question: Question, build: Callable[[], Head]
+    ) -> Head:
+        entry = cache.get(question.id)
+        if entry is None or entry[0] is not question:
+            entry = (question, build())
+            cache[question.id] = entry
+        return entry[1]
+
+    def set_live_head(self, question_id: str, head: Head) -> None:
+        """Read a question with a head learnt from its labels from now on."""
+        question = self._question(question_id)
         if tuple(head.labels) != question.label_names:
             raise ValueError(
                 f"{question_id}: the head reads {head.labels}, the question has "
@@ -248,25 +269,21 @@ class StanceClassifier:
         self._live[question_id] = (question, head)
 
     def head(self, question_id: str) -> Head:
-        question = self.questions.get(question_id)
-        if question is None:
-            raise UnknownQuestionError(question_id, self.questions)
+        question = self._question(question_id)
         live = self._live.get(question_id)
         if live is not None and live[0] is question:
             return live[1]
-        built = self._heads.get(question_id)
-        if built is None or built[0] is not question:
-            built = (question, self._trained_head(question) or self._zero_shot(question))
-            self._heads[question_id] = built
-        return built[1]
+        return self._cached(
+            self._heads,
+            question,
+            lambda: self._trained_head(question) or self.zero_shot_head(question_id),
+        )
 
     def zero_shot_head(self, question_id: str) -> Head:
         """The question's zero-shot reading, whatever head reads it now (the starting point
-        of a head learnt from labels)."""
-        question = self.questions.get(question_id)
-        if question is None:
-            raise UnknownQuestionError(question_id, self.questions)
-        return self._zero_shot(question)
+        of a head learnt from labels); built once per question."""
+        question = self._question(question_id)
+        return self._cached(self._zero, question, lambda: self._zero_shot(question))
 
     def _zero_shot(self, question: Question) -> Head:
         if self.nli_model:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-import numpy as np
 from safetensors import SafetensorError
 
 from bot.content import Question
@@ -16,15 +15,6 @@ from bot.stance.classifier import LinearHead, PrototypeHead, StanceClassifier
 from bot.stance.fewshot import refit
 
 log = logging.getLogger(__name__)
-
-
-def zero_shot_prior(head: object) -> tuple[np.ndarray, np.ndarray] | None:
-    """The zero-shot reading as a linear map (weights, biases) when it is one."""
-    if not isinstance(head, PrototypeHead):
-        return None
-    weights = head.prototypes / head.temperature
-    bias = head.bias if head.bias is not None else np.zeros(len(head.labels))
-    return weights.astype(np.float64), np.asarray(bias, dtype=np.float64)
 
 
 class ClassifierLearner:
@@ -47,12 +37,13 @@ class ClassifierLearner:
             )
         x = self.classifier.encode(list(texts))
         current = self.classifier.head(question.id)
+        zero_shot = self.classifier.zero_shot_head(question.id)
         outcome = refit(
             question,
             x,
             labels,
             current=current,
-            prior=zero_shot_prior(self.classifier.zero_shot_head(question.id)),
+            prior=zero_shot.as_linear() if isinstance(zero_shot, PrototypeHead) else None,
             encoder_fingerprint=self.classifier.encoder.fingerprint,
             version_tag=version_tag,
         )

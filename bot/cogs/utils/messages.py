@@ -137,8 +137,9 @@ def question_choices(
     needle = current.casefold().strip()
     choices = []
     # The server's own newest questions first: they are the ones being discussed.
-    own = [q for q in library.questions_for(guild_id) if not library.is_shipped(q.id)]
-    shipped = [q for q in library.questions_for(guild_id) if library.is_shipped(q.id)]
+    visible = library.questions_for(guild_id)
+    own = [q for q in visible if not library.is_shipped(q.id)]
+    shipped = [q for q in visible if library.is_shipped(q.id)]
     for q in [*reversed(own), *shipped]:
         if needle and needle not in q.id.casefold() and needle not in q.text.casefold():
             continue
