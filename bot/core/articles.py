@@ -8,7 +8,8 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -61,6 +62,17 @@ class ServerContentError(ContentError):
     which field and how to fix it."""
 
     for_members = True
+
+
+@contextmanager
+def _for_moderators() -> Iterator[None]:
+    """A file-format error, shown to the moderator who typed or attached the content."""
+    try:
+        yield
+    except ServerContentError:
+        raise
+    except ContentError as exc:
+        raise ServerContentError(str(exc)) from None
 
 
 class ServerContentStore(Protocol):
@@ -240,20 +252,16 @@ class ContentService:
             "date": when,
             "body": summary.strip(),
         }
-        try:
+        with _for_moderators():
             article = article_from_fields(fields, "article")
-        except ContentError as exc:
-            raise ServerContentError(str(exc)) from None
         return await self._store_article(guild_id, article, by)
 
     async def add_article_file(
         self, guild_id: int, text: str, filename: str, *, by: int | None = None
     ) -> Article:
         """An article from an attached file in the format of seeds/*.article.toml."""
-        try:
+        with _for_moderators():
             article = parse_article(text, filename)
-        except ContentError as exc:
-            raise ServerContentError(str(exc)) from None
         if len(article.id) > ID_MAX:
             raise ServerContentError(
                 f"{filename}: id: {len(article.id)} characters; keep it within {ID_MAX}"
@@ -308,18 +316,17 @@ class ContentService:
             )
             labels.append({"name": name, "meaning": meaning, "hypotheses": [meaning, *said]})
         base = slug(text, limit=30) or "question"
-        taken = set(self.library.questions) | await self.store.question_ids()
         fields = {
-            "id": _unique(base, taken),
             "text": " ".join(text.split()),
             "intro": intro.strip(),
             "labels": [*labels, NEUTRAL, OFF_TOPIC],
         }
-        try:
-            question = question_from_fields(fields, article, "question")
-        except ContentError as exc:
-            raise ServerContentError(str(exc)) from None
         for _ in range(5):  # another process may take the same id at the same moment
+            taken = set(self.library.questions) | await self.store.question_ids()
+            with _for_moderators():
+                question = question_from_fields(
+                    {"id": _unique(base, taken), **fields}, article, "question"
+                )
             if await self.store.add_question(
                 guild_id, article.id, question_fields(question), created_by=by
             ):
@@ -327,8 +334,4 @@ class ContentService:
                 log.info("guild %s: question %r made by %s", guild_id, question.id, by)
                 return question
             await self.refresh()
-            fields["id"] = _unique(
-                base, set(self.library.questions) | await self.store.question_ids()
-            )
-            question = question_from_fields(fields, article, "question")
         raise ServerContentError("could not find a free id for the question; try again")
