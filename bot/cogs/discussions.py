@@ -26,7 +26,7 @@ from bot.cogs.utils.messages import (
     respond,
 )
 from bot.content import Question
-from bot.core.declarations import compare
+from bot.core.declarations import compare, shown
 from bot.core.learning import describe_reading
 from bot.core.records import Discussion
 from bot.discord_limits import (
@@ -79,7 +79,7 @@ def question_embed(question: Question, *, declarations: bool = False) -> discord
     if article.source.startswith(("https://", "http://")):
         embed.url = article.source
     sides = "\n".join(
-        f"**{lb.name.replace('_', ' ')}**: {lb.meaning}"
+        f"**{shown(lb.name)}**: {lb.meaning}"
         for lb in question.labels
         if not lb.set_aside and lb.name != "neutral"
     )

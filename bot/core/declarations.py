@@ -26,14 +26,14 @@ class DeclarationError(StancebotError):
 def declarable(question: Question) -> list[tuple[str, str]]:
     """(label, button text) a member can declare: the question's sides, then `undecided`
     (its `neutral` label) when it has one; never a set-apart label."""
-    sides = [lb.name for lb in question.labels if not lb.set_aside and lb.name != UNDECIDED]
-    out = [(name, name.replace("_", " ")) for name in sides]
+    names = [lb.name for lb in question.labels if not lb.set_aside and lb.name != UNDECIDED]
     if UNDECIDED in question.label_names:
-        out.append((UNDECIDED, "undecided"))
-    return out[:BUTTONS_MAX]
+        names.append(UNDECIDED)
+    return [(name, shown(name)) for name in names][:BUTTONS_MAX]
 
 
 def shown(label: str) -> str:
+    """A label as members read it: "helps tenants", "undecided" for neutral."""
     return "undecided" if label == UNDECIDED else label.replace("_", " ")
 
 
