@@ -592,10 +592,15 @@ class Repository:
             row = await cur.fetchone()
         return Discussion(*row) if row else None
 
-    async def discussion_for_message(self, guild_id: int, message_id: int) -> Discussion | None:
+    async def discussion_for_message(
+        self, guild_id: int, message_id: int, *, open_only: bool = True
+    ) -> Discussion | None:
+        """The discussion whose question this message is (by default only an open one)."""
+        sql = "SELECT * FROM discussions WHERE guild_id = ? AND message_id = ?"
+        if open_only:
+            sql += " AND closed_at IS NULL"
         async with self.db.conn.execute(
-            "SELECT * FROM discussions WHERE guild_id = ? AND message_id = ? AND closed_at IS NULL",
-            (guild_id, message_id),
+            sql + " ORDER BY id DESC LIMIT 1", (guild_id, message_id)
         ) as cur:
             row = await cur.fetchone()
         return Discussion(*row) if row else None

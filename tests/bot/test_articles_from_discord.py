@@ -233,3 +233,14 @@ async def test_declarations_and_corrections_teach_the_question_and_the_report_sa
     assert "Declared by 90 members" in fields["Declared stances (counted apart)"]
     listed = (await world.mod.slash(world.news, "discussion list")).response.content
     assert f"`{qid}`" in listed and "read learning (120 labels, macro-F1 0." in listed
+
+
+async def test_a_button_under_a_closed_discussion_says_it_is_closed(world: World):
+    article_id = await add_article(world)
+    _, posted = await new_discussion(world, article_id)
+    closed = await world.mod.slash(world.news, "discussion close", discussion=1)
+    assert "Closed discussion #1" in closed.response.content
+    refused = await world.alice.click(posted, label="I think: backfires")
+    assert "Discussion #1 is closed" in refused.response.content and refused.ephemeral
+    assert await world.app.content_store.member_declarations(world.guild.id, world.alice.id) == []
+    world.refusals()

@@ -49,10 +49,9 @@ class DeclareButton(
         guild_id = interaction.guild_id
         if guild_id is None or interaction.message is None:
             raise discord.app_commands.NoPrivateMessage()
-        message_id = interaction.message.id
-        discussion = next(
-            (d for d in await app.repo.list_discussions(guild_id) if d.message_id == message_id),
-            None,
+        # Closed ones too: declare() tells the member the discussion is closed.
+        discussion = await app.repo.discussion_for_message(
+            guild_id, interaction.message.id, open_only=False
         )
         question = None
         if discussion is not None:
