@@ -393,6 +393,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from bot.stance.evaluate import evaluate, read_labelled
     from bot.stance.training import (
         PUBLIC_CHAT,
+        PUBLIC_PARALLEL,
         PUBLIC_STANCE,
         GeneralArgs,
         TrainingArgs,
@@ -410,7 +411,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     topics = settings.seeds_dir / "topics" / "train"
     with_adapter = not args.heads_only and args.question is None
     public: list[Path] = []
-    chat = None
+    chat = parallel = None
     if args.public is not None and with_adapter:
         missing = [str(args.public / f) for f in (*PUBLIC_STANCE, PUBLIC_CHAT)]
         missing = [m for m in missing if not Path(m).is_file()]
@@ -421,6 +422,14 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             )
         public = [args.public / f for f in PUBLIC_STANCE]
         chat = args.public / PUBLIC_CHAT
+        parallel = args.public / PUBLIC_PARALLEL
+        if not parallel.is_file():
+            print(
+                f"{parallel}: not found, training without the translation pairs "
+                "(scripts/data/run_all.sh prepares them)",
+                file=sys.stderr,
+            )
+            parallel = None
     bar = tqdm(desc="fine-tuning adapter", unit="batch", disable=not with_adapter)
 
     def progress(step: int, total: int) -> None:
@@ -450,6 +459,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             out,
             public=public,
             chatter=chat,
+            parallel=parallel,
             corrections=corrections,
             args=GeneralArgs(epochs=args.epochs),
             progress=progress,

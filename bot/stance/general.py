@@ -247,3 +247,31 @@ def read_chatter(path: Path, *, limit: int | None = None, seed: int = 0) -> list
             texts.append(text.strip())
     random.Random(seed).shuffle(texts)
     return texts[:limit] if limit is not None else texts
+
+
+@dataclass(frozen=True)
+class Translation:
+    """A sentence in another language (or script) and its English translation: the adapter
+    learns to place the one where the encoder places the other."""
+
+    text: str
+    translation: str
+
+
+def read_parallel(path: Path) -> list[Translation]:
+    """Sentence pairs prepared as JSON lines {"text", "translation"} with an optional
+    "romanized" copy of the text (seeds/DATA.md: scripts/data/convert_parallel_hindi.py); each
+    copy becomes a pair of its own. Lines without both fields are skipped."""
+    pairs = []
+    for line in read_json_lines(path, ValueError):
+        row = line.value
+        if not isinstance(row, dict):
+            raise ValueError(line.error('expected an object {"text", "translation"}'))
+        english = row.get("translation")
+        if not isinstance(english, str) or not english.strip():
+            continue
+        for key in ("text", "romanized"):
+            text = row.get(key)
+            if isinstance(text, str) and text.strip() and (key == "text" or text != row["text"]):
+                pairs.append(Translation(text.strip(), english.strip()))
+    return pairs

@@ -468,6 +468,32 @@ class GeneralArgs:
     alpha: float = 16.0
     max_tokens: int = 64
     public_limit: int = 700  # examples taken from each public data file (a fixed shuffle)
+    parallel_epochs: int = 1  # passes over the translation pairs
+    parallel_batch: int = 32  # translation pairs per batch (no English sentence twice)
+    parallel_weight: float = 1.0  # weight of the translation loss
+
+
+def _translation_batches(pairs: Sequence, size: int, rng: random.Random) -> list[list]:
+    """The pairs shuffled into batches in which no English sentence (and no source sentence)
+    comes twice: the other pairs of a batch are the negatives of the translation loss."""
+    order = list(pairs)
+    rng.shuffle(order)
+    batches: list[list] = []
+    while order:
+        batch, english, source, rest = [], set(), set(), []
+        for pair in order:
+            if len(batch) < size and pair.translation not in english and pair.text not in source:
+                batch.append(pair)
+                english.add(pair.translation)
+                source.add(pair.text)
+            else:
+                rest.append(pair)
+        if len(batch) >= 2:
+            batches.append(batch)
+        if len(rest) == len(order):
+            break
+        order = rest
+    return batches
 
 
 def _general_plan(
@@ -476,10 +502,12 @@ def _general_plan(
     chatter: Sequence[str],
     args: GeneralArgs,
     rng: random.Random,
+    parallel: Sequence = (),
 ) -> list[list]:
     """Batches of general.Example: per epoch, each question's replies (with off-topic replies
     from everyday chat and from other articles' questions added) and the public data in mixed
-    batches (with a few examples asked about another example's topic, as off topic)."""
+    batches (with a few examples asked about another example's topic, as off topic); and
+    batches of general.Translation pairs."""
     from bot.stance.general import Example, LabelSpace
 
     spaces = {s.question.id: LabelSpace.of(s.question) for s in sets}
@@ -520,8 +548,19 @@ def _general_plan(
                     space = batch[b].space
                     batch.append(Example(batch[a].text, space, space.names.index("off_topic")))
             plan.append(batch)
+    for _epoch in range(args.parallel_epochs if parallel else 0):
+        plan += _translation_batches(parallel, args.parallel_batch, rng)
     rng.shuffle(plan)
     return plan
+
+
+def translation_loss(z_text, z_translation, scale: float):
+    """Each sentence should be nearest its own translation among the batch's translations
+    (cross-entropy over scaled cosine similarities; the translations are the fixed targets)."""
+    import torch
+
+    logits = scale * z_text @ z_translation.T
+    return torch.nn.functional.cross_entropy(logits, torch.arange(len(z_text)))
 
 
 def label_description_loss(z, protos, spaces_idx, labels, scale: float):
@@ -543,14 +582,23 @@ def train_general_adapter(
     chatter: Sequence[str] = (),
     args: GeneralArgs | None = None,
     progress: Callable[[int, int], None] | None = None,
+    parallel: Sequence = (),
 ) -> dict[str, np.ndarray]:
     """Fine-tune a LoRA adapter so that replies land near their label's description across
-    many questions (and, within one question's batch, near replies with the same label)."""
+    many questions (and, within one question's batch, near replies with the same label), and
+    sentences in Hindi near their English translations (`parallel`)."""
     import torch
+
+    from bot.stance.general import Translation
 
     args = args or GeneralArgs()
 
     def batch_loss(embed, batch):
+        if isinstance(batch[0], Translation):
+            z = embed([p.text for p in batch], args.max_tokens)
+            with torch.no_grad():
+                target = embed([p.translation for p in batch], args.max_tokens)
+            return args.parallel_weight * translation_loss(z, target, args.scale)
         spaces = list({ex.space.key: ex.space for ex in batch}.values())
         cap = None if len(spaces) == 1 else args.label_texts
         texts: list[str] = []
@@ -592,7 +640,7 @@ def train_general_adapter(
         rank=args.rank,
         alpha=args.alpha,
         learning_rate=args.learning_rate,
-        make_plan=lambda rng: _general_plan(sets, public, chatter, args, rng),
+        make_plan=lambda rng: _general_plan(sets, public, chatter, args, rng, parallel),
         batch_loss=batch_loss,
         progress=progress,
     )
@@ -605,6 +653,7 @@ PUBLIC_STANCE = (
     "stance_extra/ibm_argq30k.jsonl",
 )
 PUBLIC_CHAT = "chat/train_pool.jsonl"
+PUBLIC_PARALLEL = "parallel/hin_eng.jsonl"
 
 # Topics of public data never trained on: SemEval-2016 Task 6's targets (reserved for
 # independent evaluation) and the held-out topics of seeds/topics/heldout/.
@@ -646,6 +695,7 @@ def train_general_model(
     *,
     public: Sequence[Path] = (),
     chatter: Path | None = None,
+    parallel: Path | None = None,
     corrections: Sequence[tuple[str, str, str]] = (),
     args: GeneralArgs | None = None,
     head_args: TrainingArgs | None = None,
@@ -674,9 +724,16 @@ def train_general_model(
             if not EXCLUDED_TOPICS.search(ex.space.key)
         ][: args.public_limit]
     chat = general.read_chatter(chatter, seed=args.seed) if chatter else []
+    pairs = general.read_parallel(parallel) if parallel else []
     encoder = Encoder.load(encoder_source, threads=threads)
     state = train_general_adapter(
-        encoder, [learn for learn, _ in splits] + topic_sets, examples, chat, args, progress
+        encoder,
+        [learn for learn, _ in splits] + topic_sets,
+        examples,
+        chat,
+        args,
+        progress,
+        parallel=pairs,
     )
     config = AdapterConfig(rank=args.rank, alpha=args.alpha)
     meta = {
@@ -685,6 +742,7 @@ def train_general_model(
         "calibration_questions": [q.id for q, _, _ in calib_topics],
         "public_examples": len(examples),
         "chatter": len(chat),
+        "translation_pairs": len(pairs),
         "args": asdict(args),
     }
     adapter.save(out_dir / ADAPTER_FILE, state, config, base=encoder.base_fingerprint, meta=meta)
