@@ -17,11 +17,20 @@ from bot.stance.general import (
     CALIBRATION_FILE,
     Calibration,
     LabelSpace,
+    Translation,
     fit_calibration,
     prototypes,
+    read_parallel,
 )
 from bot.stance.text import for_encoder
-from bot.stance.training import GeneralArgs, calibration_split, train_general_model
+from bot.stance.training import (
+    GeneralArgs,
+    _general_plan,
+    _translation_batches,
+    calibration_split,
+    train_general_model,
+    translation_loss,
+)
 
 from .conftest import save_tiny_model
 
@@ -290,6 +299,17 @@ def test_general_training_end_to_end_on_a_tiny_model(tmp_path, library):
             for word, stance in (("love", "pro"), ("hate", "con"), ("meh", "neutral"))
         )
     )
+    parallel = tmp_path / "hin_eng.jsonl"
+    parallel.write_text(
+        "\n".join(
+            json.dumps({"text": hi, "romanized": roman, "translation": en}, ensure_ascii=False)
+            for hi, roman, en in (
+                ("स्केट पार्क बनाओ", "skate park banao", "build the skate park"),
+                ("पैसे की बर्बादी", "paise ki barbadi", "a waste of money"),
+                ("वोट कब है?", "vote kab hai?", "when is the vote?"),
+            )
+        )
+    )
     labelled = tmp_path / "none"
     labelled.mkdir()
     out = tmp_path / "model"
@@ -300,7 +320,8 @@ def test_general_training_end_to_end_on_a_tiny_model(tmp_path, library):
         topics,
         out,
         public=[public],
-        args=GeneralArgs(epochs=1, batch=6, public_batch=4),
+        parallel=parallel,
+        args=GeneralArgs(epochs=1, batch=6, public_batch=4, parallel_batch=4),
     )
     assert reports == []  # no labelled replies for partnership here: no head
     assert summary.calibration_questions == ["town3-park"] and summary.public == 9
@@ -320,3 +341,45 @@ def test_train_names_missing_public_data(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "vast/train.jsonl: not found" in err and "scripts/data/run_all.sh" in err
     assert not (tmp_path / "m").exists()
+
+
+def test_translation_pairs_are_read_with_their_romanised_copies(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    rows = [
+        {"text": "मुझे नहीं पता।", "romanized": "mujhe nahi pata.", "translation": "I don't know."},
+        {"text": "वाह!", "romanized": "वाह!", "translation": "Wow!"},  # no copy of its own
+        {"text": "हम जीते।", "translation": ""},  # no translation: skipped
+    ]
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows))
+    assert read_parallel(path) == [
+        Translation("मुझे नहीं पता।", "I don't know."),
+        Translation("mujhe nahi pata.", "I don't know."),
+        Translation("वाह!", "Wow!"),
+    ]
+    path.write_text('["not", "an object"]')
+    with pytest.raises(ValueError, match=r"pairs.jsonl:1: expected an object"):
+        read_parallel(path)
+
+
+def test_a_translation_batch_never_holds_one_english_sentence_twice():
+    import random
+
+    pairs = [Translation(f"hi {i} {k}", f"en {i}") for i in range(10) for k in range(3)]
+    batches = _translation_batches(pairs, 4, random.Random(0))
+    assert sorted(p.text for b in batches for p in b) == sorted(p.text for p in pairs)
+    for batch in batches:
+        assert len({p.translation for p in batch}) == len(batch) >= 2
+    # The plan adds them to the label-description batches, once per pass.
+    plan = _general_plan([], [], [], GeneralArgs(parallel_batch=4), random.Random(0), pairs)
+    assert sum(len(b) for b in plan) == len(pairs)
+    assert all(isinstance(p, Translation) for b in plan for p in b)
+
+
+def test_the_translation_loss_prefers_each_sentence_with_its_own_translation():
+    import torch
+
+    torch.manual_seed(0)
+    target = torch.nn.functional.normalize(torch.randn(8, 16), dim=1)
+    aligned = translation_loss(target + 0.05 * torch.randn(8, 16), target, 20.0)
+    shuffled = translation_loss(target[torch.randperm(8)], target, 20.0)
+    assert aligned.item() < 0.1 < shuffled.item()
