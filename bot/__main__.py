@@ -393,7 +393,6 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from bot.stance.evaluate import evaluate, read_labelled
     from bot.stance.training import (
         PUBLIC_CHAT,
-        PUBLIC_PARALLEL,
         PUBLIC_STANCE,
         GeneralArgs,
         TrainingArgs,
@@ -411,7 +410,13 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     topics = settings.seeds_dir / "topics" / "train"
     with_adapter = not args.heads_only and args.question is None
     public: list[Path] = []
-    chat = parallel = None
+    chat = None
+    parallel = args.parallel if with_adapter else None
+    if parallel is not None and not parallel.is_file():
+        raise CliError(
+            f"{parallel}: not found; prepare it with scripts/data/convert_parallel_hindi.py "
+            "(seeds/DATA.md), or train without --parallel"
+        )
     if args.public is not None and with_adapter:
         missing = [str(args.public / f) for f in (*PUBLIC_STANCE, PUBLIC_CHAT)]
         missing = [m for m in missing if not Path(m).is_file()]
@@ -422,14 +427,6 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             )
         public = [args.public / f for f in PUBLIC_STANCE]
         chat = args.public / PUBLIC_CHAT
-        parallel = args.public / PUBLIC_PARALLEL
-        if not parallel.is_file():
-            print(
-                f"{parallel}: not found, training without the translation pairs "
-                "(scripts/data/run_all.sh prepares them)",
-                file=sys.stderr,
-            )
-            parallel = None
     bar = tqdm(desc="fine-tuning adapter", unit="batch", disable=not with_adapter)
 
     def progress(step: int, total: int) -> None:
@@ -783,6 +780,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="also learn from the public stance data and chat prepared in this folder by "
         "scripts/data/run_all.sh (seeds/DATA.md); the shipped model was trained with it",
+    )
+    sp.add_argument(
+        "--parallel",
+        type=Path,
+        metavar="FILE",
+        help="also learn from sentence pairs {text, translation} (JSON lines; "
+        "scripts/data/convert_parallel_hindi.py): a translation loss that places each text near "
+        "its English translation. Not used by the shipped model (docs/stance-model.md)",
     )
 
     sp = add(

@@ -341,6 +341,10 @@ def test_train_names_missing_public_data(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "vast/train.jsonl: not found" in err and "scripts/data/run_all.sh" in err
     assert not (tmp_path / "m").exists()
+    assert main(["train", "--out", str(tmp_path / "m"), "--parallel", str(tmp_path / "no")]) != 0
+    err = capsys.readouterr().err
+    assert "no: not found" in err and "convert_parallel_hindi.py" in err
+    assert not (tmp_path / "m").exists()
 
 
 def test_translation_pairs_are_read_with_their_romanised_copies(tmp_path):

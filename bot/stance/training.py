@@ -653,7 +653,6 @@ PUBLIC_STANCE = (
     "stance_extra/ibm_argq30k.jsonl",
 )
 PUBLIC_CHAT = "chat/train_pool.jsonl"
-PUBLIC_PARALLEL = "parallel/hin_eng.jsonl"
 
 # Topics of public data never trained on: SemEval-2016 Task 6's targets (reserved for
 # independent evaluation) and the held-out topics of seeds/topics/heldout/.
