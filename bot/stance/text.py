@@ -80,8 +80,24 @@ def _word(word: str) -> str:
     return latin.replace("~n", "n").replace(".n", "n").replace("^", "").replace(".", "")
 
 
+# Discord's markdown as a member sees it rendered: a masked link shows its text, and bold,
+# underline, strikethrough and spoiler marks show nothing. The model learnt from plain text, and
+# a masked link's address read as link-sharing chatter ("[Read it](https://…)": off topic).
+_MASKED_LINK = re.compile(r"\[([^\]\n]+)\]\(<?https?://[^)\s]+>?\)")
+_MARKS = re.compile(r"\*\*|__|~~|\|\|")
+
+
+def rendered(text: str) -> str:
+    """The words of a Discord message as they show: masked links as their text, no marks."""
+    if "](" in text:
+        text = _MASKED_LINK.sub(r"\1", text)
+    return _MARKS.sub("", text)
+
+
 def for_encoder(text: str) -> str:
-    """The text the encoder reads: Devanagari words in Latin letters, the rest as it is."""
+    """The text the encoder reads: Discord's markdown as it renders, Devanagari words in Latin
+    letters, the rest as it is."""
+    text = rendered(text)
     if not has_devanagari(text):
         return text
     return _DEVANAGARI_WORD.sub(lambda m: _word(m.group(0)), text).replace("\u0964", ".")

@@ -453,7 +453,7 @@ class GeneralArgs:
     """Label-description training across many questions (bot.stance.general)."""
 
     seed: int = 20261205
-    epochs: int = 2  # passes over every question's replies
+    epochs: int = 3  # passes over every question's replies
     public_epochs: int = 1  # passes over the public data
     batch: int = 24  # replies of one question per batch
     off_topic: int = 6  # off-topic replies added to each question's batch (chat, other articles)
@@ -467,7 +467,7 @@ class GeneralArgs:
     rank: int = 8
     alpha: float = 16.0
     max_tokens: int = 64
-    public_limit: int = 700  # examples taken from each public data file (a fixed shuffle)
+    public_limit: int = 1400  # examples taken from each public data file (a fixed shuffle)
     parallel_epochs: int = 1  # passes over the translation pairs
     parallel_batch: int = 32  # translation pairs per batch (no English sentence twice)
     parallel_weight: float = 1.0  # weight of the translation loss
