@@ -490,9 +490,7 @@ def _translation_batches(pairs: Sequence, size: int, rng: random.Random) -> list
                 rest.append(pair)
         if len(batch) >= 2:
             batches.append(batch)
-        if len(rest) == len(order):
-            break
-        order = rest
+        order = rest  # the first pair always fits, so each round takes at least one
     return batches
 
 
