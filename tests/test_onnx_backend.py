@@ -81,12 +81,13 @@ def test_float32_runtime_gives_torchs_answers(cache, stance_encoder):
 
 def test_the_torch_path_pools_layers_as_transformers_returns_them(stance_encoder):
     """encode_layers on torch = transformers' own hidden states of the layer, mean-pooled over
-    the real tokens and L2-normalised, one text at a time (no padding, no buckets)."""
+    the real tokens and L2-normalised, one text at a time (no padding, no buckets), of the text
+    the encoder reads (Hindi words as their glosses)."""
     import torch
 
     _, layers = stance_encoder.encode_layers(TEXTS, (3,))
     for text, row in zip(TEXTS, layers[3], strict=True):
-        batch = stance_encoder.tokenizer([text], return_tensors="pt", truncation=True)
+        batch = stance_encoder.tokenizer([for_encoder(text)], return_tensors="pt", truncation=True)
         with torch.inference_mode():
             hidden = stance_encoder.model(**batch, output_hidden_states=True).hidden_states[3]
         ref = torch.nn.functional.normalize(hidden.mean(1), dim=1)[0].numpy()

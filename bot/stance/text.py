@@ -3,16 +3,37 @@
 MiniLM's uncased WordPiece tokenizer strips accents, and with them Devanagari's vowel signs: a
 Hindi reply reached the model as bare consonants. Members write Hindi in Latin letters
 (Hinglish) far more often than in Devanagari, and the model learnt Hinglish, so Devanagari runs
-are transliterated to Latin script the way Hinglish spells them before encoding (the
-`indic-transliteration` package's OPTITRANS scheme, lower-cased, with the word-final inherent
-vowels dropped where Hindi drops them: "गलत" → "galat", not "galata"; "लगता" → "lagta"). Other
-text is unchanged.
+are read word by word: a word the Hindi glossary knows becomes its English gloss ("रिश्ता" →
+"relationship", "दिखावा" → "ostentation"), and the rest, with the everyday function words the
+model learnt in Hinglish ("है", "ये", "सब"), are transliterated to Latin script the way Hinglish
+spells them (the `indic-transliteration` package's OPTITRANS scheme, lower-cased, with the
+word-final inherent vowels dropped where Hindi drops them: "गलत" → "galat", not "galata";
+"लगता" → "lagta"). The English encoder knew the Hinglish spelling of a Hindi word only where
+members mix it with English keywords; plain Hindi reached it as words it had never learnt.
+Hindi written in Latin letters is read the same way: a word that spells a Hindi word the
+glossary knows ("dhokha", "rishta", "fayda") becomes its gloss, unless it is also an English
+word ("the", "rain", "log" stay). Other text is unchanged.
+
+The glossaries are adapted from Wiktionary (CC BY-SA 3.0; `artifacts/hindi_glosses.tsv`, 53,000
+Devanagari words and inflected forms, by `scripts/data/convert_hindi_lexicon.py`) and the
+Dakshina romanisations (CC BY-SA 4.0; `artifacts/hinglish_glosses.tsv`, 21,000 Latin spellings,
+by `scripts/data/build_hinglish_glosses.py`); see seeds/DATA.md.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import unicodedata
+from pathlib import Path
+
+from bot.errors import StancebotError
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+HINDI_GLOSSARY = ARTIFACTS / "hindi_glosses.tsv"
+HINGLISH_GLOSSARY = ARTIFACTS / "hinglish_glosses.tsv"
+# A Latin word, or what reads as itself: a link, a mention, an emote (":kya:", "<:kya:123>")
+_LATIN_WORD = re.compile(r"https?://\S+|<[@#:a][^>\s]*>|:\w+:|\b([A-Za-z]+)\b")
 
 _DEVANAGARI_WORD = re.compile(r"[\u0900-\u0963\u0966-\u097F\uA8E0-\uA8FF]+")  # not the dandas
 _VIRAMA = "\u094d"
@@ -70,8 +91,60 @@ def _delete_schwas(word: str) -> str:
     return "".join(ch + _VIRAMA if n in marks else ch for n, ch in enumerate(word))
 
 
+# Function words that stay as Hinglish spells them: the model learnt them in Hinglish replies,
+# and Wiktionary glosses them by grammar ("को" → "topic that causes some sensation").
+_AS_SPOKEN = frozenset(
+    "है हैं था थी थे हो का की के को में से ने पर और यह ये वह वो भी तो ही कि एक इस उस इसे उसे इन "
+    "उन कर करना रहा रही रहे गया गई गए जा जो क्या कोई कुछ सब हम तुम आप मैं मुझे हमें अपना अपने "
+    "अपनी बात लिए साथ तक अब".split()
+)
+
+
+@functools.cache
+def _glossary(path: Path) -> dict[str, str]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise StancebotError(
+            f"{path}: a Hindi glossary cannot be read ({exc.strerror}); reinstall stancebot"
+        ) from None
+    return dict(line.split("\t", 1) for line in lines if line and not line.startswith("#"))
+
+
+def gloss(word: str) -> str | None:
+    """A Devanagari word's English gloss, or None where the glossary has none (or the word is a
+    function word the model reads as Hinglish). Spellings with and without nukta, and with
+    chandrabindu or anusvara, are the same word."""
+    word = unicodedata.normalize("NFC", word)
+    if word in _AS_SPOKEN:
+        return None
+    glossary = _glossary(HINDI_GLOSSARY)
+    found = glossary.get(word)
+    if found is None:
+        plain = word.replace(_NUKTA, "").replace("\u0901", "\u0902")
+        found = glossary.get(unicodedata.normalize("NFC", plain))
+    return found
+
+
+def transliterated(word: str) -> str:
+    """A Devanagari word in Latin letters, as Hinglish spells it."""
+    return _transliterated(unicodedata.normalize("NFC", word))
+
+
+def _latin_word(match: re.Match[str]) -> str:
+    word = match.group(1)
+    if word is None:  # a link, mention or emote
+        return match.group(0)
+    return _glossary(HINGLISH_GLOSSARY).get(word.lower(), word)
+
+
 @functools.lru_cache(maxsize=4096)
 def _word(word: str) -> str:
+    return gloss(word) or transliterated(word)
+
+
+@functools.lru_cache(maxsize=4096)
+def _transliterated(word: str) -> str:
     from indic_transliteration import sanscript
 
     latin = sanscript.transliterate(_delete_schwas(word), sanscript.DEVANAGARI, sanscript.OPTITRANS)
@@ -95,9 +168,10 @@ def rendered(text: str) -> str:
 
 
 def for_encoder(text: str) -> str:
-    """The text the encoder reads: Discord's markdown as it renders, Devanagari words in Latin
-    letters, the rest as it is."""
-    text = rendered(text)
+    """The text the encoder reads: Discord's markdown as it renders, Devanagari words as their
+    English gloss or in Latin letters, Hindi words written in Latin letters as their English
+    gloss, the rest as it is."""
+    text = _LATIN_WORD.sub(_latin_word, rendered(text))
     if not has_devanagari(text):
         return text
     return _DEVANAGARI_WORD.sub(lambda m: _word(m.group(0)), text).replace("\u0964", ".")
