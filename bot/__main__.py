@@ -483,6 +483,8 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             with_adapter=False,
             threads=settings.torch_threads,
             inference=inference,
+            # a full refit of the shipped heads recalibrates the zero-shot scorer too
+            topics_dir=topics if args.question is None else None,
         )
     from bot.stance.classifier import LinearHead
 
@@ -765,7 +767,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--guild", type=int, help="with --db: only this server's corrections")
     sp.add_argument("--out", type=Path, help="where to write the model (default: the shipped one)")
-    sp.add_argument("--heads-only", action="store_true", help="keep the adapter, refit heads")
+    sp.add_argument(
+        "--heads-only",
+        action="store_true",
+        help="keep the adapter; refit the heads and the zero-shot calibration",
+    )
     from bot.stance.training import GeneralArgs
 
     epochs = GeneralArgs().epochs

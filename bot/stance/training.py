@@ -389,10 +389,13 @@ def train_models(
     progress: Callable[[int, int], None] | None = None,
     threads: int = 0,
     inference: Callable[[Path], Encoder] | None = None,
+    topics_dir: Path | None = None,
 ) -> tuple[Encoder, list[HeadReport]]:
     """Train (optionally) the adapter on every question with data, then their heads.
 
     With with_adapter=False only the heads are refitted, on the adapter already in out_dir.
+    With topics_dir (the many-topic training questions), the zero-shot scorer is first
+    recalibrated on the same calibration questions as the general model's training.
     The adapter always trains on the float32 torch encoder; the heads are fitted on the
     embeddings the bot will compute: `inference(out_dir)` gives that encoder (the app's
     backend and precision, with the new adapter), by default the float32 torch one. Returns
@@ -427,7 +430,12 @@ def train_models(
             encoder.apply_adapter(adapter_path)
     from bot.stance import general
 
-    cal = general.load_calibration(out_dir, encoder.fingerprint)
+    if topics_dir is not None and topics_dir.is_dir():
+        cal = calibrate_zero_shot(
+            encoder, calibration_split(general.topic_questions(topics_dir))[1], out_dir
+        )
+    else:
+        cal = general.load_calibration(out_dir, encoder.fingerprint)
     reports = []
     for learn, calibration in splits:
         prior = general.linear_prior(learn.question, encoder, cal) if cal else None
@@ -673,6 +681,25 @@ class GeneralReport:
     calibration: dict
 
 
+def calibrate_zero_shot(encoder: Encoder, calib_topics: Sequence, out_dir: Path):
+    """Fit the zero-shot scorer's scale and biases on the calibration questions' replies as
+    `encoder` reads them, and save it in out_dir (removed if there is nothing to fit on: then
+    zero-shot questions use the uncalibrated scorer). Returns the calibration or None."""
+    from bot.stance import general
+
+    items = []
+    for q, texts, labels in calib_topics:
+        space = general.LabelSpace.of(q)
+        y = np.array([space.names.index(lb) for lb in labels])
+        items.append((encoder.encode(texts), general.prototypes(space, encoder), space.names, y))
+    if not items:
+        (out_dir / general.CALIBRATION_FILE).unlink(missing_ok=True)
+        return None
+    cal = general.fit_calibration(items, encoder=encoder.fingerprint)
+    cal.save(out_dir / general.CALIBRATION_FILE)
+    return cal
+
+
 def calibration_split(topics: Sequence, every: int = 4) -> tuple[list, list]:
     """(questions the adapter learns from, whole articles kept out to calibrate the zero-shot
     scorer): every `every`-th article, sorted by id, with all its questions."""
@@ -749,20 +776,10 @@ def train_general_model(
     else:
         encoder = Encoder.load(encoder_source, threads=threads)
         encoder.apply_adapter(out_dir / ADAPTER_FILE)
-    items = []
-    for q, texts, labels in calib_topics:
-        space = general.LabelSpace.of(q)
-        y = np.array([space.names.index(lb) for lb in labels])
-        items.append((encoder.encode(texts), general.prototypes(space, encoder), space.names, y))
-    cal = general.Calibration(encoder=encoder.fingerprint)
-    if items:
-        cal = general.fit_calibration(items, encoder=encoder.fingerprint)
-        cal.save(out_dir / general.CALIBRATION_FILE)
-    else:  # nothing to calibrate on: zero-shot questions use the uncalibrated scorer
-        (out_dir / general.CALIBRATION_FILE).unlink(missing_ok=True)
+    cal = calibrate_zero_shot(encoder, calib_topics, out_dir)
     reports = []
     for learn, calibration in splits:
-        prior = general.linear_prior(learn.question, encoder, cal) if items else None
+        prior = general.linear_prior(learn.question, encoder, cal) if cal else None
         head, report = fit_head(encoder, learn, head_args, calibration, prior)
         head.save(out_dir / f"{learn.question.id}.safetensors")
         reports.append(report)
@@ -772,6 +789,6 @@ def train_general_model(
         public=len(examples),
         chatter=len(chat),
         calibration_questions=meta["calibration_questions"],
-        calibration={"scale": cal.scale, "bias": cal.bias, **cal.meta},
+        calibration={"scale": cal.scale, "bias": cal.bias, **cal.meta} if cal else {},
     )
     return encoder, reports, summary
