@@ -111,6 +111,8 @@ def strip_parens(s):
 
 
 def clean_piece(p, pos):
+    if ":" in p:  # "reflexive pronoun: oneself", "we: first-person plural pronoun": the shorter side
+        p = min((x.strip() for x in p.split(":") if x.strip()), key=lambda x: (len(x.split()), len(x)), default="")
     p = p.lower().replace("’", "'").replace("“", "").replace("”", "").replace('"', "")
     p = re.sub(r"\s+", " ", p).strip(" .:;,-–—'")
     p = re.sub(r"\betc\.?$", "", p).strip(" .,")
