@@ -84,18 +84,18 @@ PRESETS: dict[str, Preset] = {
     "strict": Preset(
         0.3,
         "Strict: more goes to the review queue. Catches more veiled and borderline attacks; "
-        "expect ordinary messages in the queue every day on a busy server (about 1 in 60 "
+        "expect ordinary messages in the queue every day on a busy server (about 1 in 70 "
         "everyday chat messages).",
     ),
     "default": Preset(
         0.5,
         "Default: clear insults, threats, hate and spam go to review; everyday chat, teasing "
-        "and profanity not aimed at anyone pass (about 1 in 200 everyday messages is held).",
+        "and profanity not aimed at anyone pass (about 1 in 150 everyday messages is held).",
     ),
     "loose": Preset(
         0.8,
         "Loose: only messages the model is very sure of go to review. Fewer false alarms "
-        "(about 1 in 500 everyday messages), but more attacks get through; for servers with "
+        "(about 1 in 350 everyday messages), but more attacks get through; for servers with "
         "active human moderators or rough-and-tumble banter.",
     ),
 }

@@ -209,6 +209,10 @@ async def test_declarations_and_corrections_teach_the_question_and_the_report_sa
     for i, row in enumerate(data):
         member = world.guild.add_member(world.env.create_user(f"member{i}"))
         sent = await member.send(thread, row["text"])
+        if i == len(data) - 1:
+            # Every reply is read before the 120th label starts the refit: on a busy machine
+            # the queue could still hold replies that the new head would then read.
+            await world.classified()
         if row["label"] == "off_topic":
             await world.mod.slash(
                 world.news, "stance correct", message_id=str(sent.id), label="off_topic"
