@@ -43,8 +43,8 @@ _HINGLISH_MARKERS = frozenset(
     "wala wali chahiye haan hoga hogi honge karega karenge karke kar diya liya dena lena padega "
     "thoda zyada jyada abhi".split()
 )
-# A Latin word, or what reads as itself: a link, a mention, an emote (":kya:", "<:kya:123>")
 _LATIN_MARKER_WORD = re.compile(r"\b[A-Za-z]+\b")
+# A Latin word, or what reads as itself: a link, a mention, an emote (":kya:", "<:kya:123>")
 _LATIN_WORD = re.compile(r"https?://\S+|<[@#:a][^>\s]*>|:\w+:|\b([A-Za-z]+)\b")
 
 _DEVANAGARI_WORD = re.compile(r"[\u0900-\u0963\u0966-\u097F\uA8E0-\uA8FF]+")  # not the dandas
