@@ -6,7 +6,7 @@ from __future__ import annotations
 import discord
 from discord.gateway import DiscordWebSocket
 
-from benchmarks import backfill, latency, pipeline
+from benchmarks import backfill, latency, pipeline, text
 
 
 def test_pipeline_benchmark_runs(capsys):
@@ -40,3 +40,10 @@ def test_backfill_benchmark_runs():
     assert result["settings"]["classify_workers"] == "2"
     assert result["replies_stored"] == 300 and result["replies_classified"] == 298
     assert "300 stored" in result["cli_summary"]
+
+
+def test_text_benchmark_runs():
+    result = text.run(rounds=1)
+    assert result["replies"] == {"english": 400, "hinglish": 160, "devanagari": 160}
+    for name in ("english", "hinglish", "devanagari"):
+        assert result["per_reply_us"][name]["warm"] > 0 and result["per_reply_us"][name]["cold"] > 0
