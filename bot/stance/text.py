@@ -138,11 +138,6 @@ def gloss(word: str) -> str | None:
     return found
 
 
-def transliterated(word: str) -> str:
-    """A Devanagari word in Latin letters, as Hinglish spells it."""
-    return _transliterated(unicodedata.normalize("NFC", word))
-
-
 def _latin_word(match: re.Match[str]) -> str:
     word = match.group(1)
     if word is None:  # a link, mention or emote
@@ -152,11 +147,13 @@ def _latin_word(match: re.Match[str]) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def _word(word: str) -> str:
-    return gloss(word) or transliterated(word)
+    """A Devanagari word as the encoder reads it: its English gloss, or its Hinglish spelling."""
+    word = unicodedata.normalize("NFC", word)
+    return gloss(word) or _transliterated(word)
 
 
-@functools.lru_cache(maxsize=4096)
 def _transliterated(word: str) -> str:
+    """A Devanagari word in Latin letters, as Hinglish spells it."""
     from indic_transliteration import sanscript
 
     latin = sanscript.transliterate(_delete_schwas(word), sanscript.DEVANAGARI, sanscript.OPTITRANS)
