@@ -30,7 +30,6 @@ import unicodedata
 DEFAULT_COMMIT = "be0cfb8d614470bc8b9d9006ddff8b921cd5c2e3"
 TAR_PATH = "Hindi-English Wiktionary dictionary stardict.tar.gz"
 
-MAX_GLOSSES = 5
 MAX_WORDS = 5          # a gloss piece longer than this is dropped ...
 MAX_WORDS_FALLBACK = 8  # ... unless a sense has nothing shorter (then its shortest piece, up to this)
 
@@ -179,14 +178,9 @@ def main():
             continue
         if re.search(r"[A-Za-z0-9]", word):
             continue
-        glosses = []
-        for g in direct(word, frozenset()):
-            if g not in glosses:
-                glosses.append(g)
-            if len(glosses) >= MAX_GLOSSES:
-                break
-        if glosses:
-            lex[word] = glosses
+        first = next(iter(direct(word, frozenset())), None)  # the glossary keeps one gloss
+        if first:
+            lex[word] = first
 
     forms = {}
     for form, k in syn:
@@ -195,9 +189,9 @@ def main():
         if form == head or head not in lex or form in lex or not DEVA_WORD.match(form):
             continue
         forms.setdefault(form, set()).add(head)
-    glosses = {w: g[0] for w, g in lex.items() if " " not in w}
+    glosses = {w: g for w, g in lex.items() if " " not in w}
     # an inflected form of one headword reads as that headword; a form of two is left out
-    glosses.update({f: lex[next(iter(h))][0] for f, h in forms.items() if len(h) == 1})
+    glosses.update({f: lex[next(iter(h))] for f, h in forms.items() if len(h) == 1})
     with open(args.out, "w", encoding="utf-8") as f:
         f.write(
             "# Hindi word -> first English gloss. From the Hindi-English Wiktionary dictionary,\n"
