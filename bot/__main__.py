@@ -517,7 +517,14 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import load_classifier, load_library
     from bot.core.models import reading_of
-    from bot.stance.evaluate import LabelledDataError, evaluate, labelled_files, read_labelled
+    from bot.stance.evaluate import (
+        LabelledDataError,
+        calibrated_ece,
+        evaluate,
+        expected_calibration_error,
+        labelled_files,
+        read_labelled,
+    )
 
     library = load_library(settings)
     if args.dir is None and (args.file is None or args.question is None):
@@ -538,7 +545,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     else:
         jobs = [(library.question(args.question), args.file)]
     classifier = load_classifier(settings, library, zero_shot=args.zero_shot)
-    results = []
+    results, pooled = [], []
     for question, path in jobs:
         try:
             texts, gold = read_labelled(path, question.label_names)
@@ -551,6 +558,24 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         probs = head.predict_proba(classifier.encoder.encode(texts))
         report = evaluate(question.label_names, gold, probs, low_confidence=settings.low_confidence)
         results.append((question, path, head, report))
+        pooled.append((probs, [question.label_names.index(g) for g in gold]))
+
+    def ece_summary() -> dict[str, float]:
+        """Calibration over the questions: the mean per-question ECE beside the ECE a perfectly
+        calibrated model would show on the same numbers of replies, and ECE over all replies
+        pooled (with its own floor)."""
+        import numpy as np
+
+        probs = np.concatenate([p for p, _ in pooled])
+        gold = np.concatenate([np.asarray(y) for _, y in pooled])
+        return {
+            "mean_ece_if_calibrated": float(np.mean([calibrated_ece(p) for p, _ in pooled])),
+            "pooled_ece": expected_calibration_error(
+                probs.max(axis=1), probs.argmax(axis=1) == gold
+            ),
+            "pooled_ece_if_calibrated": calibrated_ece(probs),
+        }
+
     if args.format == "json":
         rows = [
             {
@@ -571,7 +596,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
                 "mean_macro_f1": round(float(sum(f1s) / len(f1s)), 4),
                 "worst_macro_f1": round(min(f1s), 4),
                 "mean_ece": round(sum(r["ece"] for r in rows) / len(rows), 4),
-            }
+            } | {k: round(v, 4) for k, v in ece_summary().items()}
             print(json.dumps(summary, indent=2))
         return 0
     if args.dir is None:
@@ -592,10 +617,14 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             f"{100 * report.low_confidence_share:>7.1f}%  {reading_of(head.version)}"
         )
     f1s = [r.macro_f1 for *_, r in results]
+    ece = ece_summary()
     print(
         f"\n{len(results)} questions, {sum(r.n for *_, r in results)} replies: mean macro-F1 "
         f"{sum(f1s) / len(f1s):.3f}, worst {min(f1s):.3f}, mean ECE "
         f"{sum(r.ece for *_, r in results) / len(results):.3f}"
+        f"\nECE is biased upwards on few replies: a perfectly calibrated model would show "
+        f"{ece['mean_ece_if_calibrated']:.3f} per question here. All replies pooled: ECE "
+        f"{ece['pooled_ece']:.3f} (perfectly calibrated: {ece['pooled_ece_if_calibrated']:.3f})"
     )
     return 0
 

@@ -291,6 +291,12 @@ def test_eval_scores_a_folder_of_questions(tmp_path, capsys):
     f1s = [q["macro_f1"] for q in data["questions"]]
     assert data["mean_macro_f1"] == pytest.approx(np.mean(f1s), abs=1e-4)
     assert data["worst_macro_f1"] == pytest.approx(min(f1s), abs=1e-4)
+    # Calibration over the folder: the pooled ECE and, beside each, what a perfectly calibrated
+    # model would show on as few replies.
+    assert 0.0 <= data["pooled_ece"] <= 1.0 and data["mean_ece_if_calibrated"] > 0.0
+    assert data["pooled_ece_if_calibrated"] > 0.0
+    assert main(["eval", "--dir", str(folder)]) == 0
+    assert "All replies pooled: ECE" in capsys.readouterr().out
     assert main(["eval", "--dir", str(tmp_path / "missing")]) != 0
 
 

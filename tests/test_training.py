@@ -13,6 +13,7 @@ from bot.stance.classifier import LinearHead, StanceClassifier
 from bot.stance.encoder import Encoder
 from bot.stance.evaluate import (
     LabelledDataError,
+    calibrated_ece,
     evaluate,
     expected_calibration_error,
     read_labelled,
@@ -139,6 +140,24 @@ def test_evaluate_metrics_on_known_input():
     assert rep.ece == pytest.approx(0.3)
     assert expected_calibration_error(np.array([1.0, 1.0]), np.array([True, True])) == 0.0
     assert "confusion" in rep.format() and "macro-F1: 0.733" in rep.format()
+
+
+def test_calibrated_ece_is_the_small_sample_floor_of_a_calibrated_model():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(4000, 4)) * 2
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    # Labels drawn from the probabilities: calibrated by construction.
+    gold = np.array([rng.choice(4, p=p) for p in probs])
+    small, large = calibrated_ece(probs[:170]), calibrated_ece(probs)
+    # On 170 replies a calibrated model still shows an ECE of a few points; on 4,000 far less,
+    # and its measured ECE sits at the floor.
+    assert 0.03 < small < 0.09 and large < 0.02 and small > 2 * large
+    measured = expected_calibration_error(probs.max(axis=1), probs.argmax(axis=1) == gold)
+    assert abs(measured - large) < 0.015
+    # An overconfident model stands far above it.
+    sharp = probs**4 / (probs**4).sum(axis=1, keepdims=True)
+    assert expected_calibration_error(sharp.max(axis=1), sharp.argmax(axis=1) == gold) > 0.1
+    assert calibrated_ece(np.zeros((0, 4))) == 0.0
 
 
 def test_read_labelled_errors(tmp_path):

@@ -109,6 +109,25 @@ def expected_calibration_error(
     return float(ece)
 
 
+def calibrated_ece(probs: np.ndarray, *, bins: int = 10, draws: int = 200, seed: int = 0) -> float:
+    """The ECE a perfectly calibrated model with these probabilities would show on this many
+    replies: the mean ECE over `draws` label sets, each drawn at random from the probabilities
+    themselves. ECE is biased upwards on small samples (about 0.05 on 170 replies of four
+    labels), so a measured ECE means little unless it stands clearly above this floor."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2 or not len(probs):
+        return 0.0
+    rng = np.random.default_rng(seed)
+    conf, pred = probs.max(axis=1), probs.argmax(axis=1)
+    cumulative = np.cumsum(probs / probs.sum(axis=1, keepdims=True), axis=1)
+    total = 0.0
+    for _ in range(draws):
+        u = rng.random((len(probs), 1))
+        drawn = np.minimum((u > cumulative).sum(axis=1), probs.shape[1] - 1)
+        total += expected_calibration_error(conf, pred == drawn, bins)
+    return total / draws
+
+
 def evaluate(
     labels: Sequence[str],
     gold: Sequence[str],
