@@ -18,40 +18,24 @@ Run from the repository root (it reads the Hindi glossary through bot.stance.tex
 import collections
 import json
 import re
-import subprocess
 import sys
-import unicodedata
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dakshina import romanisations  # noqa: E402
+
 from bot.stance.encoder import bundled_model_dir  # noqa: E402
 from bot.stance.text import gloss  # noqa: E402
 
 dakshina, commit, public = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 out = Path(sys.argv[4] if len(sys.argv) > 4 else "bot/stance/artifacts/hinglish_glosses.tsv")
-DEVANAGARI = re.compile(r"[\u0900-\u0963\u0966-\u097F]+")
 LATIN = re.compile(r"[a-z]+")
 
-
-def git(rev_path):
-    return subprocess.run(
-        ["git", "--git-dir", dakshina, "show", rev_path], check=True, capture_output=True
-    ).stdout.decode("utf-8")
-
-
 spells = collections.defaultdict(collections.Counter)  # Latin spelling -> Devanagari words
-for line in git(f"{commit}:hi/lexicons/hi.translit.sampled.train.tsv").splitlines():
-    native, roman, n = line.split("\t")
-    if LATIN.fullmatch(roman.lower()):
-        spells[roman.lower()][unicodedata.normalize("NFC", native)] += int(n)
-for line in git(f"{commit}:hi/romanized/hi.romanized.rejoined.aligned.tsv").splitlines():
-    parts = line.split("\t")
-    if len(parts) != 2 or parts[0] == "</s>":
-        continue
-    native = "".join(DEVANAGARI.findall(parts[0]))
-    roman = parts[1].lower()
-    if native and LATIN.fullmatch(roman):
-        spells[roman][unicodedata.normalize("NFC", native)] += 1
+for native, roman, n in romanisations(dakshina, commit):
+    if LATIN.fullmatch(roman):
+        spells[roman][native] += n
 
 english = collections.Counter()
 for name in ("vast/train.jsonl", "stance_extra/ibm_argq30k.jsonl", "chat/train_pool.jsonl"):

@@ -15,18 +15,14 @@ Writes OUTDIR/hin_eng.jsonl, one object per line:
 Skips pairs without Devanagari; dedups exact (Hindi, English) pairs.
 Usage: convert_parallel_hindi.py TATOEBA_GITDIR DAKSHINA_GITDIR DAKSHINA_COMMIT [OUTDIR]
 """
-import collections, json, os, re, subprocess, sys, unicodedata
+import collections, json, os, re, sys, unicodedata
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dakshina import DEVANAGARI as WORD, git_show as git, romanisations  # noqa: E402
 
 tatoeba, dakshina, commit = sys.argv[1], sys.argv[2], sys.argv[3]
 out = sys.argv[4] if len(sys.argv) > 4 else "public-data/parallel"
 os.makedirs(out, exist_ok=True)
-WORD = re.compile(r"[\u0900-\u0963\u0966-\u097F]+")
-
-
-def git(gitdir, rev_path):
-    return subprocess.run(
-        ["git", "--git-dir", gitdir, "show", rev_path], check=True, capture_output=True
-    ).stdout.decode("utf-8")
 
 
 def nfc(word):
@@ -34,17 +30,10 @@ def nfc(word):
 
 
 counts = collections.defaultdict(collections.Counter)
-for line in git(dakshina, f"{commit}:hi/lexicons/hi.translit.sampled.train.tsv").splitlines():
-    native, roman, n = line.split("\t")
-    counts[nfc(native)][roman.lower()] += int(n)
-for line in git(dakshina, f"{commit}:hi/romanized/hi.romanized.rejoined.aligned.tsv").splitlines():
-    parts = line.split("\t")
-    if len(parts) != 2 or parts[0] == "</s>":
-        continue
-    native = "".join(WORD.findall(parts[0]))
-    roman = re.sub(r"[^a-z]", "", parts[1].lower())
-    if native and roman:
-        counts[nfc(native)][roman] += 1
+for native, roman, n in romanisations(dakshina, commit):
+    roman = re.sub(r"[^a-z]", "", roman)
+    if roman:
+        counts[native][roman] += n
 lexicon = {w: c.most_common(1)[0][0] for w, c in counts.items()}
 
 
