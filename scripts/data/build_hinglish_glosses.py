@@ -23,10 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dakshina import romanisations  # noqa: E402
+from dakshina import romanisations
 
-from bot.stance.encoder import bundled_model_dir  # noqa: E402
-from bot.stance.text import gloss  # noqa: E402
+from bot.stance.encoder import bundled_model_dir
+from bot.stance.text import gloss
 
 dakshina, commit, public = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 out = Path(sys.argv[4] if len(sys.argv) > 4 else "bot/stance/artifacts/hinglish_glosses.tsv")
