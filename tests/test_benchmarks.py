@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import json
+
 import discord
 from discord.gateway import DiscordWebSocket
 
-from benchmarks import backfill, latency, pipeline, text
+from benchmarks import backfill, latency, pipeline, text, vast
 
 
 def test_pipeline_benchmark_runs(capsys):
@@ -47,3 +49,43 @@ def test_text_benchmark_runs():
     assert result["replies"] == {"english": 400, "hinglish": 160, "devanagari": 160}
     for name in ("english", "hinglish", "devanagari"):
         assert result["per_reply_us"][name]["warm"] > 0 and result["per_reply_us"][name]["cold"] > 0
+
+
+def test_vast_benchmark_runs(tmp_path, capsys):
+    # A VAST-shaped CSV written here (the real test set is public data, never in the repo).
+    rows = [
+        (
+            "Wind farms are the cheapest power we can build, more of them please.",
+            "wind farms",
+            "pro",
+            "0",
+        ),
+        ("Wind farms ruin the hills and the birds; stop building them.", "wind farms", "con", "0"),
+        (
+            "The council meets on Tuesday to discuss the wind farm plans.",
+            "wind farms",
+            "neutral",
+            "0",
+        ),
+        ("Toll roads pay for themselves and cut traffic.", "toll roads", "pro", "1"),
+        ("", "toll roads", "con", "1"),
+    ]
+    path = tmp_path / "test.csv"
+    path.write_text(
+        "text,topic,label,stance,seen\n"
+        + "".join(f'"{t}",{topic},0,{stance},{seen}\n' for t, topic, stance, seen in rows)
+    )
+    assert vast.main(["--data", str(path), "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    assert f"{path}:6: skipped" in err
+    parts = json.loads(out)["parts"]
+    assert parts["zero-shot topics"]["comments"] == 3 and parts["zero-shot topics"]["topics"] == 1
+    assert parts["few-shot topics"]["comments"] == 1
+    assert 0.0 <= parts["zero-shot topics"]["macro_f1"] <= 1.0
+    assert vast.main(["--data", str(tmp_path / "missing.csv")]) == 2
+
+
+def test_vast_scoring_is_macro_f1_over_the_three_stances():
+    score, per = vast.macro_f1(["pro", "con", "neutral", "pro"], ["pro", "pro", "neutral", "pro"])
+    assert per == {"pro": 0.8, "con": 0.0, "neutral": 1.0}
+    assert score == (0.8 + 0.0 + 1.0) / 3
