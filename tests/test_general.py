@@ -29,6 +29,7 @@ from bot.stance.training import (
     _general_plan,
     _translation_batches,
     calibration_split,
+    public_examples,
     train_general_model,
     train_models,
     translation_loss,
@@ -472,3 +473,25 @@ def test_the_translation_loss_prefers_each_sentence_with_its_own_translation():
     aligned = translation_loss(target + 0.05 * torch.randn(8, 16), target, 20.0)
     shuffled = translation_loss(target[torch.randperm(8)], target, 20.0)
     assert aligned.item() < 0.1 < shuffled.item()
+
+
+def test_public_examples_take_each_files_limit_and_drop_excluded_topics(tmp_path):
+    def write(name, topics):
+        path = tmp_path / name
+        path.write_text(
+            "\n".join(
+                json.dumps({"topic": t, "text": f"{t} text {i}", "stance": "pro"})
+                for i, t in enumerate(topics)
+            )
+        )
+        return path
+
+    a = write("train.jsonl", ["school uniforms"] * 8 + ["hillary clinton"] * 4)
+    b = write("ibm_argq30k.jsonl", ["wind farms"] * 6)
+    args = GeneralArgs(public_limit=3, public_limits=(("train.jsonl", 7),))
+    examples = public_examples([a, b], args)
+    topics = [ex.space.key for ex in examples]
+    # SemEval's targets are never trained on; train.jsonl gives 7, the other file 3.
+    assert topics.count("topic:school uniforms") == 7 and topics.count("topic:wind farms") == 3
+    assert not any("clinton" in t for t in topics)
+    assert len(public_examples([a, b], GeneralArgs(public_limit=3))) == 6

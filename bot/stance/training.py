@@ -476,6 +476,8 @@ class GeneralArgs:
     alpha: float = 16.0
     max_tokens: int = 64
     public_limit: int = 1400  # examples taken from each public data file (a fixed shuffle)
+    # Per-file exceptions to public_limit: (file name, limit), e.g. (("train.jsonl", 5000),)
+    public_limits: tuple[tuple[str, int], ...] = ()
     parallel_epochs: int = 1  # passes over the translation pairs
     parallel_batch: int = 32  # translation pairs per batch (no English sentence twice)
     parallel_weight: float = 1.0  # weight of the translation loss
@@ -671,6 +673,21 @@ EXCLUDED_TOPICS = re.compile(
 )
 
 
+def public_examples(public: Sequence[Path], args: GeneralArgs) -> list:
+    """The public stance examples trained on: from each file, after dropping the excluded
+    topics, the first `public_limit` of a fixed shuffle (or the file's own limit in
+    `public_limits`, by file name)."""
+    from bot.stance import general
+
+    limits = dict(args.public_limits)
+    examples = []
+    for path in public:
+        kept = general.read_public_stance(Path(path), seed=args.seed)
+        kept = [ex for ex in kept if not EXCLUDED_TOPICS.search(ex.space.key)]
+        examples += kept[: limits.get(Path(path).name, args.public_limit)]
+    return examples
+
+
 @dataclass
 class GeneralReport:
     questions: int
@@ -740,13 +757,7 @@ def train_general_model(
     topics = general.topic_questions(topics_dir) if topics_dir.is_dir() else []
     learn_topics, calib_topics = calibration_split(topics)
     topic_sets = [TrainingSet(q, list(t), list(lb)) for q, t, lb in learn_topics]
-    examples = []
-    for path in public:
-        examples += [
-            ex
-            for ex in general.read_public_stance(path, seed=args.seed)
-            if not EXCLUDED_TOPICS.search(ex.space.key)
-        ][: args.public_limit]
+    examples = public_examples(public, args)
     chat = general.read_chatter(chatter, seed=args.seed) if chatter else []
     pairs = general.read_parallel(parallel) if parallel else []
     encoder = Encoder.load(encoder_source, threads=threads)
