@@ -603,6 +603,10 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         question, path, head, report = results[0]
         print(f"{question.id} · {path} · model {head.version} ({reading_of(head.version)})\n")
         print(report.format())
+        print(
+            f"\nECE is biased upwards on few replies: a perfectly calibrated model would show "
+            f"{calibrated_ece(pooled[0][0]):.3f} on these {report.n}."
+        )
         return 0
     names = [path.name.removesuffix(".jsonl") for _, path, *_ in results]
     width = max(len("file"), *(len(n) for n in names))

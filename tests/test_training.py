@@ -183,6 +183,7 @@ def test_eval_command_prints_the_report(tmp_path, capsys, monkeypatch, classifie
     out = capsys.readouterr().out
     for needle in ("accuracy", "macro-F1", "ECE", "precision", "recall", "confusion"):
         assert needle in out
+    assert "a perfectly calibrated model would show" in out and "on these 24." in out
     assert main(["eval", "--question", "partnership", str(f), "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["n"] == 24 and 0 <= data["macro_f1"] <= 1
