@@ -49,6 +49,14 @@ def _libtorch_mapped() -> bool | None:
         return None
 
 
+def f1(gold: list[str], pred: list[str], label: str) -> float:
+    """F1 of one label over hard predictions (0 when the label is never right)."""
+    tp = sum(g == label and p == label for g, p in zip(gold, pred, strict=True))
+    fp = sum(g != label and p == label for g, p in zip(gold, pred, strict=True))
+    fn = sum(g == label and p != label for g, p in zip(gold, pred, strict=True))
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
 def load_now() -> float:
     return round(os.getloadavg()[0], 2)
 

@@ -22,6 +22,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from benchmarks._common import f1
+
 HERE = Path(__file__).resolve().parent / "semeval2016"
 TARGETS = {  # SemEval target -> question id in the prompts file
     "Donald Trump": "sem-trump",
@@ -41,13 +43,6 @@ SHORT = {
 }
 # Published zero-shot F_avg of JointCL (Liang et al., ACL 2022; BERT-base, GPU), for reference.
 JOINTCL = {"DT": 0.505, "HC": 0.548, "FM": 0.538, "LA": 0.495}
-
-
-def f1(gold: list[str], pred: list[str], label: str) -> float:
-    tp = sum(g == label and p == label for g, p in zip(gold, pred, strict=True))
-    fp = sum(g != label and p == label for g, p in zip(gold, pred, strict=True))
-    fn = sum(g == label and p != label for g, p in zip(gold, pred, strict=True))
-    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
 
 
 def read_tsv(path: Path) -> dict[str, list[tuple[str, str]]]:

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks._common import f1, machine
+
 STANCES = ("pro", "con", "neutral")
 TATA_ZERO_SHOT = 0.771
 
@@ -49,12 +51,7 @@ def read_csv(path: Path) -> dict[str, list[tuple[str, str, str]]]:
 
 
 def macro_f1(gold: list[str], pred: list[str]) -> tuple[float, dict[str, float]]:
-    per = {}
-    for label in STANCES:
-        tp = sum(g == label and p == label for g, p in zip(gold, pred, strict=True))
-        fp = sum(g != label and p == label for g, p in zip(gold, pred, strict=True))
-        fn = sum(g == label and p != label for g, p in zip(gold, pred, strict=True))
-        per[label] = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+    per = {label: f1(gold, pred, label) for label in STANCES}
     return sum(per.values()) / len(per), per
 
 
@@ -62,7 +59,6 @@ def read_topics(rows, encoder, calibration) -> list[str]:
     """The predicted stance of each (topic, text, stance) row, each topic asked once."""
     from bot.stance import general
 
-    names = general.LabelSpace.for_topic("x").names
     to_stance = {"favor": "pro", "against": "con", "neutral": "neutral", "off_topic": "neutral"}
     emb = encoder.encode([text for _, text, _ in rows])
     by_topic: dict[str, list[int]] = defaultdict(list)
@@ -70,10 +66,11 @@ def read_topics(rows, encoder, calibration) -> list[str]:
         by_topic[topic].append(i)
     pred = [""] * len(rows)
     for topic, idx in by_topic.items():
-        protos = general.prototypes(general.LabelSpace.for_topic(topic), encoder)
-        logits = calibration.scale * emb[idx] @ protos.T + calibration.biases(names)
+        space = general.LabelSpace.for_topic(topic)
+        protos = general.prototypes(space, encoder)
+        logits = calibration.scale * emb[idx] @ protos.T + calibration.biases(space.names)
         for i, k in zip(idx, np.argmax(logits, axis=1), strict=True):
-            pred[i] = to_stance[names[k]]
+            pred[i] = to_stance[space.names[k]]
     return pred
 
 
@@ -86,7 +83,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.data}: file not found (scripts/data/run_all.sh prepares it)", file=sys.stderr)
         return 2
 
-    from benchmarks._common import machine
     from benchmarks.fewshot import load_stack
 
     data = read_csv(args.data)
