@@ -826,7 +826,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="also learn from sentence pairs {text, translation} (JSON lines; "
         "scripts/data/convert_parallel_hindi.py): a translation loss that places each text near "
-        "its English translation. Not used by the shipped model (docs/stance-model.md)",
+        "its English translation. The shipped model was trained with it (docs/stance-model.md)",
     )
 
     sp = add(
