@@ -39,8 +39,8 @@ clean:
 
 # The abuse model from the seeds, the public datasets and real chat (README, Moderation: data
 # card). The fetched files live outside the repository.
-MODERATION_DATA ?= ../data/moderation
-CHAT_POOL ?= ../data/chat/train_pool.jsonl
+MODERATION_DATA ?= public-data/moderation
+CHAT_POOL ?= public-data/chat/train_pool.jsonl
 moderation-model: install
 	$(BIN)/stancebot moderation-data $(MODERATION_DATA)/raw $(MODERATION_DATA)
 	$(BIN)/stancebot train-moderation --extra $(MODERATION_DATA)/public_train.jsonl --chat $(CHAT_POOL)

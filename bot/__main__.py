@@ -777,13 +777,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add(
         "demo", "Replay the article's demo discussion offline and print the summary.", cmd_demo
     )
-    sp.add_argument("--out", type=Path, help="also write summary.md and summary.json here")
+    sp.add_argument(
+        "--out", type=Path, help="also write summary.md, summary.json and the chart PNGs here"
+    )
     sp.add_argument("--article", default="us-india", help="article id (default: us-india)")
     sp.add_argument("--db", type=Path, help="keep the demo database here (default: temporary)")
 
     sp = add(
         "classify",
-        'Read JSON lines {"id", "text"} on stdin; write {"id", "label", "confidence", "scores"}.',
+        'Read JSON lines {"id", "text"} on stdin; write {"id", "label", "confidence", "scores", '
+        '"reading"} ("low_confidence" where it applies).',
         cmd_classify,
     )
     sp.add_argument("--question", required=True, help="question id, e.g. partnership")
@@ -791,7 +794,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add(
         "train",
-        "Train the stance model (adapter + heads) from seeds/labelled and moderator corrections.",
+        "Train the stance model (adapter + heads) from seeds/labelled, the many-topic questions in "
+        "seeds/topics/train and moderator corrections.",
         cmd_train,
     )
     sp.add_argument("--question", help="refit only this question's head (on the current adapter)")
@@ -799,7 +803,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--db", help="fold in moderator corrections from this database (file or postgresql:// URL)"
     )
     sp.add_argument("--guild", type=int, help="with --db: only this server's corrections")
-    sp.add_argument("--out", type=Path, help="where to write the model (default: the shipped one)")
+    sp.add_argument(
+        "--out",
+        type=Path,
+        help="where to write the model (default: STANCEBOT_HEADS_DIR, else the shipped one)",
+    )
     sp.add_argument(
         "--heads-only",
         action="store_true",

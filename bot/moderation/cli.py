@@ -300,7 +300,7 @@ def add_commands(add) -> None:
     sp = add(
         "moderation-data",
         "Map the public abuse datasets onto the moderation categories and split them by source "
-        "into training and held-out files (README, data card).",
+        "into training and held-out files (docs/model-card.md, Moderation data).",
         cmd_moderation_data,
     )
     sp.add_argument("raw", type=Path, help="folder with the fetched files (davidson.csv, …)")

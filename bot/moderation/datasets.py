@@ -333,7 +333,7 @@ def read_gab_hate(path: Path) -> Iterator[PublicRow]:
                     yield PublicRow("gab-hate", rid, text, "civil", "public", "none")
 
 
-# Where each converter finds its file under the raw folder (README, data card).
+# Where each converter finds its file under the raw folder (docs/model-card.md, Moderation data).
 SOURCES = {
     "davidson": ("davidson.csv", read_davidson),
     "olid": ("olid-training.tsv", read_olid),
@@ -362,7 +362,8 @@ def build(
         path = raw / filename
         if not path.is_file():
             raise FileNotFoundError(
-                f"{path} is missing: fetch the {name} data (README, data card) into {raw}"
+                f"{path} is missing: fetch the {name} data into {raw} "
+                "(docs/model-card.md, Moderation data)"
             )
         rows.extend(reader(path))
     seen: set[str] = set()

@@ -3,10 +3,10 @@
 # moderation guide's categories (docs/model-card.md, Moderation data: the data card), from
 # snapshots of the public repositories (bare git directories, one per repository, under
 # $MIRROR as <owner>+<name>/repo), each file read at the commit the data card names. Writes
-# into RAW (default ../data/moderation/raw); none of it is ever committed.
+# into RAW (default public-data/moderation/raw); none of it is ever committed.
 set -e
 M=${MIRROR:?set MIRROR to the folder holding the repository snapshots}
-R=${1:-../data/moderation/raw}
+R=${1:-public-data/moderation/raw}
 mkdir -p "$R"
 get() {  # get OWNER+NAME COMMIT PATH [OUTPUT NAME]
     git --git-dir="$M/$1/repo" show "$2:$3" > "$R/${4:-$(basename "$3")}"
