@@ -37,8 +37,8 @@ format: install
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache
 
-# The abuse model from the seeds, the public datasets and real chat (README, Moderation: data
-# card). The fetched files live outside the repository.
+# The abuse model from the seeds, the public datasets and real chat (docs/model-card.md,
+# Moderation data). The fetched files live in public-data/, which git ignores.
 MODERATION_DATA ?= public-data/moderation
 CHAT_POOL ?= public-data/chat/train_pool.jsonl
 moderation-model: install

@@ -494,4 +494,15 @@ def test_public_examples_take_each_files_limit_and_drop_excluded_topics(tmp_path
     # SemEval's targets are never trained on; train.jsonl gives 7, the other file 3.
     assert topics.count("topic:school uniforms") == 7 and topics.count("topic:wind farms") == 3
     assert not any("clinton" in t for t in topics)
-    assert len(public_examples([a, b], GeneralArgs(public_limit=3))) == 6
+    # Without per-file exceptions every file gives public_limit.
+    assert len(public_examples([a, b], GeneralArgs(public_limit=3, public_limits=()))) == 6
+
+
+def test_the_default_recipe_is_the_one_the_shipped_adapter_records():
+    # `stancebot train --public … --parallel …` with no other option rebuilds the shipped model.
+    from dataclasses import asdict
+
+    from bot.stance import adapter
+
+    _, _, _, meta = adapter.load(SHIPPED_HEADS / "adapter.safetensors")
+    assert meta["args"] == json.loads(json.dumps(asdict(GeneralArgs())))

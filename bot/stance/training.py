@@ -461,7 +461,7 @@ class GeneralArgs:
     """Label-description training across many questions (bot.stance.general)."""
 
     seed: int = 20261205
-    epochs: int = 3  # passes over every question's replies
+    epochs: int = 5  # passes over every question's replies
     public_epochs: int = 1  # passes over the public data
     batch: int = 24  # replies of one question per batch
     off_topic: int = 6  # off-topic replies added to each question's batch (chat, other articles)
@@ -474,10 +474,10 @@ class GeneralArgs:
     learning_rate: float = 5e-4
     rank: int = 8
     alpha: float = 16.0
-    max_tokens: int = 64
+    max_tokens: int = 128  # per reply in training (VAST's comments have 94 words at the median)
     public_limit: int = 1400  # examples taken from each public data file (a fixed shuffle)
-    # Per-file exceptions to public_limit: (file name, limit), e.g. (("train.jsonl", 5000),)
-    public_limits: tuple[tuple[str, int], ...] = ()
+    # Per-file exceptions to public_limit, by file name: 5,000 of VAST's train comments
+    public_limits: tuple[tuple[str, int], ...] = (("train.jsonl", 5000),)
     parallel_epochs: int = 1  # passes over the translation pairs
     parallel_batch: int = 32  # translation pairs per batch (no English sentence twice)
     parallel_weight: float = 1.0  # weight of the translation loss
