@@ -786,7 +786,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add(
         "classify",
         'Read JSON lines {"id", "text"} on stdin; write {"id", "label", "confidence", "scores", '
-        '"reading"} ("low_confidence" where it applies).',
+        '"reading"} ("low_confidence" where it applies); a bad line gets {"id", "error"} in its '
+        "place, in order.",
         cmd_classify,
     )
     sp.add_argument("--question", required=True, help="question id, e.g. partnership")
