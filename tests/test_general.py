@@ -499,7 +499,8 @@ def test_public_examples_take_each_files_limit_and_drop_excluded_topics(tmp_path
 
 
 def test_the_default_recipe_is_the_one_the_shipped_adapter_records():
-    # `stancebot train --public … --parallel …` with no other option rebuilds the shipped model.
+    # `stancebot train --public … --parallel …` with no other option trains with the arguments
+    # the shipped adapter records.
     from dataclasses import asdict
 
     from bot.stance import adapter
