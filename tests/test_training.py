@@ -1,5 +1,6 @@
 """Training (adapter + heads) on tiny sets, corrections changing the next model, and eval."""
 
+import itertools
 import json
 import re
 
@@ -349,3 +350,60 @@ def test_stancebot_train_fits_heads_the_app_then_uses(tmp_path, tiny_labelled, m
     preds = classifier.predict("partnership", TINY["off_topic"] + TINY["gamesmanship"])
     assert [p.label for p in preds].count("off_topic") >= 5
     assert {p.model_version for p in preds} == {head.version}
+
+
+def _best_split_cost(lengths, overhead):
+    """The cheapest split of sorted lengths into consecutive chunks, by trying every split."""
+    n, best = len(lengths), float("inf")
+    for cuts in itertools.product([False, True], repeat=n - 1):
+        bounds = [0, *[i + 1 for i, c in enumerate(cuts) if c], n]
+        cost = sum(overhead + lengths[b - 1] * (b - a) for a, b in itertools.pairwise(bounds))
+        best = min(best, cost)
+    return best
+
+
+@pytest.mark.parametrize("overhead", [0, 5, 40, 10**9])
+def test_length_chunks_cover_every_text_once_at_the_least_padding(overhead):
+    from bot.stance.training import length_chunks
+
+    lengths = [3, 3, 4, 9, 10, 10, 31, 40, 128]
+    chunks = length_chunks(lengths, overhead)
+    assert chunks[0][0] == 0 and chunks[-1][1] == len(lengths)
+    assert all(a < b for a, b in chunks)
+    assert all(x[1] == y[0] for x, y in itertools.pairwise(chunks))
+    cost = sum(overhead + lengths[b - 1] * (b - a) for a, b in chunks)
+    assert cost == _best_split_cost(lengths, overhead)
+    if overhead == 10**9:
+        assert chunks == [(0, len(lengths))]  # one padded batch, as before
+    if overhead == 0:
+        assert len(chunks) == len(set(lengths))  # no padding at all
+
+
+def test_length_chunks_refuse_unsorted_lengths():
+    from bot.stance.training import length_chunks
+
+    with pytest.raises(ValueError, match="ascending"):
+        length_chunks([5, 3])
+
+
+def test_training_embeddings_in_length_chunks_equal_one_padded_batch(encoder, monkeypatch):
+    """Reading a batch's texts in length-sorted chunks changes the work, not the embeddings:
+    they match one padded batch and the bot's own encoder, in the texts' order."""
+    from bot.stance import training
+
+    texts = [
+        "ok",
+        "This looks like a partnership between equals, with a defence framework for ten "
+        "years and trade talks that both sides want to finish before the next election.",
+        "nahi yaar, sab politics hai",
+        "नहीं, यह सिर्फ राजनीति है",
+        "lol",
+        "Finally! Love walking there without cars",
+    ]
+    monkeypatch.setattr(training, "CHUNK_OVERHEAD_TOKENS", 10**9)
+    whole = training.embed_for_training(encoder.model, encoder.tokenizer, texts, 128)
+    monkeypatch.setattr(training, "CHUNK_OVERHEAD_TOKENS", 0)
+    chunked = training.embed_for_training(encoder.model, encoder.tokenizer, texts, 128)
+    assert chunked.requires_grad
+    assert np.abs(chunked.detach().numpy() - whole.detach().numpy()).max() < 1e-5
+    assert np.abs(chunked.detach().numpy() - encoder.encode(texts)).max() < 1e-5
