@@ -84,13 +84,13 @@ PRESETS: dict[str, Preset] = {
     "strict": Preset(
         0.3,
         "Strict: more goes to the review queue. Catches more veiled and borderline attacks; "
-        "expect ordinary messages in the queue every day on a busy server (about 1 in 90 "
+        "expect ordinary messages in the queue every day on a busy server (about 1 in 45 "
         "everyday chat messages).",
     ),
     "default": Preset(
         0.5,
         "Default: clear insults, threats, hate and spam go to review; everyday chat, teasing "
-        "and profanity not aimed at anyone pass (about 1 in 180 everyday messages is held).",
+        "and profanity not aimed at anyone pass (about 1 in 110 everyday messages is held).",
     ),
     "loose": Preset(
         0.8,
