@@ -202,7 +202,9 @@ def length_chunks(lengths: Sequence[int], overhead: int | None = None) -> list[t
 def embed_for_training(model, tokenizer, texts: Sequence[str], max_tokens: int):
     """The pooled, normalised embeddings of texts as the bot reads them (bot.stance.text), with
     gradients: the texts sorted by token length and read in the chunks `length_chunks` picks,
-    then put back in their order. The same embeddings as one padded batch, for less work."""
+    then put back in their order. With dropout off, the same embeddings as one padded batch, for
+    less work; in training, dropout's random draws fall differently, so an adapter trained this
+    way differs from one trained on padded batches as two seeds' adapters do."""
     import torch
 
     from bot.stance.text import for_encoder
