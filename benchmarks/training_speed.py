@@ -46,9 +46,9 @@ def time_setting(overhead: int, batches: int, public: Path | None, parallel: Pat
         if step > batches:
             raise _Stop
 
-    training.CHUNK_OVERHEAD_TOKENS = overhead
-    with tempfile.TemporaryDirectory() as out:
-        try:
+    before, training.CHUNK_OVERHEAD_TOKENS = training.CHUNK_OVERHEAD_TOKENS, overhead
+    try:
+        with tempfile.TemporaryDirectory() as out:
             training.train_general_model(
                 settings.model,
                 list(library.questions.values()),
@@ -61,8 +61,10 @@ def time_setting(overhead: int, batches: int, public: Path | None, parallel: Pat
                 progress=progress,
                 threads=settings.torch_threads,
             )
-        except _Stop:
-            pass
+    except _Stop:
+        pass
+    finally:
+        training.CHUNK_OVERHEAD_TOKENS = before
     if len(stamps) < 2:
         raise SystemExit("the plan has fewer than two batches: nothing to time")
     per_batch = (stamps[-1] - stamps[0]) / (len(stamps) - 1)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 
 import discord
+import pytest
 from discord.gateway import DiscordWebSocket
 
-from benchmarks import backfill, latency, pipeline, text, vast
+from benchmarks import backfill, latency, pipeline, text, training_speed, vast
 
 
 def test_pipeline_benchmark_runs(capsys):
@@ -49,6 +50,22 @@ def test_text_benchmark_runs():
     assert result["replies"] == {"english": 400, "hinglish": 160, "devanagari": 160}
     for name in ("english", "hinglish", "devanagari"):
         assert result["per_reply_us"][name]["warm"] > 0 and result["per_reply_us"][name]["cold"] > 0
+
+
+def test_training_speed_benchmark_times_batches_of_the_real_plan():
+    # Without public data the plan is the seeds' questions only; two batches are timed.
+    result = training_speed.time_setting(training_speed.ONE_BATCH, 2, None, None)
+    assert result["overhead_tokens"] == "one batch" and result["batches_timed"] == 2
+    assert result["seconds_per_batch"] > 0 and result["plan_batches"] > 100
+    chunked = training_speed.time_setting(0, 2, None, None)
+    assert chunked["overhead_tokens"] == 0 and chunked["plan_batches"] == result["plan_batches"]
+    assert training_speed.training.CHUNK_OVERHEAD_TOKENS == 512  # put back for the next caller
+
+
+def test_training_speed_benchmark_refuses_bad_overheads(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["training_speed", "--overheads", "0,lots"])
+    with pytest.raises(SystemExit, match="give whole numbers"):
+        training_speed.main()
 
 
 def test_vast_benchmark_runs(tmp_path, capsys):
