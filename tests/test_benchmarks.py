@@ -54,12 +54,13 @@ def test_text_benchmark_runs():
 
 def test_training_speed_benchmark_times_batches_of_the_real_plan():
     # Without public data the plan is the seeds' questions only; two batches are timed.
+    constant = training_speed.training.CHUNK_OVERHEAD_TOKENS
     result = training_speed.time_setting(training_speed.ONE_BATCH, 2, None, None)
     assert result["overhead_tokens"] == "one batch" and result["batches_timed"] == 2
     assert result["seconds_per_batch"] > 0 and result["plan_batches"] > 100
     chunked = training_speed.time_setting(0, 2, None, None)
     assert chunked["overhead_tokens"] == 0 and chunked["plan_batches"] == result["plan_batches"]
-    assert training_speed.training.CHUNK_OVERHEAD_TOKENS == 512  # put back for the next caller
+    assert training_speed.training.CHUNK_OVERHEAD_TOKENS == constant  # put back afterwards
 
 
 def test_training_speed_benchmark_refuses_bad_overheads(monkeypatch):
