@@ -505,5 +505,7 @@ def test_the_default_recipe_is_the_one_the_shipped_adapter_records():
 
     from bot.stance import adapter
 
-    _, _, _, meta = adapter.load(SHIPPED_HEADS / "adapter.safetensors")
-    assert meta["args"] == json.loads(json.dumps(asdict(GeneralArgs())))
+    _, config, _, meta = adapter.load(SHIPPED_HEADS / "adapter.safetensors")
+    # An adapter trained before `first_layer` existed trained every block: first_layer 0.
+    recorded = {"first_layer": config.first_layer} | meta["args"]
+    assert recorded == json.loads(json.dumps(asdict(GeneralArgs())))

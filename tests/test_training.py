@@ -407,3 +407,44 @@ def test_training_embeddings_in_length_chunks_equal_one_padded_batch(encoder, mo
     assert chunked.requires_grad
     assert np.abs(chunked.detach().numpy() - whole.detach().numpy()).max() < 1e-5
     assert np.abs(chunked.detach().numpy() - encoder.encode(texts)).max() < 1e-5
+
+
+def test_lora_from_an_upper_block_trains_only_the_blocks_above_and_round_trips(tmp_path):
+    """AdapterConfig.first_layer: the blocks below it get no LoRA and no gradients (so the
+    backward pass stops there); the file says which blocks it holds, and merging changes those
+    blocks' weights only. A block the encoder lacks is refused by name."""
+    import torch
+    from transformers import BertModel
+
+    from bot.stance import adapter
+
+    folder = save_tiny_model(tmp_path / "tiny", BertModel)  # blocks 0 and 1
+    enc = Encoder.load(str(folder))
+    config = adapter.AdapterConfig(rank=2, alpha=4.0, first_layer=1)
+    params = adapter.attach(enc.model, config, seed=1)
+    assert len(params) == 2 * len(adapter.TARGETS)  # block 1 only
+    batch = enc.tokenizer(
+        ["a genuine partnership", "pure theatre"], return_tensors="pt", padding=True
+    )
+    enc.model(**batch).last_hidden_state.sum().backward()
+    assert all(p.grad is not None for p in params)
+    lower = enc.model.encoder.layer[0]
+    assert all(p.grad is None and not p.requires_grad for p in lower.parameters())
+    with torch.no_grad():
+        for p in params[1::2]:  # lora_b starts at zero: give the update something to add
+            p.add_(0.1)
+    state = adapter.detach(enc.model, config)
+    assert {k.split(".")[2] for k in state} == {"1"}
+
+    path = tmp_path / adapter.ADAPTER_FILE
+    adapter.save(path, state, config, base="b", meta={})
+    loaded, config_back, _, _ = adapter.load(path)
+    assert config_back == config and loaded.keys() == state.keys()
+
+    before = {k: v.clone() for k, v in enc.model.state_dict().items()}
+    adapter.merge(enc.model, loaded, config_back)
+    changed = {k for k, v in enc.model.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed == {f"encoder.layer.1.{t}.weight" for t in adapter.TARGETS}
+
+    with pytest.raises(ValueError, match="first_layer 2: the encoder has blocks 0 to 1"):
+        adapter.attach(enc.model, adapter.AdapterConfig(first_layer=2))

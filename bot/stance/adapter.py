@@ -25,6 +25,9 @@ class AdapterConfig:
     rank: int = 8
     alpha: float = 16.0
     targets: tuple[str, ...] = TARGETS
+    # LoRA on the blocks from this one up; those below stay frozen, so that in training the
+    # backward pass stops at this block (less work per step).
+    first_layer: int = 0
 
     @property
     def scale(self) -> float:
@@ -44,9 +47,15 @@ def _set_module(root, dotted: str, value) -> None:
     setattr(root, last, value)
 
 
-def target_paths(model, targets: tuple[str, ...]) -> list[str]:
-    layers = model.encoder.layer
-    return [f"encoder.layer.{i}.{t}" for i in range(len(layers)) for t in targets]
+def target_paths(model, config: AdapterConfig) -> list[str]:
+    layers = len(model.encoder.layer)
+    if not 0 <= config.first_layer < layers:
+        raise ValueError(
+            f"first_layer {config.first_layer}: the encoder has blocks 0 to {layers - 1}"
+        )
+    return [
+        f"encoder.layer.{i}.{t}" for i in range(config.first_layer, layers) for t in config.targets
+    ]
 
 
 def attach(model, config: AdapterConfig, *, seed: int = 0):
@@ -73,7 +82,7 @@ def attach(model, config: AdapterConfig, *, seed: int = 0):
     for p in model.parameters():
         p.requires_grad = False
     params = []
-    for path in target_paths(model, config.targets):
+    for path in target_paths(model, config):
         wrapped = LoRALinear(_module(model, path), gen)
         _set_module(model, path, wrapped)
         params += [wrapped.lora_a, wrapped.lora_b]
@@ -83,7 +92,7 @@ def attach(model, config: AdapterConfig, *, seed: int = 0):
 def detach(model, config: AdapterConfig) -> dict[str, np.ndarray]:
     """Unwrap the LoRA modules (restoring the plain base layers) and return their weights."""
     state = {}
-    for path in target_paths(model, config.targets):
+    for path in target_paths(model, config):
         wrapped = _module(model, path)
         state[f"{path}.lora_a"] = wrapped.lora_a.detach().cpu().numpy().astype(np.float32)
         state[f"{path}.lora_b"] = wrapped.lora_b.detach().cpu().numpy().astype(np.float32)
@@ -95,8 +104,9 @@ def merge(model, state: dict[str, np.ndarray], config: AdapterConfig) -> None:
     """Add the low-rank updates into the base weights in place (no cost at inference)."""
     import torch
 
+    paths = [key.removesuffix(".lora_a") for key in state if key.endswith(".lora_a")]
     with torch.no_grad():
-        for path in target_paths(model, config.targets):
+        for path in paths:
             a = torch.from_numpy(state[f"{path}.lora_a"])
             b = torch.from_numpy(state[f"{path}.lora_b"])
             _module(model, path).weight += (b @ a) * config.scale
@@ -124,6 +134,7 @@ def save(
             "rank": str(config.rank),
             "alpha": str(config.alpha),
             "targets": json.dumps(list(config.targets)),
+            "first_layer": str(config.first_layer),
             "meta": json.dumps(meta, sort_keys=True),
         },
     )
@@ -138,7 +149,10 @@ def load(path: Path) -> tuple[dict[str, np.ndarray], AdapterConfig, str, dict]:
         state = {k: fh.get_tensor(k) for k in fh.keys()}
     try:
         config = AdapterConfig(
-            rank=int(md["rank"]), alpha=float(md["alpha"]), targets=tuple(json.loads(md["targets"]))
+            rank=int(md["rank"]),
+            alpha=float(md["alpha"]),
+            targets=tuple(json.loads(md["targets"])),
+            first_layer=int(md.get("first_layer", 0)),  # adapters before it: every block
         )
         return state, config, md["base"], json.loads(md.get("meta", "{}"))
     except (KeyError, ValueError) as exc:

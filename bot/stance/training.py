@@ -231,8 +231,7 @@ def _train_lora(
     encoder: Encoder,
     *,
     seed: int,
-    rank: int,
-    alpha: float,
+    config: AdapterConfig,
     learning_rate: float,
     make_plan: Callable[[random.Random], list],
     batch_loss: Callable,
@@ -248,7 +247,6 @@ def _train_lora(
         raise RuntimeError("train the adapter on the base encoder, not an adapted one")
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    config = AdapterConfig(rank=rank, alpha=alpha)
     model, tok = encoder.model, encoder.tokenizer
     params = adapter.attach(model, config, seed=seed)
     optimiser = torch.optim.AdamW(params, lr=learning_rate)
@@ -292,8 +290,7 @@ def train_adapter(
     return _train_lora(
         encoder,
         seed=args.seed,
-        rank=args.rank,
-        alpha=args.alpha,
+        config=AdapterConfig(rank=args.rank, alpha=args.alpha),
         learning_rate=args.learning_rate,
         make_plan=lambda rng: _batches(sets, args, rng),
         batch_loss=batch_loss,
@@ -529,6 +526,11 @@ class GeneralArgs:
     parallel_epochs: int = 1  # passes over the translation pairs
     parallel_batch: int = 32  # translation pairs per batch (no English sentence twice)
     parallel_weight: float = 1.0  # weight of the translation loss
+    first_layer: int = 0  # LoRA on the encoder's blocks from this one up (AdapterConfig)
+
+
+def general_adapter_config(args: GeneralArgs) -> AdapterConfig:
+    return AdapterConfig(rank=args.rank, alpha=args.alpha, first_layer=args.first_layer)
 
 
 def _translation_batches(pairs: Sequence, size: int, rng: random.Random) -> list[list]:
@@ -693,8 +695,7 @@ def train_general_adapter(
     return _train_lora(
         encoder,
         seed=args.seed,
-        rank=args.rank,
-        alpha=args.alpha,
+        config=general_adapter_config(args),
         learning_rate=args.learning_rate,
         make_plan=lambda rng: _general_plan(sets, public, chatter, args, rng, parallel),
         batch_loss=batch_loss,
@@ -818,7 +819,7 @@ def train_general_model(
         progress,
         parallel=pairs,
     )
-    config = AdapterConfig(rank=args.rank, alpha=args.alpha)
+    config = general_adapter_config(args)
     meta = {
         "kind": "general",
         "questions": [s.question.id for s in own] + [s.question.id for s in topic_sets],
