@@ -1,14 +1,17 @@
 """How fast the general model's adapter trains: seconds per batch of the shipped recipe's own
 plan, with the texts of each encoder call read in length-sorted chunks (training.length_chunks)
-at several per-chunk overheads, and as one padded batch (the way it trained before).
+at several per-chunk overheads, and as one padded batch (the way it trained before); or, with
+--first-layers, with LoRA on the encoder's blocks from each given block up (GeneralArgs.
+first_layer: the backward pass stops there), at the recipe's chunk overhead.
 
     .venv/bin/python -m benchmarks.training_speed --public public-data \\
         --parallel public-data/parallel/hin_eng.jsonl [--batches 40] [--overheads 256,512,1024]
+        [--first-layers 0,2,3]
 
 Each setting runs `stancebot train`'s general-model step (training.train_general_model, the
 shipped GeneralArgs) from a fresh adapter on the same first `--batches` + 1 batches of the
 plan, and is stopped there; the first batch (warm-up) is not timed. Every setting sees the
-same batches, so the settings differ only in how the texts are padded. The whole run's time is
+same batches, so the settings differ only in how the texts are padded (or which blocks learn). The whole run's time is
 about (total batches, printed) x seconds per batch. Prints one JSON object; nothing is saved.
 """
 
@@ -30,7 +33,13 @@ class _Stop(Exception):
     pass
 
 
-def time_setting(overhead: int, batches: int, public: Path | None, parallel: Path | None):
+def time_setting(
+    overhead: int,
+    batches: int,
+    public: Path | None,
+    parallel: Path | None,
+    first_layer: int | None = None,
+):
     from bot.app import load_library
     from bot.config import load_settings
 
@@ -60,6 +69,7 @@ def time_setting(overhead: int, batches: int, public: Path | None, parallel: Pat
                 parallel=parallel,
                 progress=progress,
                 threads=settings.torch_threads,
+                args=None if first_layer is None else training.GeneralArgs(first_layer=first_layer),
             )
     except _Stop:
         pass
@@ -70,11 +80,19 @@ def time_setting(overhead: int, batches: int, public: Path | None, parallel: Pat
     per_batch = (stamps[-1] - stamps[0]) / (len(stamps) - 1)
     return {
         "overhead_tokens": "one batch" if overhead == ONE_BATCH else overhead,
+        "first_layer": training.GeneralArgs().first_layer if first_layer is None else first_layer,
         "batches_timed": len(stamps) - 1,
         "seconds_per_batch": round(per_batch, 3),
         "plan_batches": total,
         "whole_run_minutes_estimate": round(per_batch * total / 60, 1),
     }
+
+
+def _numbers(text: str, option: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise SystemExit(f"{option} {text!r}: give whole numbers, e.g. 0,256,1024") from None
 
 
 def main() -> None:
@@ -87,22 +105,27 @@ def main() -> None:
         default="256,512,1024",
         help="per-chunk overheads in tokens to try, comma-separated (one padded batch also runs)",
     )
+    parser.add_argument(
+        "--first-layers",
+        help="instead: LoRA from each of these blocks up, comma-separated (0: every block)",
+    )
     args = parser.parse_args()
     for path in (args.public, args.parallel):
         if path is not None and not path.exists():
             raise SystemExit(f"{path}: not found; prepare it as seeds/DATA.md says")
-    try:
-        overheads = [int(x) for x in args.overheads.split(",") if x.strip()]
-    except ValueError:
-        raise SystemExit(
-            f"--overheads {args.overheads!r}: give whole numbers, e.g. 0,256,1024"
-        ) from None
+    overheads, first_layers = _numbers(args.overheads, "--overheads"), None
+    if args.first_layers is not None:
+        first_layers = _numbers(args.first_layers, "--first-layers")
+    settings = (
+        [(o, None) for o in (ONE_BATCH, *overheads)]
+        if first_layers is None
+        else [(training.CHUNK_OVERHEAD_TOKENS, fl) for fl in first_layers]
+    )
     results = {
         "machine": machine(),
         "root": str(ROOT),
         "settings": [
-            time_setting(o, args.batches, args.public, args.parallel)
-            for o in (ONE_BATCH, *overheads)
+            time_setting(o, args.batches, args.public, args.parallel, fl) for o, fl in settings
         ],
     }
     print(json.dumps(results, indent=2))

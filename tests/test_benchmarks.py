@@ -63,9 +63,18 @@ def test_training_speed_benchmark_times_batches_of_the_real_plan():
     assert training_speed.training.CHUNK_OVERHEAD_TOKENS == constant  # put back afterwards
 
 
-def test_training_speed_benchmark_refuses_bad_overheads(monkeypatch):
-    monkeypatch.setattr("sys.argv", ["training_speed", "--overheads", "0,lots"])
-    with pytest.raises(SystemExit, match="give whole numbers"):
+def test_training_speed_benchmark_times_lora_on_the_upper_blocks():
+    result = training_speed.time_setting(0, 2, None, None, first_layer=3)
+    assert result["first_layer"] == 3 and result["batches_timed"] == 2
+    assert result["seconds_per_batch"] > 0
+
+
+@pytest.mark.parametrize(
+    "argv", [["--overheads", "0,lots"], ["--first-layers", "3,top"]], ids=["overheads", "blocks"]
+)
+def test_training_speed_benchmark_refuses_bad_numbers(monkeypatch, argv):
+    monkeypatch.setattr("sys.argv", ["training_speed", *argv])
+    with pytest.raises(SystemExit, match=f"{argv[0]} .*: give whole numbers"):
         training_speed.main()
 
 

@@ -11,6 +11,7 @@ python3 "$S/convert_vast.py" "$M/HITSZ-HLT+JointCL/repo" "$M/PQH-hub+GLMCL_stanc
 python3 "$S/filter_vast_semeval_topics.py" "$D/vast"
 python3 "$S/convert_semeval2016.py" "$M/BinLiang-NLP+TPDG/repo" "$D/semeval2016"
 python3 "$S/convert_stance_extra.py" "$M/unclevikram+anlp-final-project/repo" "$M/nicobari30+argumentativeRelationClaimPolarityDataset/repo/.git" "$D/stance_extra"
+python3 "$S/convert_tweet_stance.py" "$M/chuchun8+CKD/repo" c6ec3a92ff7ac3360d2e28c17944bb586d676855 "$D/tweets"
 python3 "$S/build_chat_pools.py" "$M/jkkummerfeld+irc-disentanglement/repo" "$M/preethac+Software-related-Slack-Chats-with-Disentangled-Conversations/repo/.git" "$D/chat" 6000 4000
 python3 "$S/convert_parallel_hindi.py" "$M/DebanshuCS+Deep_Learning_Seq2Seq/repo" "$M/yash9439+Code-Mixed-Machine-Translation/repo" 7c66c3d72baf08bd9bb973308fd5871b0cfc81e2 "$D/parallel"
 # The two Hindi glossaries the encoder reads are shipped (bot/stance/artifacts/, CC BY-SA);

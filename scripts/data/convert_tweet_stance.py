@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Tweet stance datasets -> public-data/tweets/<name>.jsonl  {"topic","text","stance"}
+
+Source: chuchun8/CKD (Li & Caragea, Findings of ACL 2023), which carries the tweet text of
+  data/covid19/raw_{train,val,test}_all_onecol.csv  COVID-19 stance (Glandt et al., ACL 2021):
+      face masks, stay-at-home orders, Anthony Fauci, keeping schools closed; FAVOR/AGAINST/NONE.
+      Split sizes and labels match the authors' ID-only release
+      (kglandt/stance-detection-in-covid-19-tweets).
+  data/pstance/raw_{train,val,test}_all_onecol.csv    P-Stance (Li et al., Findings of ACL 2021):
+      Joe Biden, Bernie Sanders (Donald Trump, a SemEval-2016 target, dropped); FAVOR/AGAINST.
+No licence is stated for the data: research data, cite the papers (seeds/DATA.md).
+
+Only the train splits are written (the val and test splits are left out). Tweets that name a
+reserved SemEval-2016 target (Trump, Clinton, feminism, abortion, atheism, climate change)
+are dropped, so that no training text carries a stance on a target the model is scored on.
+Text is kept as the source has it (whitespace stripped); exact duplicates are dropped.
+
+Usage: convert_tweet_stance.py CKD_GITDIR COMMIT [OUTDIR]   (standard library only)
+"""
+
+import csv
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+
+DATASETS = {
+    "covid19_stance": (
+        "data/covid19",
+        {
+            "face masks": "wearing face masks",
+            "stay at home orders": "stay-at-home orders",
+            "fauci": "Anthony Fauci",
+            "school closures": "keeping schools closed",
+        },
+    ),
+    "pstance": ("data/pstance", {"Joe Biden": "Joe Biden", "Bernie Sanders": "Bernie Sanders"}),
+}
+STANCE = {"FAVOR": "pro", "AGAINST": "con", "NONE": "neutral"}
+RESERVED = re.compile(
+    r"trump|clinton|hillary|feminis|abortion|pro-?life|pro-?choice|atheis|climate|global warming",
+    re.IGNORECASE,
+)
+
+
+def rows(gitdir: str, commit: str, path: str) -> list[dict]:
+    raw = subprocess.run(
+        ["git", f"--git-dir={gitdir}", "show", f"{commit}:{path}"], check=True, capture_output=True
+    ).stdout.decode("utf-8")
+    return list(csv.DictReader(io.StringIO(raw)))
+
+
+def main() -> None:
+    if len(sys.argv) < 3:
+        raise SystemExit(__doc__.strip().splitlines()[-1])
+    gitdir, commit = sys.argv[1], sys.argv[2]
+    out = sys.argv[3] if len(sys.argv) > 3 else "public-data/tweets"
+    os.makedirs(out, exist_ok=True)
+    for name, (folder, topics) in DATASETS.items():
+        kept, seen, dropped = [], set(), Counter()
+        for r in rows(gitdir, commit, f"{folder}/raw_train_all_onecol.csv"):
+            target, text = r["Target 1"].strip(), r["Tweet"].strip()
+            if target not in topics:
+                dropped["target " + target] += 1
+                continue
+            if not text or RESERVED.search(text):
+                dropped["names a reserved target" if text else "empty"] += 1
+                continue
+            row = {"topic": topics[target], "text": text, "stance": STANCE[r["Stance 1"].strip()]}
+            key = (row["topic"], text)
+            if key in seen:
+                dropped["duplicate"] += 1
+                continue
+            seen.add(key)
+            kept.append(row)
+        with open(os.path.join(out, f"{name}.jsonl"), "w", encoding="utf-8") as fh:
+            for row in kept:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        counts = Counter((r["topic"], r["stance"]) for r in kept)
+        print(f"{name}: {len(kept)} kept; dropped {dict(dropped)}")
+        for (topic, stance), n in sorted(counts.items()):
+            print(f"  {topic} / {stance}: {n}")
+
+
+if __name__ == "__main__":
+    main()
