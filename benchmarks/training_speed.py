@@ -11,8 +11,9 @@ first_layer: the backward pass stops there), at the recipe's chunk overhead.
 Each setting runs `stancebot train`'s general-model step (training.train_general_model, the
 shipped GeneralArgs) from a fresh adapter on the same first `--batches` + 1 batches of the
 plan, and is stopped there; the first batch (warm-up) is not timed. Every setting sees the
-same batches, so the settings differ only in how the texts are padded (or which blocks learn). The whole run's time is
-about (total batches, printed) x seconds per batch. Prints one JSON object; nothing is saved.
+same batches, so the settings differ only in how the texts are padded (or which blocks learn).
+The whole run's time is about (total batches, printed) x seconds per batch. Prints one JSON
+object; nothing is saved.
 """
 
 from __future__ import annotations

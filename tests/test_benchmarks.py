@@ -9,7 +9,7 @@ import discord
 import pytest
 from discord.gateway import DiscordWebSocket
 
-from benchmarks import backfill, latency, pipeline, text, training_speed, vast
+from benchmarks import backfill, latency, pipeline, text, training_speed, tweets, vast
 
 
 def test_pipeline_benchmark_runs(capsys):
@@ -58,15 +58,12 @@ def test_training_speed_benchmark_times_batches_of_the_real_plan():
     result = training_speed.time_setting(training_speed.ONE_BATCH, 2, None, None)
     assert result["overhead_tokens"] == "one batch" and result["batches_timed"] == 2
     assert result["seconds_per_batch"] > 0 and result["plan_batches"] > 100
-    chunked = training_speed.time_setting(0, 2, None, None)
+    assert result["first_layer"] == 0  # the recipe's: every block
+    # Chunks at another overhead, LoRA on the upper blocks only (--first-layers).
+    chunked = training_speed.time_setting(0, 2, None, None, first_layer=3)
     assert chunked["overhead_tokens"] == 0 and chunked["plan_batches"] == result["plan_batches"]
+    assert chunked["first_layer"] == 3 and chunked["seconds_per_batch"] > 0
     assert training_speed.training.CHUNK_OVERHEAD_TOKENS == constant  # put back afterwards
-
-
-def test_training_speed_benchmark_times_lora_on_the_upper_blocks():
-    result = training_speed.time_setting(0, 2, None, None, first_layer=3)
-    assert result["first_layer"] == 3 and result["batches_timed"] == 2
-    assert result["seconds_per_batch"] > 0
 
 
 @pytest.mark.parametrize(
@@ -116,3 +113,54 @@ def test_vast_scoring_is_macro_f1_over_the_three_stances():
     score, per = vast.macro_f1(["pro", "con", "neutral", "pro"], ["pro", "pro", "neutral", "pro"])
     assert per == {"pro": 0.8, "con": 0.0, "neutral": 1.0}
     assert score == (0.8 + 0.0 + 1.0) / 3
+
+
+def test_tweets_benchmark_scores_each_file_and_topic(tmp_path, capsys):
+    # Files shaped as scripts/data/convert_tweet_stance.py writes them (the real test splits
+    # are public data, never in the repo); one with neutral tweets, one without.
+    rows = [
+        {
+            "topic": "wearing face masks",
+            "text": "Masks save lives, wear one #WearAMask",
+            "stance": "pro",
+        },
+        {
+            "topic": "wearing face masks",
+            "text": "I will never wear a mask, it's tyranny",
+            "stance": "con",
+        },
+        {
+            "topic": "wearing face masks",
+            "text": "New mask guidance out today from the CDC",
+            "stance": "neutral",
+        },
+        {
+            "topic": "school closures",
+            "text": "Keep the schools closed until it is safe",
+            "stance": "pro",
+        },
+        {"topic": "school closures", "stance": "con"},
+    ]
+    covid = tmp_path / "covid.test.jsonl"
+    covid.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    two = tmp_path / "two.test.jsonl"
+    two.write_text(json.dumps(rows[0]) + "\n" + json.dumps(rows[1]) + "\n")
+    assert tweets.main(["--data", str(covid), str(two), "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    assert f"{covid}:5: skipped" in err
+    files = json.loads(out)["files"]
+    assert files["covid.test.jsonl"]["tweets"] == 4 and "macro_f1" in files["covid.test.jsonl"]
+    assert set(files["covid.test.jsonl"]["per_topic_f_avg"]) == {
+        "school closures",
+        "wearing face masks",
+    }
+    assert files["two.test.jsonl"]["tweets"] == 2 and "macro_f1" not in files["two.test.jsonl"]
+    assert tweets.main(["--data", str(tmp_path / "missing.jsonl")]) == 2
+    (tmp_path / "bad.jsonl").write_text("{not json\n")
+    assert tweets.main(["--data", str(tmp_path / "bad.jsonl")]) == 2
+    assert "bad.jsonl" in capsys.readouterr().err
+
+
+def test_tweets_score_is_the_mean_f1_of_favour_and_against():
+    gold, pred = ["pro", "con", "neutral", "pro"], ["pro", "pro", "neutral", "pro"]
+    assert tweets.f_avg(gold, pred) == (0.8 + 0.0) / 2

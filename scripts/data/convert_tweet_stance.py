@@ -10,16 +10,19 @@ Source: chuchun8/CKD (Li & Caragea, Findings of ACL 2023), which carries the twe
       Joe Biden, Bernie Sanders (Donald Trump, a SemEval-2016 target, dropped); FAVOR/AGAINST.
 No licence is stated for the data: research data, cite the papers (seeds/DATA.md).
 
-Only the train splits are written (the val and test splits are left out). Tweets that name a
-reserved SemEval-2016 target (Trump, Clinton, feminism, abortion, atheism, climate change)
-are dropped, so that no training text carries a stance on a target the model is scored on.
-Text is kept as the source has it (whitespace stripped); exact duplicates are dropped.
+Writes <name>.jsonl from the train split, for training: tweets that name a reserved SemEval-2016
+target (Trump, Clinton, feminism, abortion, atheism, climate change) are dropped there, so that
+no training text carries a stance on a target the model is scored on. And <name>.test.jsonl
+from the test split, for figures only (`python -m benchmarks.tweets`), every tweet kept. The
+val split is left out. Text is kept as the source has it (whitespace stripped); exact
+duplicates are dropped.
 
 Usage: convert_tweet_stance.py CKD_GITDIR COMMIT [OUTDIR]   (standard library only)
 """
 
 import csv
 import io
+import itertools
 import json
 import os
 import re
@@ -59,14 +62,14 @@ def main() -> None:
     gitdir, commit = sys.argv[1], sys.argv[2]
     out = sys.argv[3] if len(sys.argv) > 3 else "public-data/tweets"
     os.makedirs(out, exist_ok=True)
-    for name, (folder, topics) in DATASETS.items():
+    for (name, (folder, topics)), split in itertools.product(DATASETS.items(), ("train", "test")):
         kept, seen, dropped = [], set(), Counter()
-        for r in rows(gitdir, commit, f"{folder}/raw_train_all_onecol.csv"):
+        for r in rows(gitdir, commit, f"{folder}/raw_{split}_all_onecol.csv"):
             target, text = r["Target 1"].strip(), r["Tweet"].strip()
             if target not in topics:
                 dropped["target " + target] += 1
                 continue
-            if not text or RESERVED.search(text):
+            if not text or (split == "train" and RESERVED.search(text)):
                 dropped["names a reserved target" if text else "empty"] += 1
                 continue
             row = {"topic": topics[target], "text": text, "stance": STANCE[r["Stance 1"].strip()]}
@@ -76,11 +79,12 @@ def main() -> None:
                 continue
             seen.add(key)
             kept.append(row)
-        with open(os.path.join(out, f"{name}.jsonl"), "w", encoding="utf-8") as fh:
+        file = f"{name}.jsonl" if split == "train" else f"{name}.{split}.jsonl"
+        with open(os.path.join(out, file), "w", encoding="utf-8") as fh:
             for row in kept:
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         counts = Counter((r["topic"], r["stance"]) for r in kept)
-        print(f"{name}: {len(kept)} kept; dropped {dict(dropped)}")
+        print(f"{file}: {len(kept)} kept; dropped {dict(dropped)}")
         for (topic, stance), n in sorted(counts.items()):
             print(f"  {topic} / {stance}: {n}")
 
