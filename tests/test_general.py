@@ -100,6 +100,34 @@ def test_discord_markdown_is_read_as_it_renders():
         assert for_encoder(same) == same
 
 
+def test_hashtags_and_handles_of_several_words_are_read_as_their_words():
+    """A pasted tweet's "#WearAMask" or "@JoeBiden" reads as its words; a one-word tag ("#general",
+    "@Sam", "@everyone": Discord chatter), Discord's own mentions, HTML entities and tags inside
+    words or links stay as typed."""
+    assert for_encoder("Do it. #WearAMask #stay_home") == "Do it. Wear A Mask stay home"
+    assert for_encoder("@JoeBiden is right on #COVID19") == "Joe Biden is right on COVID 19"
+    assert for_encoder("#OPENAMERICANOW now") == "#OPENAMERICANOW now"  # no case to split on
+    for same in (
+        "sorry, meant to post this in #general",
+        "happy birthday @Sam!!",
+        "who keeps pinging @everyone",
+        "<@123456> see <#987654>",
+        "it&#39;s fine",
+        "C# and me@host.example",
+        "https://example.com/#TopOfPage",
+        "# Heading",
+    ):
+        assert for_encoder(same) == same
+
+
+def test_a_pasted_tweets_hashtags_carry_its_side(classifier):
+    # The tags are the whole argument: read as their words, they are a side (read as typed, the
+    # first was gamesmanship at 0.46 and the second off topic at 0.74).
+    texts = ["#RealPartnership #TrustedAllies", "#PoliticalTheatre #PhotoOp"]
+    preds = classifier.predict("partnership", texts)
+    assert [p.label for p in preds] == ["partnership", "gamesmanship"], preds
+
+
 def test_a_masked_link_does_not_make_a_reply_chatter(classifier):
     text = "Genuine **partnership** built on respect: [Read it](https://evil.example/x) __here__"
     (pred,) = classifier.predict("partnership", [text])
