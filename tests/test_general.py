@@ -144,6 +144,16 @@ def test_hindi_words_are_read_as_their_english_gloss():
     assert for_encoder("प्रियंका") == "priynka"  # a name: transliterated
 
 
+def test_names_in_the_news_are_read_as_names_in_either_script():
+    """The glossaries read some names as words ("मोदी" as "grocer", "शाह" as "king", "amit" as
+    "inerasable") and the transliteration "ट्रम्प" as "tramp": they read as the names."""
+    assert for_encoder("ट्रम्प और मोदी दोस्त हैं") == "trump aur modi friend hain"
+    assert for_encoder("अमित शाह") == "amit shah"
+    assert for_encoder("ट्रंप") == "trump"  # not Wiktionary's "transliteration of the english …"
+    assert for_encoder("Modi ji ka dikhava hai") == "Modi ji ka ostentation hai"
+    assert for_encoder("amit shah bhi wahan tha").startswith("amit shah ")
+
+
 def test_hinglish_words_are_read_as_their_english_gloss_and_english_stays():
     assert for_encoder("Rishta asli hai, dikhava nahi") == "relationship real hai, ostentation no"
     assert for_encoder("yah sajhedari asli hai") == for_encoder("यह साझेदारी असली है")

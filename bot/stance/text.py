@@ -112,6 +112,27 @@ _AS_SPOKEN = frozenset(
 )
 
 
+# People in the news whose names a glossary or the transliteration misreads: Wiktionary glosses
+# "मोदी" as "grocer" and "शाह" as "king", "ट्रम्प" transliterates to "tramp", and Dakshina's
+# "amit" glosses as "inerasable". Read as their names, in either script.
+_NAMES = {
+    "मोदी": "modi",
+    "नरेंद्र": "narendra",
+    "ट्रंप": "trump",
+    "ट्रम्प": "trump",
+    "शाह": "shah",
+    "अमित": "amit",
+    "राहुल": "rahul",
+    "गांधी": "gandhi",
+    "जयशंकर": "jaishankar",
+    "रुबियो": "rubio",
+    "बाइडेन": "biden",
+    "बाइडन": "biden",
+    "केजरीवाल": "kejriwal",
+}
+_LATIN_NAMES = frozenset(_NAMES.values())
+
+
 @functools.cache
 def _glossary(path: Path) -> dict[str, str]:
     try:
@@ -142,6 +163,8 @@ def _latin_word(match: re.Match[str]) -> str:
     word = match.group(1)
     if word is None:  # a link, mention or emote
         return match.group(0)
+    if word.lower() in _LATIN_NAMES:
+        return word
     return _glossary(HINGLISH_GLOSSARY).get(word.lower(), word)
 
 
@@ -149,7 +172,7 @@ def _latin_word(match: re.Match[str]) -> str:
 def _word(word: str) -> str:
     """A Devanagari word as the encoder reads it: its English gloss, or its Hinglish spelling."""
     word = unicodedata.normalize("NFC", word)
-    return gloss(word) or _transliterated(word)
+    return _NAMES.get(word) or gloss(word) or _transliterated(word)
 
 
 def _transliterated(word: str) -> str:
