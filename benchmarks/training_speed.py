@@ -117,6 +117,8 @@ def main() -> None:
     overheads, first_layers = _numbers(args.overheads, "--overheads"), None
     if args.first_layers is not None:
         first_layers = _numbers(args.first_layers, "--first-layers")
+        if bad := [n for n in first_layers if n < 0]:
+            raise SystemExit(f"--first-layers {bad[0]}: blocks are numbered from 0")
     settings = (
         [(o, None) for o in (ONE_BATCH, *overheads)]
         if first_layers is None
@@ -125,10 +127,15 @@ def main() -> None:
     results = {
         "machine": machine(),
         "root": str(ROOT),
-        "settings": [
-            time_setting(o, args.batches, args.public, args.parallel, fl) for o, fl in settings
-        ],
+        "settings": [],
     }
+    for o, fl in settings:
+        try:
+            results["settings"].append(
+                time_setting(o, args.batches, args.public, args.parallel, fl)
+            )
+        except ValueError as exc:  # a block the encoder lacks, or unreadable data: one line
+            raise SystemExit(str(exc)) from None
     print(json.dumps(results, indent=2))
 
 

@@ -75,6 +75,12 @@ def test_training_speed_benchmark_refuses_bad_numbers(monkeypatch, argv):
         training_speed.main()
 
 
+def test_training_speed_benchmark_refuses_a_negative_block(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["training_speed", "--first-layers", "3,-1"])
+    with pytest.raises(SystemExit, match="--first-layers -1: blocks are numbered from 0"):
+        training_speed.main()
+
+
 def test_vast_benchmark_runs(tmp_path, capsys):
     # A VAST-shaped CSV written here (the real test set is public data, never in the repo).
     rows = [

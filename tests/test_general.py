@@ -22,7 +22,7 @@ from bot.stance.general import (
     prototypes,
     read_parallel,
 )
-from bot.stance.text import for_encoder
+from bot.stance.text import for_encoder, tag_words
 from bot.stance.training import (
     GeneralArgs,
     TrainingArgs,
@@ -107,6 +107,7 @@ def test_hashtags_and_handles_of_several_words_are_read_as_their_words():
     assert for_encoder("Do it. #WearAMask #stay_home") == "Do it. Wear A Mask stay home"
     assert for_encoder("@JoeBiden is right on #COVID19") == "Joe Biden is right on COVID 19"
     assert for_encoder("#OPENAMERICANOW now") == "#OPENAMERICANOW now"  # no case to split on
+    assert tag_words("#MeraBharatमहान") == "#MeraBharatमहान"  # not "Mera Bharat" and a lost word
     for same in (
         "sorry, meant to post this in #general",
         "happy birthday @Sam!!",
@@ -115,6 +116,9 @@ def test_hashtags_and_handles_of_several_words_are_read_as_their_words():
         "it&#39;s fine",
         "C# and me@host.example",
         "https://example.com/#TopOfPage",
+        "https://x.com/search?q=#WearAMask&f=live&via=@JoeBiden",
+        "`@lru_cache` and ```\n@functools.lru_cache\n```",
+        "#CaféNoir @José_García",  # letters the splitter does not know: kept whole
         "# Heading",
     ):
         assert for_encoder(same) == same
@@ -150,6 +154,9 @@ def test_names_in_the_news_are_read_as_names_in_either_script():
     assert for_encoder("ट्रम्प और मोदी दोस्त हैं") == "trump aur modi friend hain"
     assert for_encoder("अमित शाह") == "amit shah"
     assert for_encoder("ट्रंप") == "trump"  # not Wiktionary's "transliteration of the english …"
+    # other spellings of the same names: chandrabindu, halant
+    assert for_encoder("राहुल गाँधी") == "rahul gandhi"
+    assert for_encoder("नरेन्द्र मोदी") == "narendra modi"
     assert for_encoder("Modi ji ka dikhava hai") == "Modi ji ka ostentation hai"
     assert for_encoder("amit shah bhi wahan tha").startswith("amit shah ")
 

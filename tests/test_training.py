@@ -448,3 +448,14 @@ def test_lora_from_an_upper_block_trains_only_the_blocks_above_and_round_trips(t
 
     with pytest.raises(ValueError, match="first_layer 2: the encoder has blocks 0 to 1"):
         adapter.attach(enc.model, adapter.AdapterConfig(first_layer=2))
+
+    # A file whose updates do not fit the blocks it names is refused before any weight changes.
+    after = {k: v.clone() for k, v in enc.model.state_dict().items()}
+    for broken in (
+        {**loaded, "encoder.layer.0.stray.lora_a": loaded[next(iter(loaded))]},
+        {k: v for k, v in loaded.items() if not k.endswith("output.dense.lora_b")},
+        {},
+    ):
+        with pytest.raises(ValueError, match="does not fit this encoder"):
+            adapter.merge(enc.model, broken, config_back)
+    assert all(torch.equal(v, after[k]) for k, v in enc.model.state_dict().items())

@@ -101,10 +101,19 @@ def detach(model, config: AdapterConfig) -> dict[str, np.ndarray]:
 
 
 def merge(model, state: dict[str, np.ndarray], config: AdapterConfig) -> None:
-    """Add the low-rank updates into the base weights in place (no cost at inference)."""
+    """Add the low-rank updates into the base weights in place (no cost at inference). The
+    state must hold an update for each target layer of the blocks `config` names, and nothing
+    else (ValueError otherwise, before any weight changes)."""
     import torch
 
-    paths = [key.removesuffix(".lora_a") for key in state if key.endswith(".lora_a")]
+    paths = target_paths(model, config)
+    expected = {f"{p}.{part}" for p in paths for part in ("lora_a", "lora_b")}
+    if set(state) != expected:
+        wrong = sorted(set(state) ^ expected)
+        raise ValueError(
+            f"the adapter does not fit this encoder ({len(wrong)} layer updates missing or "
+            f"unexpected, e.g. {wrong[0]}); train it again for this model"
+        )
     with torch.no_grad():
         for path in paths:
             a = torch.from_numpy(state[f"{path}.lora_a"])

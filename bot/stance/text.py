@@ -118,6 +118,7 @@ _AS_SPOKEN = frozenset(
 _NAMES = {
     "मोदी": "modi",
     "नरेंद्र": "narendra",
+    "नरेन्द्र": "narendra",
     "ट्रंप": "trump",
     "ट्रम्प": "trump",
     "शाह": "shah",
@@ -154,9 +155,13 @@ def gloss(word: str) -> str | None:
     glossary = _glossary(HINDI_GLOSSARY)
     found = glossary.get(word)
     if found is None:
-        plain = word.replace(_NUKTA, "").replace("\u0901", "\u0902")
-        found = glossary.get(unicodedata.normalize("NFC", plain))
+        found = glossary.get(_folded(word))
     return found
+
+
+def _folded(word: str) -> str:
+    """The spelling without nukta, with anusvara for chandrabindu: one key for the variants."""
+    return unicodedata.normalize("NFC", word.replace(_NUKTA, "").replace("\u0901", "\u0902"))
 
 
 def _latin_word(match: re.Match[str]) -> str:
@@ -172,7 +177,7 @@ def _latin_word(match: re.Match[str]) -> str:
 def _word(word: str) -> str:
     """A Devanagari word as the encoder reads it: its English gloss, or its Hinglish spelling."""
     word = unicodedata.normalize("NFC", word)
-    return _NAMES.get(word) or gloss(word) or _transliterated(word)
+    return _NAMES.get(_folded(word)) or gloss(word) or _transliterated(word)
 
 
 def _transliterated(word: str) -> str:
@@ -200,29 +205,36 @@ def rendered(text: str) -> str:
 
 
 # A hashtag or an @handle typed as text (a pasted tweet, "@JoeBiden", "#WearAMask"), not
-# Discord's own mentions (<@id>, <#id>), an HTML entity (&#39;) or part of a link or a word
-# ("C#", "me@host", ".../#top"). The tokenizer cuts "wearamask" into pieces that mean nothing; its
-# words read as the member meant them. Chosen on the tweet sets that may choose (seeds/DATA.md):
-# F_avg 0.489 -> 0.509 (COVID-19) and 0.626 -> 0.656 (P-Stance), against 0.505 / 0.638 for
-# hashtags alone and 0.461 / 0.620 with every handle read as "@user".
-_TAG = re.compile(r"(?<![\w<&/])[#@](\w+)")
+# Discord's own mentions (<@id>, <#id>), an HTML entity (&#39;), part of a word ("C#",
+# "me@host"), or anything in a link or in code (matched first and left as it is). The
+# tokenizer cuts "wearamask" into pieces that mean nothing; its words read as the member meant
+# them. Chosen on the tweet sets that may choose (seeds/DATA.md): F_avg 0.489 -> 0.517
+# (COVID-19) and 0.626 -> 0.654 (P-Stance), against 0.505 / 0.638 for hashtags alone and
+# 0.461 / 0.620 with every handle read as "@user".
+_TAG = re.compile(r"https?://\S+|```.*?```|`[^`\n]*`|(?<![\w<&/])[#@](\w+)", re.DOTALL)
 # Its words: runs of capitals before a capitalised word ("A" of "WearAMask"), capitalised or
-# lower-case words, capitals, digits; "_" separates too.
+# lower-case words, capitals, digits; "_" separates too. Latin letters only: a tag with any
+# other letter ("#CaféNoir", "#MeraBharatमहान") stays as typed rather than lose them.
 _TAG_WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 
 
 def tag_words(text: str) -> str:
     """Hashtags and @handles as their words: "#WearAMask" -> "Wear A Mask", "@JoeBiden" ->
-    "Joe Biden", "#COVID19" -> "COVID 19" (one that is all capitals or all lower case stays one
-    word: "#MAGA" -> "MAGA")."""
+    "Joe Biden", "#COVID19" -> "COVID 19". A tag of one word ("#general", "@Sam", "#MAGA":
+    chatter on Discord, or nothing to split) stays as typed."""
     if "#" not in text and "@" not in text:
         return text
     return _TAG.sub(_tag_words, text)
 
 
 def _tag_words(match: re.Match) -> str:
-    words = _TAG_WORD.findall(match.group(1))
-    return " ".join(words) if len(words) > 1 else match.group(0)
+    tag = match.group(1)
+    if tag is None:  # a link or code
+        return match.group(0)
+    words = _TAG_WORD.findall(tag)
+    if len(words) < 2 or "".join(words) != tag.replace("_", ""):
+        return match.group(0)
+    return " ".join(words)
 
 
 def for_encoder(text: str) -> str:
