@@ -208,6 +208,7 @@ def embed_for_training(model, tokenizer, texts: Sequence[str], max_tokens: int):
     import torch
 
     from bot.stance.text import for_encoder
+    from bot.stance.transformer import mean_pooler
 
     encoded = tokenizer(
         [for_encoder(t) or " " for t in texts], truncation=True, max_length=max_tokens
@@ -221,10 +222,8 @@ def embed_for_training(model, tokenizer, texts: Sequence[str], max_tokens: int):
             {k: [v[i] for i in rows] for k, v in encoded.items()}, return_tensors="pt"
         )
         hidden = model(**chunk).last_hidden_state
-        mask = chunk["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        parts.append((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9))
-    pooled = torch.cat(parts)[torch.tensor(order).argsort()]
-    return torch.nn.functional.normalize(pooled, dim=1)
+        parts.append(mean_pooler(chunk["attention_mask"], hidden.dtype)(hidden))
+    return torch.cat(parts)[torch.tensor(order).argsort()]
 
 
 def _train_lora(
