@@ -44,8 +44,9 @@ _HINGLISH_MARKERS = frozenset(
     "thoda zyada jyada abhi".split()
 )
 _LATIN_MARKER_WORD = re.compile(r"\b[A-Za-z]+\b")
+_LINK = r"https?://\S+"  # a bare link: read as itself by every rewrite below
 # A Latin word, or what reads as itself: a link, a mention, an emote (":kya:", "<:kya:123>")
-_LATIN_WORD = re.compile(r"https?://\S+|<[@#:a][^>\s]*>|:\w+:|\b([A-Za-z]+)\b")
+_LATIN_WORD = re.compile(_LINK + r"|<[@#:a][^>\s]*>|:\w+:|\b([A-Za-z]+)\b")
 
 _DEVANAGARI_WORD = re.compile(r"[\u0900-\u0963\u0966-\u097F\uA8E0-\uA8FF]+")  # not the dandas
 _VIRAMA = "\u094d"
@@ -211,7 +212,7 @@ def rendered(text: str) -> str:
 # them. Chosen on the tweet sets that may choose (seeds/DATA.md): F_avg 0.489 -> 0.517
 # (COVID-19) and 0.626 -> 0.654 (P-Stance), against 0.505 / 0.638 for hashtags alone and
 # 0.461 / 0.620 with every handle read as "@user".
-_TAG = re.compile(r"https?://\S+|```.*?```|`[^`\n]*`|(?<![\w<&/])[#@](\w+)", re.DOTALL)
+_TAG = re.compile(_LINK + r"|```.*?```|`[^`\n]*`|(?<![\w<&/])[#@](\w+)", re.DOTALL)
 # Its words: runs of capitals before a capitalised word ("A" of "WearAMask"), capitalised or
 # lower-case words, capitals, digits; "_" separates too. Latin letters only: a tag with any
 # other letter ("#CaféNoir", "#MeraBharatमहान") stays as typed rather than lose them.
