@@ -6,12 +6,13 @@ first_layer: the backward pass stops there), at the recipe's chunk overhead.
 
     .venv/bin/python -m benchmarks.training_speed --public public-data \\
         --parallel public-data/parallel/hin_eng.jsonl [--batches 40] [--overheads 256,512,1024]
-        [--first-layers 0,2,3]
+        [--first-layers 0,2,3] [--dropout 0]
 
 Each setting runs `stancebot train`'s general-model step (training.train_general_model, the
 shipped GeneralArgs) from a fresh adapter on the same first `--batches` + 1 batches of the
 plan, and is stopped there; the first batch (warm-up) is not timed. Every setting sees the
 same batches, so the settings differ only in how the texts are padded (or which blocks learn).
+--dropout sets GeneralArgs.dropout for every setting (0: no dropout masks drawn).
 The whole run's time is about (total batches, printed) x seconds per batch. Prints one JSON
 object; nothing is saved.
 """
@@ -40,6 +41,7 @@ def time_setting(
     public: Path | None,
     parallel: Path | None,
     first_layer: int | None = None,
+    dropout: float | None = None,
 ):
     from bot.app import load_library
     from bot.config import load_settings
@@ -56,6 +58,8 @@ def time_setting(
         if step > batches:
             raise _Stop
 
+    overrides = {"first_layer": first_layer, "dropout": dropout}
+    args = training.GeneralArgs(**{k: v for k, v in overrides.items() if v is not None})
     before, training.CHUNK_OVERHEAD_TOKENS = training.CHUNK_OVERHEAD_TOKENS, overhead
     try:
         with tempfile.TemporaryDirectory() as out:
@@ -70,7 +74,7 @@ def time_setting(
                 parallel=parallel,
                 progress=progress,
                 threads=settings.torch_threads,
-                args=None if first_layer is None else training.GeneralArgs(first_layer=first_layer),
+                args=args,
             )
     except _Stop:
         pass
@@ -81,7 +85,8 @@ def time_setting(
     per_batch = (stamps[-1] - stamps[0]) / (len(stamps) - 1)
     return {
         "overhead_tokens": "one batch" if overhead == ONE_BATCH else overhead,
-        "first_layer": training.GeneralArgs().first_layer if first_layer is None else first_layer,
+        "first_layer": args.first_layer,
+        "dropout": "the encoder's own" if args.dropout is None else args.dropout,
         "batches_timed": len(stamps) - 1,
         "seconds_per_batch": round(per_batch, 3),
         "plan_batches": total,
@@ -110,6 +115,11 @@ def main() -> None:
         "--first-layers",
         help="instead: LoRA from each of these blocks up, comma-separated (0: every block)",
     )
+    parser.add_argument(
+        "--dropout",
+        type=float,
+        help="dropout probability while training (default: the recipe's, GeneralArgs.dropout)",
+    )
     args = parser.parse_args()
     for path in (args.public, args.parallel):
         if path is not None and not path.exists():
@@ -132,7 +142,7 @@ def main() -> None:
     for o, fl in settings:
         try:
             results["settings"].append(
-                time_setting(o, args.batches, args.public, args.parallel, fl)
+                time_setting(o, args.batches, args.public, args.parallel, fl, args.dropout)
             )
         except ValueError as exc:  # a block the encoder lacks, or unreadable data: one line
             raise SystemExit(str(exc)) from None

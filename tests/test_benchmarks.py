@@ -60,9 +60,10 @@ def test_training_speed_benchmark_times_batches_of_the_real_plan():
     assert result["seconds_per_batch"] > 0 and result["plan_batches"] > 100
     assert result["first_layer"] == 0  # the recipe's: every block
     # Chunks at another overhead, LoRA on the upper blocks only (--first-layers).
-    chunked = training_speed.time_setting(0, 2, None, None, first_layer=3)
+    chunked = training_speed.time_setting(0, 2, None, None, first_layer=3, dropout=0.0)
     assert chunked["overhead_tokens"] == 0 and chunked["plan_batches"] == result["plan_batches"]
     assert chunked["first_layer"] == 3 and chunked["seconds_per_batch"] > 0
+    assert chunked["dropout"] == 0.0 and result["dropout"] == "the encoder's own"
     assert training_speed.training.CHUNK_OVERHEAD_TOKENS == constant  # put back afterwards
 
 
@@ -78,6 +79,12 @@ def test_training_speed_benchmark_refuses_bad_numbers(monkeypatch, argv):
 def test_training_speed_benchmark_refuses_a_negative_block(monkeypatch):
     monkeypatch.setattr("sys.argv", ["training_speed", "--first-layers", "3,-1"])
     with pytest.raises(SystemExit, match="--first-layers -1: blocks are numbered from 0"):
+        training_speed.main()
+
+
+def test_training_speed_benchmark_refuses_a_dropout_that_is_no_probability(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["training_speed", "--dropout", "1", "--batches", "1"])
+    with pytest.raises(SystemExit, match=r"dropout 1\.0: give a probability from 0 up to"):
         training_speed.main()
 
 

@@ -551,6 +551,7 @@ def test_the_default_recipe_is_the_one_the_shipped_adapter_records():
     from bot.stance import adapter
 
     _, config, _, meta = adapter.load(SHIPPED_HEADS / "adapter.safetensors")
-    # An adapter trained before `first_layer` existed trained every block: first_layer 0.
-    recorded = {"first_layer": config.first_layer} | meta["args"]
+    # An adapter trained before `first_layer` existed trained every block: first_layer 0; one
+    # trained before `dropout` existed trained with the encoder's own dropout: None.
+    recorded = {"first_layer": config.first_layer, "dropout": None} | meta["args"]
     assert recorded == json.loads(json.dumps(asdict(GeneralArgs())))

@@ -235,15 +235,19 @@ def _train_lora(
     make_plan: Callable[[random.Random], list],
     batch_loss: Callable,
     progress: Callable[[int, int], None] | None,
+    dropout: float | None = None,
 ) -> dict[str, np.ndarray]:
     """The LoRA fine-tuning loop both recipes share: seeds, the adapter, AdamW, one step per
     planned batch; `batch_loss(embed, batch)` gives a batch's loss, `embed(texts, max_tokens)`
-    the pooled, normalised embeddings of texts as the bot reads them (bot.stance.text). The
-    encoder's own weights are left unchanged; returns the adapter's weights."""
+    the pooled, normalised embeddings of texts as the bot reads them (bot.stance.text).
+    `dropout`, when given, replaces every dropout probability of the encoder while it trains.
+    The encoder's own weights and dropout are left unchanged; returns the adapter's weights."""
     import torch
 
     if encoder.adapter is not None:
         raise RuntimeError("train the adapter on the base encoder, not an adapted one")
+    if dropout is not None and not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout {dropout}: give a probability from 0 up to, not including, 1")
     torch.manual_seed(seed)
     rng = random.Random(seed)
     model, tok = encoder.model, encoder.tokenizer
@@ -254,6 +258,10 @@ def _train_lora(
         return embed_for_training(model, tok, texts, max_tokens)
 
     plan = make_plan(rng)
+    dropouts = [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+    own = [m.p for m in dropouts]
+    for m in dropouts if dropout is not None else ():
+        m.p = dropout
     model.train()
     try:
         for step, batch in enumerate(plan, 1):
@@ -265,6 +273,8 @@ def _train_lora(
                 progress(step, len(plan))
     finally:
         model.eval()
+        for m, p in zip(dropouts, own, strict=True):
+            m.p = p
         state = adapter.detach(model, config)
     return state
 
@@ -526,6 +536,9 @@ class GeneralArgs:
     parallel_batch: int = 32  # translation pairs per batch (no English sentence twice)
     parallel_weight: float = 1.0  # weight of the translation loss
     first_layer: int = 0  # LoRA on the encoder's blocks from this one up (AdapterConfig)
+    # Dropout in the encoder while the adapter trains: None keeps the encoder's own (0.1 in
+    # MiniLM's attention and hidden layers); 0.0 turns it off, which skips drawing the masks.
+    dropout: float | None = None
 
 
 def general_adapter_config(args: GeneralArgs) -> AdapterConfig:
@@ -699,6 +712,7 @@ def train_general_adapter(
         make_plan=lambda rng: _general_plan(sets, public, chatter, args, rng, parallel),
         batch_loss=batch_loss,
         progress=progress,
+        dropout=args.dropout,
     )
 
 
