@@ -6,13 +6,14 @@ first_layer: the backward pass stops there), at the recipe's chunk overhead.
 
     .venv/bin/python -m benchmarks.training_speed --public public-data \\
         --parallel public-data/parallel/hin_eng.jsonl [--batches 40] [--overheads 256,512,1024]
-        [--first-layers 0,2,3] [--dropout 0]
+        [--first-layers 0,2,3] [--dropout 0] [--attention-dropout 0]
 
 Each setting runs `stancebot train`'s general-model step (training.train_general_model, the
 shipped GeneralArgs) from a fresh adapter on the same first `--batches` + 1 batches of the
 plan, and is stopped there; the first batch (warm-up) is not timed. Every setting sees the
 same batches, so the settings differ only in how the texts are padded (or which blocks learn).
---dropout sets GeneralArgs.dropout for every setting (0: no dropout masks drawn).
+--dropout and --attention-dropout set GeneralArgs.dropout and .attention_dropout for every
+setting (0: no dropout masks drawn there).
 The whole run's time is about (total batches, printed) x seconds per batch. Prints one JSON
 object; nothing is saved.
 """
@@ -42,6 +43,7 @@ def time_setting(
     parallel: Path | None,
     first_layer: int | None = None,
     dropout: float | None = None,
+    attention_dropout: float | None = None,
 ):
     from bot.app import load_library
     from bot.config import load_settings
@@ -58,7 +60,11 @@ def time_setting(
         if step > batches:
             raise _Stop
 
-    overrides = {"first_layer": first_layer, "dropout": dropout}
+    overrides = {
+        "first_layer": first_layer,
+        "dropout": dropout,
+        "attention_dropout": attention_dropout,
+    }
     args = training.GeneralArgs(**{k: v for k, v in overrides.items() if v is not None})
     before, training.CHUNK_OVERHEAD_TOKENS = training.CHUNK_OVERHEAD_TOKENS, overhead
     try:
@@ -87,6 +93,9 @@ def time_setting(
         "overhead_tokens": "one batch" if overhead == ONE_BATCH else overhead,
         "first_layer": args.first_layer,
         "dropout": "the encoder's own" if args.dropout is None else args.dropout,
+        "attention_dropout": "the encoder's own"
+        if args.attention_dropout is None
+        else args.attention_dropout,
         "batches_timed": len(stamps) - 1,
         "seconds_per_batch": round(per_batch, 3),
         "plan_batches": total,
@@ -120,6 +129,11 @@ def main() -> None:
         type=float,
         help="dropout probability while training (default: the recipe's, GeneralArgs.dropout)",
     )
+    parser.add_argument(
+        "--attention-dropout",
+        type=float,
+        help="dropout on the attention probabilities while training (default: the recipe's)",
+    )
     args = parser.parse_args()
     for path in (args.public, args.parallel):
         if path is not None and not path.exists():
@@ -142,7 +156,15 @@ def main() -> None:
     for o, fl in settings:
         try:
             results["settings"].append(
-                time_setting(o, args.batches, args.public, args.parallel, fl, args.dropout)
+                time_setting(
+                    o,
+                    args.batches,
+                    args.public,
+                    args.parallel,
+                    fl,
+                    args.dropout,
+                    args.attention_dropout,
+                )
             )
         except ValueError as exc:  # a block the encoder lacks, or unreadable data: one line
             raise SystemExit(str(exc)) from None

@@ -60,10 +60,13 @@ def test_training_speed_benchmark_times_batches_of_the_real_plan():
     assert result["seconds_per_batch"] > 0 and result["plan_batches"] > 100
     assert result["first_layer"] == 0  # the recipe's: every block
     # Chunks at another overhead, LoRA on the upper blocks only (--first-layers).
-    chunked = training_speed.time_setting(0, 2, None, None, first_layer=3, dropout=0.0)
+    chunked = training_speed.time_setting(
+        0, 2, None, None, first_layer=3, dropout=0.0, attention_dropout=0.0
+    )
     assert chunked["overhead_tokens"] == 0 and chunked["plan_batches"] == result["plan_batches"]
     assert chunked["first_layer"] == 3 and chunked["seconds_per_batch"] > 0
-    assert chunked["dropout"] == 0.0 and result["dropout"] == "the encoder's own"
+    assert chunked["dropout"] == chunked["attention_dropout"] == 0.0
+    assert result["dropout"] == result["attention_dropout"] == "the encoder's own"
     assert training_speed.training.CHUNK_OVERHEAD_TOKENS == constant  # put back afterwards
 
 

@@ -553,5 +553,6 @@ def test_the_default_recipe_is_the_one_the_shipped_adapter_records():
     _, config, _, meta = adapter.load(SHIPPED_HEADS / "adapter.safetensors")
     # An adapter trained before `first_layer` existed trained every block: first_layer 0; one
     # trained before `dropout` existed trained with the encoder's own dropout: None.
-    recorded = {"first_layer": config.first_layer, "dropout": None} | meta["args"]
+    own_dropout = {"dropout": None, "attention_dropout": None}
+    recorded = {"first_layer": config.first_layer} | own_dropout | meta["args"]
     assert recorded == json.loads(json.dumps(asdict(GeneralArgs())))

@@ -462,26 +462,36 @@ def test_lora_from_an_upper_block_trains_only_the_blocks_above_and_round_trips(t
 
 
 def test_dropout_can_be_turned_off_while_the_adapter_trains_and_comes_back_after(tmp_path):
-    """GeneralArgs.dropout / _train_lora(dropout=…): with 0.0 a training step reads a text as
-    the encoder does at inference (no mask drawn); with None the encoder's own dropout draws
-    masks. Either way the encoder's dropout is as before afterwards, and a probability outside
-    [0, 1) is refused before the adapter is attached."""
+    """GeneralArgs.dropout / attention_dropout (_train_lora): with both 0.0 a training step
+    reads a text as the encoder does at inference (no mask drawn); with None the encoder's own
+    dropout draws masks; attention_dropout alone changes only the attention probabilities'.
+    Either way the encoder's dropout is as before afterwards, and a probability outside [0, 1)
+    is refused before the adapter is attached."""
     import torch
     from transformers import BertModel
 
     from bot.stance import adapter, training
 
-    folder = save_tiny_model(tmp_path / "tiny", BertModel, hidden_dropout_prob=0.5)
+    folder = save_tiny_model(
+        tmp_path / "tiny", BertModel, hidden_dropout_prob=0.5, attention_probs_dropout_prob=0.3
+    )
     texts = ["a genuine partnership", "pure theatre, nothing more", "lol"]
     enc = Encoder.load(str(folder))
     reference = enc.encode(texts)  # the adapter starts as a no-op (lora_b is zero)
-    own = [m.p for m in enc.model.modules() if isinstance(m, torch.nn.Dropout)]
-    assert 0.5 in own
 
-    def read_in_training(dropout):
+    def probabilities():
+        return {n: m.p for n, m in enc.model.named_modules() if isinstance(m, torch.nn.Dropout)}
+
+    own = probabilities()
+    attention = {n for n in own if n.endswith("attention.self.dropout")}
+    assert len(attention) == 2 and {own[n] for n in attention} == {0.3}
+    assert {p for n, p in own.items() if n not in attention} == {0.5}
+
+    def read_in_training(dropout, attention_dropout=None, raising=False):
         seen = []
 
         def batch_loss(embed, batch):
+            seen.append(probabilities())
             z = embed(batch, 64)
             seen.append(z.detach().numpy())
             return z.sum()
@@ -495,21 +505,29 @@ def test_dropout_can_be_turned_off_while_the_adapter_trains_and_comes_back_after
             batch_loss=batch_loss,
             progress=None,
             dropout=dropout,
+            attention_dropout=attention_dropout,
         )
-        return seen[0]
+        return seen
 
-    assert np.abs(read_in_training(0.0) - reference).max() < 1e-5
-    assert np.abs(read_in_training(None) - reference).max() > 1e-2
-    assert [m.p for m in enc.model.modules() if isinstance(m, torch.nn.Dropout)] == own
-    with pytest.raises(ValueError, match=r"dropout 1\.0: give a probability"):
-        training._train_lora(
-            enc,
-            seed=3,
-            config=adapter.AdapterConfig(rank=2, alpha=4.0),
-            learning_rate=0.0,
-            make_plan=lambda rng: [texts],
-            batch_loss=lambda embed, batch: embed(batch, 64).sum(),
-            progress=None,
-            dropout=1.0,
-        )
+    during, read = read_in_training(0.0, 0.0)
+    assert set(during.values()) == {0.0}
+    assert np.abs(read - reference).max() < 1e-5
+    during, read = read_in_training(None)
+    assert during == own and np.abs(read - reference).max() > 1e-2
+    during, _ = read_in_training(None, 0.0)
+    assert during == {n: 0.0 if n in attention else p for n, p in own.items()}
+    assert probabilities() == own
+    for bad in ({"dropout": 1.0}, {"attention_dropout": -0.1}):
+        name, value = next(iter(bad.items()))
+        with pytest.raises(ValueError, match=rf"{name} {value}: give a probability"):
+            training._train_lora(
+                enc,
+                seed=3,
+                config=adapter.AdapterConfig(rank=2, alpha=4.0),
+                learning_rate=0.0,
+                make_plan=lambda rng: [texts],
+                batch_loss=lambda embed, batch: embed(batch, 64).sum(),
+                progress=None,
+                **bad,
+            )
     assert not any("lora" in name for name, _ in enc.model.named_parameters())

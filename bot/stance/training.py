@@ -236,18 +236,22 @@ def _train_lora(
     batch_loss: Callable,
     progress: Callable[[int, int], None] | None,
     dropout: float | None = None,
+    attention_dropout: float | None = None,
 ) -> dict[str, np.ndarray]:
     """The LoRA fine-tuning loop both recipes share: seeds, the adapter, AdamW, one step per
     planned batch; `batch_loss(embed, batch)` gives a batch's loss, `embed(texts, max_tokens)`
     the pooled, normalised embeddings of texts as the bot reads them (bot.stance.text).
-    `dropout`, when given, replaces every dropout probability of the encoder while it trains.
-    The encoder's own weights and dropout are left unchanged; returns the adapter's weights."""
+    `attention_dropout`, when given, replaces the dropout probability on the attention
+    probabilities (BERT naming: `….attention.self.dropout`) while it trains, and `dropout`
+    every other one. The encoder's own weights and dropout are left as they were; returns the
+    adapter's weights."""
     import torch
 
     if encoder.adapter is not None:
         raise RuntimeError("train the adapter on the base encoder, not an adapted one")
-    if dropout is not None and not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout {dropout}: give a probability from 0 up to, not including, 1")
+    for name, p in (("dropout", dropout), ("attention_dropout", attention_dropout)):
+        if p is not None and not 0.0 <= p < 1.0:
+            raise ValueError(f"{name} {p}: give a probability from 0 up to, not including, 1")
     torch.manual_seed(seed)
     rng = random.Random(seed)
     model, tok = encoder.model, encoder.tokenizer
@@ -258,10 +262,11 @@ def _train_lora(
         return embed_for_training(model, tok, texts, max_tokens)
 
     plan = make_plan(rng)
-    dropouts = [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]
-    own = [m.p for m in dropouts]
-    for m in dropouts if dropout is not None else ():
-        m.p = dropout
+    dropouts = [(n, m) for n, m in model.named_modules() if isinstance(m, torch.nn.Dropout)]
+    own = [m.p for _, m in dropouts]
+    for name, m in dropouts:
+        p = attention_dropout if name.endswith("attention.self.dropout") else dropout
+        m.p = m.p if p is None else p
     model.train()
     try:
         for step, batch in enumerate(plan, 1):
@@ -273,7 +278,7 @@ def _train_lora(
                 progress(step, len(plan))
     finally:
         model.eval()
-        for m, p in zip(dropouts, own, strict=True):
+        for (_, m), p in zip(dropouts, own, strict=True):
             m.p = p
         state = adapter.detach(model, config)
     return state
@@ -538,7 +543,8 @@ class GeneralArgs:
     first_layer: int = 0  # LoRA on the encoder's blocks from this one up (AdapterConfig)
     # Dropout in the encoder while the adapter trains: None keeps the encoder's own (0.1 in
     # MiniLM's attention and hidden layers); 0.0 turns it off, which skips drawing the masks.
-    dropout: float | None = None
+    dropout: float | None = None  # every dropout but the attention probabilities'
+    attention_dropout: float | None = None  # on the attention probabilities (BERT naming)
 
 
 def general_adapter_config(args: GeneralArgs) -> AdapterConfig:
@@ -713,6 +719,7 @@ def train_general_adapter(
         batch_loss=batch_loss,
         progress=progress,
         dropout=args.dropout,
+        attention_dropout=args.attention_dropout,
     )
 
 
