@@ -487,7 +487,7 @@ def test_dropout_can_be_turned_off_while_the_adapter_trains_and_comes_back_after
     assert len(attention) == 2 and {own[n] for n in attention} == {0.3}
     assert {p for n, p in own.items() if n not in attention} == {0.5}
 
-    def read_in_training(dropout, attention_dropout=None, raising=False):
+    def read_in_training(**dropouts):
         seen = []
 
         def batch_loss(embed, batch):
@@ -504,30 +504,20 @@ def test_dropout_can_be_turned_off_while_the_adapter_trains_and_comes_back_after
             make_plan=lambda rng: [texts],
             batch_loss=batch_loss,
             progress=None,
-            dropout=dropout,
-            attention_dropout=attention_dropout,
+            **dropouts,
         )
         return seen
 
-    during, read = read_in_training(0.0, 0.0)
+    during, read = read_in_training(dropout=0.0, attention_dropout=0.0)
     assert set(during.values()) == {0.0}
     assert np.abs(read - reference).max() < 1e-5
-    during, read = read_in_training(None)
+    during, read = read_in_training()
     assert during == own and np.abs(read - reference).max() > 1e-2
-    during, _ = read_in_training(None, 0.0)
+    during, _ = read_in_training(attention_dropout=0.0)
     assert during == {n: 0.0 if n in attention else p for n, p in own.items()}
     assert probabilities() == own
     for bad in ({"dropout": 1.0}, {"attention_dropout": -0.1}):
         name, value = next(iter(bad.items()))
         with pytest.raises(ValueError, match=rf"{name} {value}: give a probability"):
-            training._train_lora(
-                enc,
-                seed=3,
-                config=adapter.AdapterConfig(rank=2, alpha=4.0),
-                learning_rate=0.0,
-                make_plan=lambda rng: [texts],
-                batch_loss=lambda embed, batch: embed(batch, 64).sum(),
-                progress=None,
-                **bad,
-            )
+            read_in_training(**bad)
     assert not any("lora" in name for name, _ in enc.model.named_parameters())
