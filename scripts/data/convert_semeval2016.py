@@ -2,17 +2,16 @@
 """SemEval-2016 Task 6 (Mohammad et al. 2016) -> public-data/semeval2016/  (EVALUATION ONLY)
 
 Source: BinLiang-NLP/TPDG  data/  (NRC "stance-data-all-annotations" files:
-  testdata-taskA-all-annotations.txt  (5 targets, gold), testdata-taskB-all-annotations.txt (Donald Trump, gold),
-  trainingdata-all-annotations.txt, trialdata-all-annotations.txt, readme.txt)
-Writes test.tsv (target, tweet, stance) and copies train/trial into DO-NOT-TRAIN/.
+  testdata-taskA-all-annotations.txt  (5 targets, gold), testdata-taskB-all-annotations.txt (Donald Trump, gold))
+Writes test.tsv (target, tweet, stance), read only by benchmarks/semeval2016.py. The task's
+training and trial annotations are reserved too and never copied.
 Usage: convert_semeval2016.py TPDG_GITDIR [OUTDIR]
 """
 import csv, os, subprocess, sys
 from collections import Counter
 git = sys.argv[1]
 out = sys.argv[2] if len(sys.argv) > 2 else 'public-data/semeval2016'
-raw = os.path.join(out, 'raw'); dnt = os.path.join(out, 'DO-NOT-TRAIN')
-os.makedirs(raw, exist_ok=True); os.makedirs(dnt, exist_ok=True)
+os.makedirs(out, exist_ok=True)
 
 def show(path):
     return subprocess.run(['git', '--git-dir', git, 'show', 'HEAD:' + path], check=True, capture_output=True).stdout
@@ -31,10 +30,6 @@ def parse(text):
         rows.append(dict(zip(hdr, p)))
     return rows
 
-for f in ['testdata-taskA-all-annotations.txt', 'testdata-taskB-all-annotations.txt', 'readme.txt']:
-    open(os.path.join(raw, f), 'wb').write(show('data/' + f))
-for f in ['trainingdata-all-annotations.txt', 'trialdata-all-annotations.txt']:
-    open(os.path.join(dnt, f), 'wb').write(show('data/' + f))
 
 test = []
 for f in ['testdata-taskA-all-annotations.txt', 'testdata-taskB-all-annotations.txt']:
@@ -48,6 +43,3 @@ with open(os.path.join(out, 'test.tsv'), 'w', newline='', encoding='utf-8') as f
 print('test', len(test))
 for tgt, n in sorted(Counter(t[0] for t in test).items()):
     print(' ', tgt, n, dict(Counter(t[2] for t in test if t[0] == tgt)))
-for f in ['trainingdata-all-annotations.txt', 'trialdata-all-annotations.txt']:
-    rs = parse(decode(show('data/' + f)))
-    print(f, len(rs), dict(Counter(r['Target'] for r in rs)))
