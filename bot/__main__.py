@@ -411,11 +411,11 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     with_adapter = not args.heads_only and args.question is None
     public: list[Path] = []
     chat = None
-    parallel = args.parallel if with_adapter else None
-    if parallel is not None and not parallel.is_file():
+    parallel: list[Path] = list(args.parallel or ()) if with_adapter else []
+    if missing_pairs := [p for p in parallel if not p.is_file()]:
         raise CliError(
-            f"{parallel}: not found; prepare it with scripts/data/convert_parallel_hindi.py "
-            "(seeds/DATA.md), or train without --parallel"
+            f"{missing_pairs[0]}: not found; prepare it with scripts/data/run_all.sh "
+            "(seeds/DATA.md), or train without that --parallel"
         )
     if args.public is not None and with_adapter:
         missing = [str(args.public / f) for f in (*PUBLIC_STANCE, PUBLIC_CHAT)]
@@ -832,10 +832,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--parallel",
         type=Path,
+        action="append",
         metavar="FILE",
         help="also learn from sentence pairs {text, translation} (JSON lines; "
         "scripts/data/convert_parallel_hindi.py): a translation loss that places each text near "
-        "its English translation. The shipped model was trained with it (docs/stance-model.md)",
+        "its English translation; repeat it for several files. The shipped model was trained "
+        "with public-data/parallel/hin_eng.jsonl (docs/stance-model.md)",
     )
 
     sp = add(

@@ -422,6 +422,13 @@ def test_general_training_end_to_end_on_a_tiny_model(tmp_path, library):
             )
         )
     )
+    # A second file of pairs, Hinglish as members type it (no Devanagari copy): both are read.
+    hinglish = tmp_path / "hinglish_eng.jsonl"
+    hinglish.write_text(
+        json.dumps(
+            {"text": "park toh banna chahiye yaar", "translation": "the park should be built"}
+        )
+    )
     labelled = tmp_path / "none"
     labelled.mkdir()
     out = tmp_path / "model"
@@ -432,9 +439,12 @@ def test_general_training_end_to_end_on_a_tiny_model(tmp_path, library):
         topics,
         out,
         public=[public],
-        parallel=parallel,
+        parallel=[parallel, hinglish],
         args=GeneralArgs(epochs=1, batch=6, public_batch=4, parallel_batch=4),
     )
+    from bot.stance import adapter
+
+    assert adapter.load(out / "adapter.safetensors")[3]["translation_pairs"] == 7
     assert reports == []  # no labelled replies for partnership here: no head
     assert summary.calibration_questions == ["town3-park"] and summary.public == 9
     assert (out / "adapter.safetensors").is_file() and (out / CALIBRATION_FILE).is_file()
@@ -474,7 +484,7 @@ def test_train_names_missing_public_data(tmp_path, capsys):
     assert not (tmp_path / "m").exists()
     assert main(["train", "--out", str(tmp_path / "m"), "--parallel", str(tmp_path / "no")]) != 0
     err = capsys.readouterr().err
-    assert "no: not found" in err and "convert_parallel_hindi.py" in err
+    assert "no: not found" in err and "scripts/data/run_all.sh" in err
     assert not (tmp_path / "m").exists()
 
 

@@ -805,7 +805,7 @@ def train_general_model(
     *,
     public: Sequence[Path] = (),
     chatter: Path | None = None,
-    parallel: Path | None = None,
+    parallel: Sequence[Path] = (),
     corrections: Sequence[tuple[str, str, str]] = (),
     args: GeneralArgs | None = None,
     head_args: TrainingArgs | None = None,
@@ -828,7 +828,7 @@ def train_general_model(
     topic_sets = [TrainingSet(q, list(t), list(lb)) for q, t, lb in learn_topics]
     examples = public_examples(public, args)
     chat = general.read_chatter(chatter, seed=args.seed) if chatter else []
-    pairs = general.read_parallel(parallel) if parallel else []
+    pairs = [pair for path in parallel for pair in general.read_parallel(path)]
     encoder = Encoder.load(encoder_source, threads=threads)
     state = train_general_adapter(
         encoder,

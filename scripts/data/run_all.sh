@@ -14,6 +14,10 @@ python3 "$S/convert_stance_extra.py" "$M/unclevikram+anlp-final-project/repo" "$
 python3 "$S/convert_tweet_stance.py" "$M/chuchun8+CKD/repo" c6ec3a92ff7ac3360d2e28c17944bb586d676855 "$D/tweets"
 python3 "$S/build_chat_pools.py" "$M/jkkummerfeld+irc-disentanglement/repo" "$M/preethac+Software-related-Slack-Chats-with-Disentangled-Conversations/repo/.git" "$D/chat" 6000 4000
 python3 "$S/convert_parallel_hindi.py" "$M/DebanshuCS+Deep_Learning_Seq2Seq/repo" "$M/yash9439+Code-Mixed-Machine-Translation/repo" 7c66c3d72baf08bd9bb973308fd5871b0cfc81e2 "$D/parallel"
+python3 "$S/convert_hinglish_mt.py" "$M/yash9439+Code-Mixed-Machine-Translation/repo" 5b7e8f0db58e4c7e4e65162148823ae97f83e2d0 "$D/parallel"
+# Real Hinglish tweets with a stance (demonetisation), for figures only: a dev half that may
+# choose and a test half scored once per shipped model.
+python3 "$S/convert_notebandi.py" "$M/sahilswami96+StanceDetection_CodeMixed/repo/.git" e9ab92cfad6b5e1b96a4de984352a3318efafbf2 "$D/hinglish"
 # The two Hindi glossaries the encoder reads are shipped (bot/stance/artifacts/, CC BY-SA);
 # these rebuild them byte for byte.
 python3 "$S/convert_hindi_lexicon.py" --git-dir "$M/Vuizur+Wiktionary-Dictionaries/repo" --commit be0cfb8d614470bc8b9d9006ddff8b921cd5c2e3

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""English-Hinglish sentence pairs written by people -> public-data/parallel/hinglish_eng.jsonl
+
+Source: yash9439/Code-Mixed-Machine-Translation, mt_enghinglish/train.txt (the English-Hinglish
+machine-translation data of the CALCS 2021 shared task, LinCE: conversations about films from
+CMU Document Grounded Conversations, each English turn rewritten in Hinglish by a person; the
+repository is Apache-2.0). One pair a line, "English<TAB>Hinglish". The dev and test files are
+left out.
+
+Rows {"source", "text": Hinglish, "translation": English} for `stancebot train --parallel`: a
+translation loss that places Hinglish as people type it near its English meaning (the Tatoeba
+pairs' Hinglish copy is spelled by rule from Devanagari; these are typed). A pair whose two
+sides are the same words once lower-cased ("Yes" / "yes": nothing Hindi to learn), that lacks a
+side, or that names a reserved SemEval-2016 target (as convert_tweet_stance.py drops them: no
+training text touches a target the model is scored on; a few film talks mention feminism) is
+left out and counted; exact repeats are dropped.
+
+Usage: convert_hinglish_mt.py GITDIR COMMIT [OUTDIR]   (standard library only)
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+PATH = "mt_enghinglish/train.txt"
+RESERVED = re.compile(
+    r"trump|clinton|hillary|feminis|abortion|pro-?life|pro-?choice|atheis|climate|global warming",
+    re.IGNORECASE,
+)
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def main() -> None:
+    if len(sys.argv) < 3:
+        sys.exit("usage: convert_hinglish_mt.py GITDIR COMMIT [OUTDIR]")
+    gitdir, commit = sys.argv[1], sys.argv[2]
+    outdir = sys.argv[3] if len(sys.argv) > 3 else "public-data/parallel"
+    raw = subprocess.run(
+        ["git", f"--git-dir={gitdir}", "show", f"{commit}:{PATH}"], check=True, capture_output=True
+    ).stdout.decode("utf-8")
+    rows, seen, same, bad, reserved = [], set(), 0, 0, 0
+    for number, line in enumerate(raw.splitlines(), 1):
+        parts = [p.strip() for p in line.split("\t")]
+        if len(parts) != 2 or not all(parts):
+            bad += 1
+            continue
+        english, hinglish = parts
+        if words(english) == words(hinglish):
+            same += 1
+            continue
+        if RESERVED.search(english) or RESERVED.search(hinglish):
+            reserved += 1
+            continue
+        if (hinglish, english) in seen:
+            continue
+        seen.add((hinglish, english))
+        rows.append(
+            {"source": f"mt_enghinglish:{number}", "text": hinglish, "translation": english}
+        )
+    os.makedirs(outdir, exist_ok=True)
+    path = os.path.join(outdir, "hinglish_eng.jsonl")
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    print(
+        f"{path}: {len(rows)} pairs ({same} left out as the same words in both, "
+        f"{bad} without two sides, {reserved} naming a reserved target)"
+    )
+
+
+if __name__ == "__main__":
+    main()

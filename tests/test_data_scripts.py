@@ -1,0 +1,93 @@
+"""The public-data converters (scripts/data/, standard library only) on small repositories
+shaped like their sources: the real data is public and never in this repository."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts" / "data"
+
+
+def _git_repo(path: Path, files: dict[str, str]) -> tuple[str, str]:
+    """A repository holding `files` in one commit: (git dir, commit)."""
+    for name, text in files.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text(text, encoding="utf-8")
+    git = ["git", "-C", str(path), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "data"], check=True)
+    commit = subprocess.run(
+        [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    return str(path / ".git"), commit
+
+
+@pytest.mark.skipif(
+    subprocess.run(["git", "--version"], capture_output=True).returncode != 0, reason="no git"
+)
+def test_convert_notebandi_splits_by_id_and_names_what_it_skips(tmp_path):
+    # The source's three files: tweets in blank-line-separated blocks, labels on alternate
+    # lines (five of the real ids are in a spreadsheet's rounded form), tokens with a language tag.
+    tweets = {
+        str(796000000000000000 + i): f"notebandi {word} hai bahut accha kaam"
+        for i, word in enumerate(["sahi", "galat", "theek", "bekaar", "zaroori", "mushkil"])
+    }
+    labels = ["FAVOR", "AGAINST", "NONE", "AGAINST", "FAVOR", "NONE"]
+    text_file = "".join(f"{i}\n{t}\n\n" for i, t in tweets.items()) + "797000000000000001\n\n"
+    stance_file = "".join(f"{i}\n{lab}\n" for i, lab in zip(tweets, labels, strict=True))
+    stance_file += "8.08979E+17\nFAVOR\n797000000000000001\nFAVOR\n"
+    language_file = "".join(
+        f"{i}\nnotebandi\thi\n{t.split()[1]}\thi\nhai\thi\nbahut\thi\naccha\thi\nkaam\ten\n\n"
+        for i, t in tweets.items()
+    )
+    repo = tmp_path / "repo"
+    gitdir, commit = _git_repo(
+        repo,
+        {
+            "Dataset/Notebandi_tweets.txt": text_file,
+            "Dataset/Notebandi_tweets_stance.txt": stance_file,
+            "Dataset/Notebandi_tweets_with_language.txt": language_file,
+        },
+    )
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [sys.executable, str(SCRIPTS / "convert_notebandi.py"), gitdir, commit, str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "'8.08979E+17': skipped (not a tweet id)" in run.stderr
+    assert "tweet 797000000000000001: skipped (no text" in run.stderr
+    rows = {
+        split: [json.loads(line) for line in (out / f"notebandi.{split}.jsonl").open()]
+        for split in ("dev", "test")
+    }
+    written = rows["dev"] + rows["test"]
+    assert sorted(r["id"] for r in written) == sorted(tweets)
+    by_id = {r["id"]: r for r in written}
+    stance = {"FAVOR": "pro", "AGAINST": "con", "NONE": "neutral"}
+    for (tweet_id, text), label in zip(tweets.items(), labels, strict=True):
+        assert by_id[tweet_id]["text"] == text
+        assert by_id[tweet_id]["stance"] == stance[label]
+        assert by_id[tweet_id]["topic"] == "demonetisation"
+        assert by_id[tweet_id]["hindi_share"] == pytest.approx(5 / 6, abs=1e-3)
+    # The split is a function of the id alone: a second run in another order gives the same.
+    again = tmp_path / "again"
+    reordered = "".join(f"{i}\n{t}\n\n" for i, t in reversed(tweets.items()))
+    (repo / "Dataset/Notebandi_tweets.txt").write_text(reordered, encoding="utf-8")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "commit", "-qam", "reorder"], check=True)
+    subprocess.run(
+        [sys.executable, str(SCRIPTS / "convert_notebandi.py"), gitdir, "HEAD", str(again)],
+        capture_output=True,
+        check=True,
+    )
+    for split in ("dev", "test"):
+        ids = {json.loads(line)["id"] for line in (again / f"notebandi.{split}.jsonl").open()}
+        assert ids == {r["id"] for r in rows[split]}
