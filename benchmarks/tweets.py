@@ -3,6 +3,10 @@ splits of COVID-19 stance (Glandt et al., ACL 2021: face masks, stay-at-home ord
 Fauci, keeping schools closed; favour / against / none) and P-Stance (Li et al., Findings of
 ACL 2021: Joe Biden, Bernie Sanders; favour / against).
 
+It reads any file of that shape: `public-data/hinglish/notebandi.{dev,test}.jsonl` are real
+Hinglish tweets on demonetisation (Swami et al. 2018; scripts/data/convert_notebandi.py), whose
+test half is scored once per shipped model.
+
 SemEval-2016 Task 6 is tweets too, but it is reserved: scored once per shipped model, never
 used to choose. These sets are the tweets a model may be chosen on, as long as it never
 trained on their topics (the shipped adapter did not; a model trained on the train splits,
