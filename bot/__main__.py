@@ -410,12 +410,18 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     topics = settings.seeds_dir / "topics" / "train"
     with_adapter = not args.heads_only and args.question is None
     public: list[Path] = []
-    chat = None
+    chat: list[Path] = []
     parallel: list[Path] = list(args.parallel or ()) if with_adapter else []
     if missing_pairs := [p for p in parallel if not p.is_file()]:
         raise CliError(
             f"{missing_pairs[0]}: not found; prepare it with scripts/data/run_all.sh "
             "(seeds/DATA.md), or train without that --parallel"
+        )
+    extra_chat: list[Path] = list(args.chat or ()) if with_adapter else []
+    if missing_chat := [p for p in extra_chat if not p.is_file()]:
+        raise CliError(
+            f"{missing_chat[0]}: not found; prepare it with scripts/data/run_all.sh "
+            "(seeds/DATA.md), or train without that --chat"
         )
     if args.public is not None and with_adapter:
         missing = [str(args.public / f) for f in (*PUBLIC_STANCE, PUBLIC_CHAT)]
@@ -426,7 +432,8 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
                 "(seeds/DATA.md), or train without --public"
             )
         public = [args.public / f for f in PUBLIC_STANCE]
-        chat = args.public / PUBLIC_CHAT
+        chat = [args.public / PUBLIC_CHAT]
+    chat += extra_chat
     bar = tqdm(desc="fine-tuning adapter", unit="batch", disable=not with_adapter)
 
     def progress(step: int, total: int) -> None:
@@ -838,6 +845,15 @@ def build_parser() -> argparse.ArgumentParser:
         "scripts/data/convert_parallel_hindi.py): a translation loss that places each text near "
         "its English translation; repeat it for several files. The shipped model was trained "
         "with public-data/parallel/hin_eng.jsonl (docs/stance-model.md)",
+    )
+    sp.add_argument(
+        "--chat",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="more off-topic examples for the adapter besides --public's chat pool: messages "
+        'that answer no question, JSON lines {"text"} (repeatable; e.g. '
+        "public-data/hindi/wiki_train.jsonl, real Hindi sentences: seeds/DATA.md)",
     )
 
     sp = add(

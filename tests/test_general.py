@@ -429,6 +429,11 @@ def test_general_training_end_to_end_on_a_tiny_model(tmp_path, library):
             {"text": "park toh banna chahiye yaar", "translation": "the park should be built"}
         )
     )
+    # Off-topic chat from two files (`train --chat`): both are read.
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text("\n".join(json.dumps({"text": t}) for t in ("brb", "lol same", "gg")))
+    hindi = tmp_path / "wiki.jsonl"
+    hindi.write_text(json.dumps({"text": "गाँव के पास ही एक ढाणी है।"}, ensure_ascii=False))
     labelled = tmp_path / "none"
     labelled.mkdir()
     out = tmp_path / "model"
@@ -439,12 +444,14 @@ def test_general_training_end_to_end_on_a_tiny_model(tmp_path, library):
         topics,
         out,
         public=[public],
+        chatter=[chat, hindi],
         parallel=[parallel, hinglish],
         args=GeneralArgs(epochs=1, batch=6, public_batch=4, parallel_batch=4),
     )
     from bot.stance import adapter
 
-    assert adapter.load(out / "adapter.safetensors")[3]["translation_pairs"] == 7
+    meta = adapter.load(out / "adapter.safetensors")[3]
+    assert meta["translation_pairs"] == 7 and meta["chatter"] == 4
     assert reports == []  # no labelled replies for partnership here: no head
     assert summary.calibration_questions == ["town3-park"] and summary.public == 9
     assert (out / "adapter.safetensors").is_file() and (out / CALIBRATION_FILE).is_file()
@@ -485,6 +492,9 @@ def test_train_names_missing_public_data(tmp_path, capsys):
     assert main(["train", "--out", str(tmp_path / "m"), "--parallel", str(tmp_path / "no")]) != 0
     err = capsys.readouterr().err
     assert "no: not found" in err and "scripts/data/run_all.sh" in err
+    assert main(["train", "--out", str(tmp_path / "m"), "--chat", str(tmp_path / "nochat")]) != 0
+    err = capsys.readouterr().err
+    assert "nochat: not found" in err and "without that --chat" in err
     assert not (tmp_path / "m").exists()
 
 

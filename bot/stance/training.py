@@ -804,7 +804,7 @@ def train_general_model(
     out_dir: Path,
     *,
     public: Sequence[Path] = (),
-    chatter: Path | None = None,
+    chatter: Sequence[Path] = (),
     parallel: Sequence[Path] = (),
     corrections: Sequence[tuple[str, str, str]] = (),
     args: GeneralArgs | None = None,
@@ -827,7 +827,7 @@ def train_general_model(
     learn_topics, calib_topics = calibration_split(topics)
     topic_sets = [TrainingSet(q, list(t), list(lb)) for q, t, lb in learn_topics]
     examples = public_examples(public, args)
-    chat = general.read_chatter(chatter, seed=args.seed) if chatter else []
+    chat = [text for path in chatter for text in general.read_chatter(path, seed=args.seed)]
     pairs = [pair for path in parallel for pair in general.read_parallel(path)]
     encoder = Encoder.load(encoder_source, threads=threads)
     state = train_general_adapter(

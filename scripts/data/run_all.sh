@@ -18,6 +18,9 @@ python3 "$S/convert_hinglish_mt.py" "$M/yash9439+Code-Mixed-Machine-Translation/
 # Real Hinglish tweets with a stance (demonetisation), for figures only: a dev half that may
 # choose and a test half scored once per shipped model.
 python3 "$S/convert_notebandi.py" "$M/sahilswami96+StanceDetection_CodeMixed/repo/.git" e9ab92cfad6b5e1b96a4de984352a3318efafbf2 "$D/hinglish"
+# Real Hindi (Devanagari) Wikipedia sentences: a training half (off-topic examples for
+# `stancebot train --chat`) and an evaluation half (read as a side, moderated).
+python3 "$S/convert_hindi_wiki.py" "$M/yash9439+Code-Mixed-Machine-Translation/repo" 7c66c3d72baf08bd9bb973308fd5871b0cfc81e2 "$D/hindi"
 # The two Hindi glossaries the encoder reads are shipped (bot/stance/artifacts/, CC BY-SA);
 # these rebuild them byte for byte.
 python3 "$S/convert_hindi_lexicon.py" --git-dir "$M/Vuizur+Wiktionary-Dictionaries/repo" --commit be0cfb8d614470bc8b9d9006ddff8b921cd5c2e3
