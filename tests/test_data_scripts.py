@@ -91,3 +91,63 @@ def test_convert_notebandi_splits_by_id_and_names_what_it_skips(tmp_path):
     for split in ("dev", "test"):
         ids = {json.loads(line)["id"] for line in (again / f"notebandi.{split}.jsonl").open()}
         assert ids == {r["id"] for r in rows[split]}
+
+
+@pytest.mark.skipif(
+    subprocess.run(["git", "--version"], capture_output=True).returncode != 0, reason="no git"
+)
+def test_convert_hinglish_mt_keeps_typed_hinglish_and_counts_what_it_leaves(tmp_path):
+    pairs = [
+        "Not very popular it seems\tlagta hai bahut popular nahi hai",
+        "Yes\tyes",  # the same words: nothing Hindi to learn
+        "I liked the feminist angle\tmujhe feminist angle pasand aaya",  # a reserved target
+        "no tab on this line",
+        "Not very popular it seems\tlagta hai bahut popular nahi hai",  # a repeat
+        "I've never seen it\tmaine to kabhi nahi dekha hai.",
+    ]
+    gitdir, commit = _git_repo(tmp_path / "repo", {"mt_enghinglish/train.txt": "\n".join(pairs)})
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [sys.executable, str(SCRIPTS / "convert_hinglish_mt.py"), gitdir, commit, str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "2 pairs (1 left out as the same words in both, 1 without two sides, 1 naming" in (
+        run.stdout
+    )
+    rows = [json.loads(line) for line in (out / "hinglish_eng.jsonl").open()]
+    assert [(r["text"], r["translation"]) for r in rows] == [
+        ("lagta hai bahut popular nahi hai", "Not very popular it seems"),
+        ("maine to kabhi nahi dekha hai.", "I've never seen it"),
+    ]
+
+
+@pytest.mark.skipif(
+    subprocess.run(["git", "--version"], capture_output=True).returncode != 0, reason="no git"
+)
+def test_convert_hindi_wiki_halves_share_no_sentence(tmp_path):
+    import gzip
+
+    sentences = [f"गाँव संख्या {i} के पास ही एक छोटी नदी बहती है।" for i in range(60)]
+    sentences += ["short", "Only English letters in this sentence, none of them Hindi."]
+    sentences += [sentences[0]]  # the same sentence on another line
+    repo = tmp_path / "repo"
+    path = repo / "hi/native_script_wikipedia/hi.wiki-filt.valid.text.shuf.txt.gz"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(gzip.compress("\n".join(sentences).encode("utf-8")))
+    gitdir, commit = _git_repo(repo, {})
+    out = tmp_path / "out"
+    subprocess.run(
+        [sys.executable, str(SCRIPTS / "convert_hindi_wiki.py"), gitdir, commit, str(out)],
+        capture_output=True,
+        check=True,
+    )
+    halves = {
+        h: [json.loads(line) for line in (out / f"wiki_{h}.jsonl").open(encoding="utf-8")]
+        for h in ("train", "eval")
+    }
+    texts = {h: {r["text"] for r in rows} for h, rows in halves.items()}
+    assert not texts["train"] & texts["eval"]
+    assert texts["train"] | texts["eval"] == set(sentences[:60])  # too short or not Hindi: out
+    assert {r["id"] for r in halves["train"]}.isdisjoint(r["id"] for r in halves["eval"])
