@@ -13,6 +13,13 @@ import pytest
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts" / "data"
 
 
+def _convert(script: str, *args: str) -> subprocess.CompletedProcess:
+    """Run a converter as the data scripts are run: a file of its own, checked."""
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / script), *args], capture_output=True, text=True, check=True
+    )
+
+
 def _git_repo(path: Path, files: dict[str, str]) -> tuple[str, str]:
     """A repository holding `files` in one commit: (git dir, commit)."""
     for name, text in files.items():
@@ -56,12 +63,7 @@ def test_convert_notebandi_splits_by_id_and_names_what_it_skips(tmp_path):
         },
     )
     out = tmp_path / "out"
-    run = subprocess.run(
-        [sys.executable, str(SCRIPTS / "convert_notebandi.py"), gitdir, commit, str(out)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    run = _convert("convert_notebandi.py", gitdir, commit, str(out))
     assert "'8.08979E+17': skipped (not a tweet id)" in run.stderr
     assert "tweet 797000000000000001: skipped (no text" in run.stderr
     rows = {
@@ -83,11 +85,7 @@ def test_convert_notebandi_splits_by_id_and_names_what_it_skips(tmp_path):
     (repo / "Dataset/Notebandi_tweets.txt").write_text(reordered, encoding="utf-8")
     git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org"]
     subprocess.run([*git, "commit", "-qam", "reorder"], check=True)
-    subprocess.run(
-        [sys.executable, str(SCRIPTS / "convert_notebandi.py"), gitdir, "HEAD", str(again)],
-        capture_output=True,
-        check=True,
-    )
+    _convert("convert_notebandi.py", gitdir, "HEAD", str(again))
     for split in ("dev", "test"):
         ids = {json.loads(line)["id"] for line in (again / f"notebandi.{split}.jsonl").open()}
         assert ids == {r["id"] for r in rows[split]}
@@ -107,12 +105,7 @@ def test_convert_hinglish_mt_keeps_typed_hinglish_and_counts_what_it_leaves(tmp_
     ]
     gitdir, commit = _git_repo(tmp_path / "repo", {"mt_enghinglish/train.txt": "\n".join(pairs)})
     out = tmp_path / "out"
-    run = subprocess.run(
-        [sys.executable, str(SCRIPTS / "convert_hinglish_mt.py"), gitdir, commit, str(out)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    run = _convert("convert_hinglish_mt.py", gitdir, commit, str(out))
     assert "2 pairs (1 left out as the same words in both, 1 without two sides, 1 naming" in (
         run.stdout
     )
@@ -138,11 +131,7 @@ def test_convert_hindi_wiki_halves_share_no_sentence(tmp_path):
     path.write_bytes(gzip.compress("\n".join(sentences).encode("utf-8")))
     gitdir, commit = _git_repo(repo, {})
     out = tmp_path / "out"
-    subprocess.run(
-        [sys.executable, str(SCRIPTS / "convert_hindi_wiki.py"), gitdir, commit, str(out)],
-        capture_output=True,
-        check=True,
-    )
+    _convert("convert_hindi_wiki.py", gitdir, commit, str(out))
     halves = {
         h: [json.loads(line) for line in (out / f"wiki_{h}.jsonl").open(encoding="utf-8")]
         for h in ("train", "eval")
