@@ -21,12 +21,12 @@ Usage: convert_hindi_wiki.py GITDIR COMMIT [OUTDIR]   (standard library only)
 
 import gzip
 import hashlib
-import json
 import os
 import random
 import re
-import subprocess
 import sys
+
+from snapshot import git_bytes, write_jsonl
 
 PATH = "hi/native_script_wikipedia/hi.wiki-filt.valid.text.shuf.txt.gz"
 SOURCE = "yash9439/Code-Mixed-Machine-Translation:" + PATH
@@ -39,10 +39,7 @@ def main() -> None:
         sys.exit("usage: convert_hindi_wiki.py GITDIR COMMIT [OUTDIR]")
     gitdir, commit = sys.argv[1], sys.argv[2]
     outdir = sys.argv[3] if len(sys.argv) > 3 else "public-data/hindi"
-    raw = subprocess.run(
-        ["git", f"--git-dir={gitdir}", "show", f"{commit}:{PATH}"], check=True, capture_output=True
-    ).stdout
-    lines = gzip.decompress(raw).decode("utf-8").splitlines()
+    lines = gzip.decompress(git_bytes(gitdir, f"{commit}:{PATH}")).decode("utf-8").splitlines()
     kept: dict[str, list[dict]] = {"train": [], "eval": []}
     for number, line in enumerate(lines, 1):
         text = line.strip()
@@ -59,9 +56,7 @@ def main() -> None:
         sample = random.Random(13).sample(kept[half], min(n, len(kept[half])))
         sample.sort(key=lambda row: int(row["id"]))
         path = os.path.join(outdir, f"wiki_{half}.jsonl")
-        with open(path, "w", encoding="utf-8") as f:
-            for row in sample:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        write_jsonl(path, sample)
         print(
             f"{path}: {len(sample)} sentences "
             f"(of {len(kept[half])} in the half; {len(lines)} lines)"

@@ -18,17 +18,13 @@ left out and counted; exact repeats are dropped.
 Usage: convert_hinglish_mt.py GITDIR COMMIT [OUTDIR]   (standard library only)
 """
 
-import json
 import os
 import re
-import subprocess
 import sys
 
+from snapshot import RESERVED, git_show, write_jsonl
+
 PATH = "mt_enghinglish/train.txt"
-RESERVED = re.compile(
-    r"trump|clinton|hillary|feminis|abortion|pro-?life|pro-?choice|atheis|climate|global warming",
-    re.IGNORECASE,
-)
 
 
 def words(text: str) -> list[str]:
@@ -40,9 +36,7 @@ def main() -> None:
         sys.exit("usage: convert_hinglish_mt.py GITDIR COMMIT [OUTDIR]")
     gitdir, commit = sys.argv[1], sys.argv[2]
     outdir = sys.argv[3] if len(sys.argv) > 3 else "public-data/parallel"
-    raw = subprocess.run(
-        ["git", f"--git-dir={gitdir}", "show", f"{commit}:{PATH}"], check=True, capture_output=True
-    ).stdout.decode("utf-8")
+    raw = git_show(gitdir, f"{commit}:{PATH}")
     rows, seen, same, bad, reserved = [], set(), 0, 0, 0
     for number, line in enumerate(raw.splitlines(), 1):
         parts = [p.strip() for p in line.split("\t")]
@@ -64,9 +58,7 @@ def main() -> None:
         )
     os.makedirs(outdir, exist_ok=True)
     path = os.path.join(outdir, "hinglish_eng.jsonl")
-    with open(path, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    write_jsonl(path, rows)
     print(
         f"{path}: {len(rows)} pairs ({same} left out as the same words in both, "
         f"{bad} without two sides, {reserved} naming a reserved target)"

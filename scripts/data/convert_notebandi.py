@@ -22,11 +22,11 @@ Usage: convert_notebandi.py GITDIR COMMIT [OUTDIR]   (standard library only)
 """
 
 import hashlib
-import json
 import os
-import subprocess
 import sys
 from collections import Counter
+
+from snapshot import git_show, write_jsonl
 
 TOPIC = "demonetisation"
 STANCE = {"FAVOR": "pro", "AGAINST": "con", "NONE": "neutral"}
@@ -39,9 +39,7 @@ FILES = {
 
 def blocks(gitdir: str, commit: str, path: str) -> dict[str, list[str]]:
     """id -> the lines after it, for a file of blank-line-separated blocks led by an id."""
-    raw = subprocess.run(
-        ["git", f"--git-dir={gitdir}", "show", f"{commit}:{path}"], check=True, capture_output=True
-    ).stdout.decode("utf-8")
+    raw = git_show(gitdir, f"{commit}:{path}")
     out: dict[str, list[str]] = {}
     for block in raw.replace("\r\n", "\n").split("\n\n"):
         lines = [line for line in block.split("\n") if line.strip()]
@@ -50,16 +48,14 @@ def blocks(gitdir: str, commit: str, path: str) -> dict[str, list[str]]:
     return out
 
 
-def labels(gitdir: str, commit: str, path: str) -> dict[str, list[str]]:
-    """id -> [label], for a file of lines that alternate an id and its label."""
-    raw = subprocess.run(
-        ["git", f"--git-dir={gitdir}", "show", f"{commit}:{path}"], check=True, capture_output=True
-    ).stdout.decode("utf-8")
+def labels(gitdir: str, commit: str, path: str) -> dict[str, str]:
+    """id -> label, for a file of lines that alternate an id and its label."""
+    raw = git_show(gitdir, f"{commit}:{path}")
     lines = [line.strip() for line in raw.splitlines() if line.strip()]
     out = {}
     for tweet_id, label in zip(lines[::2], lines[1::2], strict=False):
         if tweet_id.isdigit():
-            out[tweet_id] = [label]
+            out[tweet_id] = label
         else:  # five ids are in a spreadsheet's rounded form ("8.08979E+17"): no tweet matches
             print(f"label {label} for {tweet_id!r}: skipped (not a tweet id)", file=sys.stderr)
     return out
@@ -86,7 +82,7 @@ def main() -> None:
     rows: dict[str, list[dict]] = {"dev": [], "test": []}
     for tweet_id, lines in texts.items():
         text = " ".join(line.strip() for line in lines).strip()
-        label = (stances.get(tweet_id) or [""])[0].strip()
+        label = stances.get(tweet_id, "")
         if not text or label not in STANCE:
             print(
                 f"tweet {tweet_id}: skipped (no text or no FAVOR/AGAINST/NONE label)",
@@ -110,9 +106,7 @@ def main() -> None:
     os.makedirs(outdir, exist_ok=True)
     for split, items in rows.items():
         path = os.path.join(outdir, f"notebandi.{split}.jsonl")
-        with open(path, "w", encoding="utf-8") as f:
-            for row in items:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        write_jsonl(path, items)
         counts = Counter(r["stance"] for r in items)
         print(f"{path}: {len(items)} tweets ({dict(sorted(counts.items()))})")
 

@@ -23,12 +23,11 @@ Usage: convert_tweet_stance.py CKD_GITDIR COMMIT [OUTDIR]   (standard library on
 import csv
 import io
 import itertools
-import json
 import os
-import re
-import subprocess
 import sys
 from collections import Counter
+
+from snapshot import RESERVED, git_show, write_jsonl
 
 DATASETS = {
     "covid19_stance": (
@@ -43,17 +42,10 @@ DATASETS = {
     "pstance": ("data/pstance", {"Joe Biden": "Joe Biden", "Bernie Sanders": "Bernie Sanders"}),
 }
 STANCE = {"FAVOR": "pro", "AGAINST": "con", "NONE": "neutral"}
-RESERVED = re.compile(
-    r"trump|clinton|hillary|feminis|abortion|pro-?life|pro-?choice|atheis|climate|global warming",
-    re.IGNORECASE,
-)
 
 
 def rows(gitdir: str, commit: str, path: str) -> list[dict]:
-    raw = subprocess.run(
-        ["git", f"--git-dir={gitdir}", "show", f"{commit}:{path}"], check=True, capture_output=True
-    ).stdout.decode("utf-8")
-    return list(csv.DictReader(io.StringIO(raw)))
+    return list(csv.DictReader(io.StringIO(git_show(gitdir, f"{commit}:{path}"))))
 
 
 def main() -> None:
@@ -80,9 +72,7 @@ def main() -> None:
             seen.add(key)
             kept.append(row)
         file = f"{name}.jsonl" if split == "train" else f"{name}.{split}.jsonl"
-        with open(os.path.join(out, file), "w", encoding="utf-8") as fh:
-            for row in kept:
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        write_jsonl(os.path.join(out, file), kept)
         counts = Counter((r["topic"], r["stance"]) for r in kept)
         print(f"{file}: {len(kept)} kept; dropped {dict(dropped)}")
         for (topic, stance), n in sorted(counts.items()):

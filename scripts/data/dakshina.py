@@ -4,17 +4,12 @@ romanised Wikipedia sentences (hi/romanized/hi.romanized.rejoined.aligned.tsv). 
 convert_parallel_hindi.py and build_hinglish_glosses.py; each filters the spellings its own way."""
 
 import re
-import subprocess
 import unicodedata
 from collections.abc import Iterator
 
+from snapshot import git_show
+
 DEVANAGARI = re.compile(r"[\u0900-\u0963\u0966-\u097F]+")
-
-
-def git_show(gitdir: str, rev_path: str) -> str:
-    return subprocess.run(
-        ["git", "--git-dir", gitdir, "show", rev_path], check=True, capture_output=True
-    ).stdout.decode("utf-8")
 
 
 def romanisations(gitdir: str, commit: str) -> Iterator[tuple[str, str, int]]:
