@@ -412,17 +412,13 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     public: list[Path] = []
     chat: list[Path] = []
     parallel: list[Path] = list(args.parallel or ()) if with_adapter else []
-    if missing_pairs := [p for p in parallel if not p.is_file()]:
-        raise CliError(
-            f"{missing_pairs[0]}: not found; prepare it with scripts/data/run_all.sh "
-            "(seeds/DATA.md), or train without that --parallel"
-        )
     extra_chat: list[Path] = list(args.chat or ()) if with_adapter else []
-    if missing_chat := [p for p in extra_chat if not p.is_file()]:
-        raise CliError(
-            f"{missing_chat[0]}: not found; prepare it with scripts/data/run_all.sh "
-            "(seeds/DATA.md), or train without that --chat"
-        )
+    for flag, files in (("--parallel", parallel), ("--chat", extra_chat)):
+        if missing_files := [p for p in files if not p.is_file()]:
+            raise CliError(
+                f"{missing_files[0]}: not found; prepare it with scripts/data/run_all.sh "
+                f"(seeds/DATA.md), or train without that {flag}"
+            )
     if args.public is not None and with_adapter:
         missing = [str(args.public / f) for f in (*PUBLIC_STANCE, PUBLIC_CHAT)]
         missing = [m for m in missing if not Path(m).is_file()]
