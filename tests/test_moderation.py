@@ -4,7 +4,7 @@ import pytest
 
 from bot.core.models import RecentReply
 from bot.core.policy import RuleSettings
-from bot.moderation.rules import RuleModerator
+from bot.moderation.rules import RuleModerator, flood_tokens
 
 from .conftest import T0
 
@@ -42,6 +42,10 @@ def test_heated_political_disagreement_is_allowed(mod, make_reply, text):
         ("<@1> <@2> <@3> <@4> <@5> <@6> look", "remove", "mention_spam"),
         ("partnership " * 150, "review", "repeated_words"),
         ("buy now! " * 12, "review", "repeated_words"),
+        ("💀 " * 30, "review", "repeated_words"),
+        ("🤑" * 40, "review", "repeated_words"),
+        ("🇺🇸🤝🇮🇳 " * 25, "review", "repeated_words"),
+        ("साझेदारी नहीं गुलामी " * 14, "review", "repeated_words"),
     ],
 )
 def test_each_rule_fires(mod, make_reply, text, action, reason):
@@ -56,6 +60,35 @@ def test_a_long_reply_that_repeats_a_point_is_not_repeated_words(mod, make_reply
         "more than the framework does about what this partnership is."
     )
     assert "repeated_words" not in mod.check(make_reply(text)).reasons
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Congrats on the new job!!! 🎉🎉🎉🎉🎉 well deserved 😊",
+        "REALLY" + "?" * 30 + " That would be great",
+        "weeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee",
+        "```\n-- OLD DEPENDENCIES " + "-" * 60 + "\n```",
+        # a long Hindi reply: its words are words, not letters and vowel signs counted apart
+        "मुझे लगता है कि यह समझौता दोनों देशों के लिए अच्छा है क्योंकि व्यापार बढ़ेगा और रक्षा "
+        "सहयोग भी मज़बूत होगा लेकिन तेल की बात पर अभी बहुत कुछ साफ़ नहीं है और संसद में "
+        "इस पर बहस होनी चाहिए ताकि लोग जान सकें कि असल में क्या तय हुआ है",
+    ],
+)
+def test_typing_habits_and_ordinary_replies_are_not_repeated_words(mod, make_reply, text):
+    assert "repeated_words" not in mod.check(make_reply(text)).reasons
+
+
+def test_flood_tokens_count_emoji_as_words_and_keep_hindi_words_whole():
+    assert flood_tokens("JOIN join 💀💀 साझेदारी ok_go!!") == [
+        "join",
+        "join",
+        "💀",
+        "💀",
+        "साझेदारी",
+        "ok",
+        "go",
+    ]
 
 
 def test_blocklist_matches_whole_words_only(mod, make_reply):

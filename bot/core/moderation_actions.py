@@ -20,6 +20,7 @@ REASON_TEXT = {
     "blocklisted_term": "a term this server does not allow",
     "personal_attack": "a personal attack on another member",
     "wall_of_text": "a very long wall of text",
+    "repeated_words": "the same few words or emoji over and over",
     "flood": "too many replies in a short time",
     "repeated_text": "the same text posted again",
     "new_account_burst": "a burst of replies from a brand-new account",

@@ -41,6 +41,30 @@ ATTACK = re.compile(
 )
 
 
+# What the repeated-words rule counts: words (letters with their marks, so a Hindi word is one
+# word, and digits), and each emoji or other pictographic symbol (Unicode category So: "💀", the
+# flags' letters, "▓") as a word of its own, so that an emoji wall ("💀 💀 💀 …", "🤑🤑🤑…")
+# repeats like "JOIN JOIN JOIN …". Punctuation is not counted: "?????", "-----" and "......"
+# are how people type, not floods.
+def flood_tokens(text: str) -> list[str]:
+    """The words and pictographic symbols of a message, case-folded, in order."""
+    tokens: list[str] = []
+    word: list[str] = []
+    for ch in unicodedata.normalize("NFKC", text).casefold():
+        kind = unicodedata.category(ch)
+        if kind[0] in "LMN":
+            word.append(ch)
+            continue
+        if word:
+            tokens.append("".join(word))
+            word = []
+        if kind == "So":
+            tokens.append(ch)
+    if word:
+        tokens.append("".join(word))
+    return tokens
+
+
 def normalise(text: str) -> str:
     """Fold case, accents, spacing and punctuation so trivial variations repeat-match."""
     text = unicodedata.normalize("NFKC", text).casefold()
@@ -99,7 +123,7 @@ class RuleModerator:
         if len(text) > s.wall_of_text_chars:
             review.append("wall_of_text")
         key = normalise(text)
-        words = key.split()
+        words = flood_tokens(text)
         few = len(set(words)) < s.repeated_words_ratio * len(words)
         if len(words) >= s.repeated_words_min and few:
             review.append("repeated_words")
