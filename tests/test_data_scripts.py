@@ -140,3 +140,28 @@ def test_convert_hindi_wiki_halves_share_no_sentence(tmp_path):
     assert not texts["train"] & texts["eval"]
     assert texts["train"] | texts["eval"] == set(sentences[:60])  # too short or not Hindi: out
     assert {r["id"] for r in halves["train"]}.isdisjoint(r["id"] for r in halves["eval"])
+
+
+def test_the_converters_reserve_the_targets_training_excludes():
+    """The data converters (stdlib only) and the training's exclusion hold SemEval's targets in
+    two places: the same pattern, so neither can drift into training on a reserved target."""
+    import importlib.util
+    import re
+
+    from bot.stance.training import EXCLUDED_TOPICS, RESERVED_TARGETS
+
+    spec = importlib.util.spec_from_file_location("snapshot", SCRIPTS / "snapshot.py")
+    snapshot = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(snapshot)
+    assert snapshot.RESERVED.pattern == RESERVED_TARGETS
+    assert snapshot.RESERVED.flags & re.IGNORECASE
+    for target in (
+        "Donald Trump",
+        "Hillary Clinton",
+        "Feminist Movement",
+        "Legalization of Abortion",
+        "prolife",
+        "Atheism",
+        "Climate Change is a Real Concern",
+    ):
+        assert snapshot.RESERVED.search(target) and EXCLUDED_TOPICS.search(target), target
