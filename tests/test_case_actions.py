@@ -67,3 +67,17 @@ def test_blocklist_terms_are_added_once_and_removed_case_blind():
         with_blocklist_term(ModerationPolicy(), "x", blocked=False)
     with pytest.raises(PolicyError, match="empty"):
         with_blocklist_term(ModerationPolicy(), "   ", blocked=True)
+
+
+def test_every_rule_reason_has_words_for_members():
+    """A member told why their reply was held reads words, not a rule's name: each reason the
+    rules can give (the strings they append) has its text."""
+    import inspect
+    import re
+
+    from bot.core.moderation_actions import REASON_TEXT
+    from bot.moderation import rules
+
+    reasons = set(re.findall(r'\.append\("(\w+)"\)', inspect.getsource(rules.RuleModerator.check)))
+    assert {"repeated_words", "wall_of_text", "flood", "scam"} <= reasons
+    assert reasons - set(REASON_TEXT) == set()
