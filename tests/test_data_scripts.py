@@ -165,3 +165,17 @@ def test_the_converters_reserve_the_targets_training_excludes():
         "Climate Change is a Real Concern",
     ):
         assert snapshot.RESERVED.search(target) and EXCLUDED_TOPICS.search(target), target
+
+
+@pytest.mark.parametrize(
+    "name", ["hinglish_tweets_audit.jsonl", "hinglish_tweets_allowed_sample.jsonl"]
+)
+def test_the_hinglish_tweet_labels_hold_ids_and_labels_only(name):
+    """The tweets are other people's (their terms forbid redistribution): the committed hand
+    labels carry a tweet id and a label of the guide, never the text."""
+    path = Path(__file__).resolve().parent.parent / "seeds" / "moderation" / name
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    allowed = {"civil", "insult", "harassment", "threat", "hate", "spam", "ambiguous", "unclear"}
+    assert rows and all(r["id"].isdigit() and r["label"] in allowed for r in rows)
+    assert not any("text" in r for r in rows)
+    assert len({r["id"] for r in rows}) == len(rows)
