@@ -504,7 +504,8 @@ def test_moderate_writes_one_verdict_per_line_in_order(capsys, monkeypatch, shar
     ]
     code, rows, err = moderate(capsys, monkeypatch, lines)
     assert code == 1 and len(rows) == len(lines)
-    assert [r.get("id") for r in rows] == [1, None, "b", 3, 4, 5, None, 7]
+    # A line that is not JSON has no id to give back; one that is JSON keeps its own.
+    assert [r.get("id") for r in rows] == [1, None, "b", 3, 4, 5, 6, 7]
     assert rows[0]["action"] == "allow" and rows[0]["reasons"] == []
     assert set(rows[0]["scores"]) >= {"insult", "harassment", "threat", "hate", "spam"}
     assert "line 2" in rows[1]["error"] and "line 2" in err
@@ -543,7 +544,7 @@ def test_moderate_refuses_text_over_the_limit_and_has_help(capsys, monkeypatch, 
     code, rows, _ = moderate(
         capsys, monkeypatch, [json.dumps({"id": 1, "text": "x" * 16_001})], "--rules-only"
     )
-    assert code == 1 and "16,000" in rows[0]["error"]
+    assert code == 1 and "16,000" in rows[0]["error"] and rows[0]["id"] == 1
     with pytest.raises(SystemExit) as exit_:
         main(["moderate", "--help"])
     assert exit_.value.code == 0

@@ -55,7 +55,9 @@ def cmd_moderate(args: argparse.Namespace, settings: Settings) -> int:
         try:
             rows.append((*_parse(line.value), None))
         except ValueError as exc:
-            rows.append((None, None, None, None, line.error(str(exc))))
+            # A line that is JSON keeps its id in the error record, as `classify` does.
+            rid = line.value.get("id") if isinstance(line.value, dict) else None
+            rows.append((rid, None, None, None, line.error(str(exc))))
 
     scorer = None
     if not args.rules_only:
