@@ -142,6 +142,37 @@ def test_convert_hindi_wiki_halves_share_no_sentence(tmp_path):
     assert {r["id"] for r in halves["train"]}.isdisjoint(r["id"] for r in halves["eval"])
 
 
+@pytest.mark.skipif(
+    subprocess.run(["git", "--version"], capture_output=True).returncode != 0, reason="no git"
+)
+def test_convert_nps_chat_keeps_posts_and_masks_users_as_mentions(tmp_path):
+    import io
+    import zipfile
+
+    xml = (
+        '<Session><Posts><Post class="Greet" user="10-19-20sUser7">hi 10-19-20sUser59</Post>'
+        '<Post class="System" user="10-19-20sUser7">JOIN</Post>'
+        '<Post class="Statement" user="10-19-20sUser59">hello10-19-20sUser7s :)</Post>'
+        '<Post class="Emotion" user="10-19-20sUser3">   </Post></Posts></Session>'
+    )
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("nps_chat/10-19-20s_706posts.xml", xml)
+        z.writestr("nps_chat/README.txt", "research use only")
+    repo = tmp_path / "repo"
+    (repo / "packages/corpora").mkdir(parents=True)
+    (repo / "packages/corpora/nps_chat.zip").write_bytes(buf.getvalue())
+    gitdir, commit = _git_repo(repo, {})
+    out = tmp_path / "out"
+    _convert("convert_nps_chat.py", gitdir, commit, str(out))
+    rows = [json.loads(line) for line in (out / "nps_chat.jsonl").open(encoding="utf-8")]
+    # System lines and empty posts are left out; ids keep the post's place in its recording.
+    assert [(r["id"], r["text"], r["room"]) for r in rows] == [
+        ("10-19-20s:0", "hi @User59", "20s"),
+        ("10-19-20s:2", "hello@User7s :)", "20s"),
+    ]
+
+
 def test_the_converters_reserve_the_targets_training_excludes():
     """The data converters (stdlib only) and the training's exclusion hold SemEval's targets in
     two places: the same pattern, so neither can drift into training on a reserved target."""
@@ -179,3 +210,16 @@ def test_the_hinglish_tweet_labels_hold_ids_and_labels_only(name):
     assert rows and all(r["id"].isdigit() and r["label"] in allowed for r in rows)
     assert not any("text" in r for r in rows)
     assert len({r["id"] for r in rows}) == len(rows)
+
+
+def test_the_everyday_chat_labels_hold_ids_and_guide_labels_only():
+    """The chat-room posts are for research use only: the committed labels name a post by its
+    recording and number and give a category of the guide (unclear posts are left out)."""
+    import re
+
+    path = Path(__file__).resolve().parent.parent / "seeds" / "moderation" / "nps_chat_labels.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    guide = {"civil", "insult", "harassment", "threat", "hate", "spam"}
+    assert len(rows) > 1000 and all(r["label"] in guide for r in rows)
+    assert all(re.fullmatch(r"\d\d-\d\d-(teens|adults|\d\ds):\d+", r["id"]) for r in rows)
+    assert not any("text" in r for r in rows) and len({r["id"] for r in rows}) == len(rows)
