@@ -79,24 +79,27 @@ class Preset:
 
 # The shipped head's 0.5 is its operating point, chosen on real chat (README, Moderation): the
 # other presets move every category's review point along the same calibrated score. The
-# figures in the words are the evaluation's (`stancebot eval-moderation`, README).
+# figures in the words are the evaluation's (`stancebot eval-moderation`, docs/model-card.md):
+# civil messages held in technical chat (Slack) and in casual chat rooms (NPS Chat Corpus).
 PRESETS: dict[str, Preset] = {
     "strict": Preset(
         0.3,
         "Strict: more goes to the review queue. Catches more veiled and borderline attacks; "
         "expect ordinary messages in the queue every day on a busy server (about 1 in 45 "
-        "everyday chat messages).",
+        "messages of technical chat, 1 in 12 of casual chat).",
     ),
     "default": Preset(
         0.5,
-        "Default: clear insults, threats, hate and spam go to review; everyday chat, teasing "
-        "and profanity not aimed at anyone pass (about 1 in 110 everyday messages is held).",
+        "Default: clear insults, threats, hate and spam go to review; most teasing and "
+        "profanity not aimed at anyone pass (about 1 in 110 messages of technical chat is "
+        'held, 1 in 20 of casual chat, where friendly lines to "you" can read as insults).',
     ),
     "loose": Preset(
         0.8,
         "Loose: only messages the model is very sure of go to review. Fewer false alarms "
-        "(about 1 in 350 everyday messages), but more attacks get through; for servers with "
-        "active human moderators or rough-and-tumble banter.",
+        "(about 1 in 350 messages of technical chat, 1 in 50 of casual chat), but more "
+        "attacks get through; for casual servers with active human moderators or "
+        "rough-and-tumble banter.",
     ),
 }
 
