@@ -332,6 +332,57 @@ def test_training_adds_the_ngram_term_when_cross_validation_chooses_it(stance_en
     assert len(scores) == len(data) and set(scores[0]) == set(ABUSIVE)
 
 
+def test_a_head_can_be_trained_not_to_read_second_person_words(tmp_path, stance_encoder):
+    """`train-moderation --hide-second-person`: the n-gram term reads a reply without "you",
+    "your", "u", "yo" …, in training and in use, and the head file says so; heads without the
+    option read every word and keep their metadata as before."""
+    from bot.moderation.lexical import HIDDEN_WORDS, LexicalFeatures, count_ngrams
+    from bot.moderation.model import AbuseHead
+    from bot.moderation.training import ModerationTrainingArgs, train_abuse_head
+
+    words = HIDDEN_WORDS["second-person"]
+    assert words.sub(" ", "talk to you later...love you, Youre right, y'all ok?").split() == [
+        "talk",
+        "to",
+        "later...love",
+        ",",
+        "right,",
+        "ok?",
+    ]
+    assert words.sub(" ", "young yoyo yours truly, your mom") == "young yoyo   truly,   mom"
+    hidden = LexicalFeatures.fit(NGRAM_TEXTS, "second-person")
+    every = LexicalFeatures.fit(NGRAM_TEXTS)
+    # "you idiot" reads as "idiot" to the hidden features, and not to the others.
+    pair = ["you idiot", "idiot"]
+    a, b = hidden.transform(pair).toarray()
+    np.testing.assert_array_equal(a, b)
+    a, b = every.transform(pair).toarray()
+    assert not np.array_equal(a, b)
+    assert count_ngrams(["YOU"], "second-person")[0].nnz == 0
+    with pytest.raises(ValueError, match="unknown hidden words"):
+        LexicalFeatures.fit(NGRAM_TEXTS, "first-person")
+
+    data = tiny_moderation_data()
+    recipe = {"layer_sets": ((2,),), "c_grid": (1.0,), "folds": 3, "lexical_weights": (1.0,)}
+    head, _ = train_abuse_head(
+        stance_encoder, data, ModerationTrainingArgs(**recipe, hide="second-person")
+    )
+    plain, _ = train_abuse_head(stance_encoder, data, ModerationTrainingArgs(**recipe))
+    assert head.lexical.hidden == "second-person" and plain.lexical.hidden == ""
+    for trained in (head, plain):
+        trained.save(tmp_path / "abuse.safetensors")
+        again = AbuseHead.load(tmp_path / "abuse.safetensors")
+        assert again.lexical.hidden == trained.lexical.hidden
+        texts = ["you are wonderful", "talk to you later"]
+        np.testing.assert_array_equal(
+            again.lexical.transform(texts).toarray(), trained.lexical.transform(texts).toarray()
+        )
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "abuse.safetensors"), framework="numpy") as fh:
+        assert "hidden" not in fh.metadata()["lexical"]  # the plain head, saved last
+
+
 def test_a_users_toxicity_model_is_loaded_and_its_labels_mapped(tmp_path, stance_encoder):
     from transformers import BertForSequenceClassification
 

@@ -28,6 +28,17 @@ N_FEATURES = 1 << 16
 
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token_pattern
+
+# Words a head can be trained not to read in its n-gram term (`stancebot train-moderation
+# --hide-second-person`): the layers and the rules still read them. Every public insult the
+# mapping keeps is addressed to "you", so second-person words alone came to read as abuse, and
+# ordinary chat to "you" ("talk to you later", "you sound like my mom") was flagged
+# (docs/model-card.md, History of the abuse model: M5).
+HIDDEN_WORDS = {
+    "second-person": re.compile(
+        r"(?i)(?<![\w'])(?:you(?:rs?|rself|rselves|'re|re)?|u|ur|ya|yo|y'?all)(?![\w'])"
+    ),
+}
 _SPACES = re.compile(r"\s\s+")
 _MIN_INT32 = -(1 << 31)
 
@@ -96,9 +107,15 @@ def _count_block(texts: Sequence[str], analyzer: str, lo: int, hi: int):
     )
 
 
-def count_ngrams(texts: Sequence[str]) -> list:
+def count_ngrams(texts: Sequence[str], hidden: str = "") -> list:
     """Raw n-gram counts per block: a list of csr matrices (rows, N_FEATURES). Rows are
-    independent, so training counts its texts once and takes rows for each fold."""
+    independent, so training counts its texts once and takes rows for each fold. `hidden`
+    names a set of HIDDEN_WORDS left out of every text first ("" reads every word)."""
+    if hidden:
+        if hidden not in HIDDEN_WORDS:
+            raise ValueError(f"unknown hidden words {hidden!r}: not this version's")
+        words = HIDDEN_WORDS[hidden]
+        texts = [words.sub(" ", text or "") for text in texts]
     return [_count_block(texts, analyzer, lo, hi) for analyzer, lo, hi in BLOCKS]
 
 
@@ -109,14 +126,19 @@ class LexicalFeatures:
     idf: list[np.ndarray]  # per block, (N_FEATURES,) float32
     unseen: float  # the idf of an n-gram no training text had
     seen: np.ndarray  # columns (over all blocks) that some training text had
+    hidden: str = ""  # the HIDDEN_WORDS these features leave out ("": none)
+
+    def __post_init__(self) -> None:
+        if self.hidden and self.hidden not in HIDDEN_WORDS:
+            raise ValueError(f"unknown hidden words {self.hidden!r}: not this version's")
 
     @classmethod
-    def fit(cls, texts: Sequence[str]) -> LexicalFeatures:
-        return cls.fit_counts(count_ngrams(texts))
+    def fit(cls, texts: Sequence[str], hidden: str = "") -> LexicalFeatures:
+        return cls.fit_counts(count_ngrams(texts, hidden), hidden)
 
     @classmethod
-    def fit_counts(cls, counts: list) -> LexicalFeatures:
-        """Fitted on the texts whose `count_ngrams` these are."""
+    def fit_counts(cls, counts: list, hidden: str = "") -> LexicalFeatures:
+        """Fitted on the texts whose `count_ngrams` (with the same `hidden`) these are."""
         n = counts[0].shape[0]
         unseen = float(np.log(1 + n) + 1)
         idf, seen = [], []
@@ -124,11 +146,11 @@ class LexicalFeatures:
             df = np.bincount(block.indices, minlength=N_FEATURES)
             idf.append((np.log((1 + n) / (1 + df)) + 1).astype(np.float32))
             seen.append(np.flatnonzero(df) + i * N_FEATURES)
-        return cls(idf, unseen, np.concatenate(seen))
+        return cls(idf, unseen, np.concatenate(seen), hidden)
 
     def transform(self, texts: Sequence[str]):
         """(rows, blocks * N_FEATURES) csr matrix: sublinear tf times idf, each block L2-normed."""
-        return self.weigh(count_ngrams(texts))
+        return self.weigh(count_ngrams(texts, self.hidden))
 
     def weigh(self, counts: list):
         """`transform` of the texts whose `count_ngrams` these are (left unchanged)."""
@@ -150,11 +172,13 @@ class LexicalFeatures:
         return self.seen.astype(np.int32), np.concatenate(self.idf)[self.seen]
 
     @classmethod
-    def from_arrays(cls, seen: np.ndarray, values: np.ndarray, unseen: float) -> LexicalFeatures:
+    def from_arrays(
+        cls, seen: np.ndarray, values: np.ndarray, unseen: float, hidden: str = ""
+    ) -> LexicalFeatures:
         full = np.full(len(BLOCKS) * N_FEATURES, unseen, dtype=np.float32)
         seen = seen.astype(np.int64)
         if seen.size and (seen.min() < 0 or seen.max() >= full.size):
             raise ValueError("lexical columns out of range")
         full[seen] = values
         blocks = [full[i * N_FEATURES : (i + 1) * N_FEATURES] for i in range(len(BLOCKS))]
-        return cls(blocks, unseen, seen)
+        return cls(blocks, unseen, seen, hidden)

@@ -156,9 +156,10 @@ class AbuseHead:
                 "lexical_idf": idf.astype(np.float32),
                 "lexical_weight": self.lexical_weight.astype(np.float32),
             }
-            metadata["lexical"] = json.dumps(
-                {"blocks": BLOCKS, "n_features": N_FEATURES, "unseen": self.lexical.unseen}
-            )
+            spec = {"blocks": BLOCKS, "n_features": N_FEATURES, "unseen": self.lexical.unseen}
+            if self.lexical.hidden:  # heads that read every word keep their metadata as it was
+                spec["hidden"] = self.lexical.hidden
+            metadata["lexical"] = json.dumps(spec)
         save_file(tensors, str(path), metadata=metadata)
 
     @classmethod
@@ -178,7 +179,10 @@ class AbuseHead:
                 ] != N_FEATURES:
                     raise ValueError(f"n-gram features {spec} are not this version's")
                 lexical = LexicalFeatures.from_arrays(
-                    lex["lexical_seen"], lex["lexical_idf"], float(spec["unseen"])
+                    lex["lexical_seen"],
+                    lex["lexical_idf"],
+                    float(spec["unseen"]),
+                    str(spec.get("hidden", "")),
                 )
                 lexical_weight = lex["lexical_weight"]
             return cls(

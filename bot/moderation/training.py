@@ -79,6 +79,9 @@ class ModerationTrainingArgs:
     # fold seeds, 2026-11-25, before the held-out file was scored with it).
     lexical_weights: tuple[float, ...] = (0.0, 1.0, 2.0)
     lexical_c: float = 30.0
+    # Words the n-gram term does not read (bot.moderation.lexical.HIDDEN_WORDS; "" reads them
+    # all, the shipped recipe): "second-person" is `train-moderation --hide-second-person`.
+    hide: str = ""
 
 
 @dataclass
@@ -284,7 +287,7 @@ def train_abuse_head(
         out[:, m.classes_] = m.decision_function(x)
         return out
 
-    grams = count_ngrams(data.texts) if lexical else []  # hashed once, sliced per fold
+    grams = count_ngrams(data.texts, args.hide) if lexical else []  # once, sliced per fold
 
     def rows(idx: np.ndarray) -> list:
         return [block[idx] for block in grams]
@@ -297,7 +300,7 @@ def train_abuse_head(
         lex_oof = np.zeros((len(y), len(CLASSES)))
         if lexical:  # out-of-fold n-gram logits, the document frequencies from each fold's rows
             for tr, te in splits:
-                vec = LexicalFeatures.fit_counts(rows(tr))
+                vec = LexicalFeatures.fit_counts(rows(tr), args.hide)
                 m = fit(model(args.lexical_c), vec.weigh(rows(tr)), tr)
                 lex_oof[te] = full_logits(m, vec.weigh(rows(te)))
                 step(1)
@@ -346,7 +349,7 @@ def train_abuse_head(
     if w == 0 and lexical:
         step(1)  # the n-gram fit counted in the total is not needed
     if w != 0:
-        vec = LexicalFeatures.fit_counts(grams)
+        vec = LexicalFeatures.fit_counts(grams, args.hide)
         lex = fit(model(args.lexical_c), vec.weigh(grams), everything)
         step(1)
         lex_weight = np.zeros((len(CLASSES), len(vec.seen)), dtype=np.float32)
