@@ -346,6 +346,17 @@ def test_a_missing_input_file_or_a_folder_is_one_clear_line(tmp_path, capsys, ar
     assert "file not found" in err or "is a folder" in err
 
 
+@pytest.mark.parametrize("command", ["moderate", "eval-moderation"])
+def test_a_heads_folder_without_an_abuse_head_is_one_clear_line(tmp_path, capsys, command):
+    """`--heads DIR` names a head to score with: a folder without one is an error, not a run
+    by the rules alone."""
+    data = tmp_path / "replies.jsonl"
+    data.write_text(json.dumps({"id": 1, "text": "hi", "category": "civil"}) + "\n")
+    code, _, err = run(capsys, command, str(data), "--heads", str(tmp_path))
+    assert code == 2 and err.startswith("stancebot: error: ") and len(err.splitlines()) == 1
+    assert "no abuse.safetensors there" in err and "train-moderation --out" in err
+
+
 def test_classify_answers_a_line_of_bad_utf8_or_a_huge_line_in_its_place(capsys, monkeypatch):
     huge = json.dumps({"id": 3, "text": "word " * 2_000_000})  # a 10 MB line
     data = (

@@ -21,7 +21,13 @@ from bot.moderation.rules import RuleModerator, rule_settings
 def _scorer(settings: Settings, heads_dir: Path | None = None):
     """The stance encoder (as the pipeline loads it) and the abuse scorer on it."""
     from bot.app import load_abuse_scorer, load_classifier, load_library
+    from bot.moderation.model import ABUSE_FILE
 
+    if heads_dir is not None and not (heads_dir / ABUSE_FILE).is_file():
+        raise ValueError(
+            f"{heads_dir}: no {ABUSE_FILE} there "
+            "(`stancebot train-moderation --out DIR` writes one)"
+        )
     encoder = load_classifier(settings, load_library(settings)).encoder
     return encoder, load_abuse_scorer(settings, encoder, heads_dir=heads_dir)
 
@@ -61,7 +67,7 @@ def cmd_moderate(args: argparse.Namespace, settings: Settings) -> int:
 
     scorer = None
     if not args.rules_only:
-        _encoder, scorer = _scorer(settings)
+        _encoder, scorer = _scorer(settings, args.heads)
         if scorer is None:
             print("stancebot moderate: no abuse model; the rules alone decide", file=sys.stderr)
     texts = [text for _, text, _, _, err in rows if err is None and text and text.strip()]
@@ -269,6 +275,12 @@ def add_commands(add) -> None:
     sp.add_argument("file", nargs="?", type=Path, help="input file (default: stdin)")
     sp.add_argument("--model", help="encoder: 'bundled', a local folder or a Hugging Face id")
     sp.add_argument("--rules-only", action="store_true", help="skip the abuse model")
+    sp.add_argument(
+        "--heads",
+        type=Path,
+        help="folder with abuse.safetensors, e.g. one `train-moderation --out` wrote "
+        "(default: the shipped model)",
+    )
     sp.epilog = (
         "The rules (mentions, links, scams, blocklist, floods, repeated text) and the abuse "
         "model both judge each line; the stricter verdict wins. Lines with the same author_id "
