@@ -143,8 +143,17 @@ def load_abuse_scorer(
     from bot.moderation.model import SHIPPED_MODERATION, ToxicityModel, load_head
 
     head = None
+    configured = settings.moderation_heads_dir
+    if settings.moderation_model and heads_dir is None and configured is not None:
+        from bot.moderation.model import ABUSE_FILE
+
+        if not (configured / ABUSE_FILE).is_file():
+            raise ModelLoadError(
+                f"STANCEBOT_MODERATION_HEADS_DIR={configured}: no {ABUSE_FILE} there; train one "
+                "with `stancebot train-moderation --out DIR`, or unset it for the shipped model"
+            )
     if settings.moderation_model:
-        head = load_head(heads_dir or SHIPPED_MODERATION, encoder)
+        head = load_head(heads_dir or configured or SHIPPED_MODERATION, encoder)
     toxicity = ToxicityModel.load(settings.toxicity_model) if settings.toxicity_model else None
     if head is None and toxicity is None:
         return None

@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     moderation_model: bool = Field(
         default=True, description="score replies with the shipped abuse model (shares the pass)"
     )
+    moderation_heads_dir: Path | None = Field(
+        default=None,
+        description="folder with the abuse model the bot scores with (abuse.safetensors, as "
+        "`stancebot train-moderation --out DIR` writes it; default: the shipped one)",
+    )
     toxicity_model: str | None = Field(
         default=None,
         description="Detoxify-style text-classification model (local folder or Hugging Face id)",

@@ -383,6 +383,31 @@ def test_a_head_can_be_trained_not_to_read_second_person_words(tmp_path, stance_
         assert "hidden" not in fh.metadata()["lexical"]  # the plain head, saved last
 
 
+def test_the_bot_scores_with_the_head_in_the_configured_folder(tmp_path, stance_encoder):
+    """STANCEBOT_MODERATION_HEADS_DIR: a head `train-moderation --out DIR` wrote (e.g. with
+    --hide-second-person) is the one the bot scores with; a folder without one stops it with
+    one line, rather than leaving moderation to the rules unnoticed."""
+    from bot.config import load_settings
+    from bot.moderation.training import ModerationTrainingArgs, train_abuse_head
+    from bot.stance.encoder import ModelLoadError
+
+    recipe = ModerationTrainingArgs(
+        layer_sets=((2,),), c_grid=(1.0,), folds=3, lexical_weights=(1.0,), hide="second-person"
+    )
+    head, _ = train_abuse_head(stance_encoder, tiny_moderation_data(), recipe)
+    head.save(tmp_path / "casual" / "abuse.safetensors")
+    settings = load_settings(moderation_heads_dir=tmp_path / "casual")
+    scorer = bot.app.load_abuse_scorer(settings, stance_encoder)
+    assert scorer.head.version == head.version and scorer.head.lexical.hidden == "second-person"
+    # An explicit folder (the commands' --heads) still wins over the setting.
+    shipped = bot.app.load_abuse_scorer(settings, stance_encoder, heads_dir=SHIPPED_MODERATION)
+    assert shipped.head.version != head.version
+    with pytest.raises(ModelLoadError, match=r"STANCEBOT_MODERATION_HEADS_DIR=.*no abuse"):
+        bot.app.load_abuse_scorer(
+            load_settings(moderation_heads_dir=tmp_path / "empty"), stance_encoder
+        )
+
+
 def test_a_users_toxicity_model_is_loaded_and_its_labels_mapped(tmp_path, stance_encoder):
     from transformers import BertForSequenceClassification
 
