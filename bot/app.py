@@ -140,19 +140,16 @@ def load_abuse_scorer(
 ) -> AbuseScorer | None:
     """The abuse model on the stance encoder (and the user's toxicity model, if configured);
     None when both are off or missing (only the rules moderate then)."""
-    from bot.moderation.model import SHIPPED_MODERATION, ToxicityModel, load_head
+    from bot.moderation.model import ABUSE_FILE, SHIPPED_MODERATION, ToxicityModel, load_head
 
     head = None
-    configured = settings.moderation_heads_dir
-    if settings.moderation_model and heads_dir is None and configured is not None:
-        from bot.moderation.model import ABUSE_FILE
-
-        if not (configured / ABUSE_FILE).is_file():
+    if settings.moderation_model:
+        configured = settings.moderation_heads_dir
+        if heads_dir is None and configured is not None and not (configured / ABUSE_FILE).is_file():
             raise ModelLoadError(
                 f"STANCEBOT_MODERATION_HEADS_DIR={configured}: no {ABUSE_FILE} there; train one "
                 "with `stancebot train-moderation --out DIR`, or unset it for the shipped model"
             )
-    if settings.moderation_model:
         head = load_head(heads_dir or configured or SHIPPED_MODERATION, encoder)
     toxicity = ToxicityModel.load(settings.toxicity_model) if settings.toxicity_model else None
     if head is None and toxicity is None:

@@ -39,6 +39,17 @@ HIDDEN_WORDS = {
         r"(?i)(?<![\w'])(?:you(?:rs?|rself|rselves|'re|re)?|u|ur|ya|yo|y'?all)(?![\w'])"
     ),
 }
+
+
+def _hidden_words(hidden: str) -> re.Pattern | None:
+    """The HIDDEN_WORDS pattern named `hidden` (None for ""); ValueError for an unknown name."""
+    if not hidden:
+        return None
+    if hidden not in HIDDEN_WORDS:
+        raise ValueError(f"unknown hidden words {hidden!r}: not this version's")
+    return HIDDEN_WORDS[hidden]
+
+
 _SPACES = re.compile(r"\s\s+")
 _MIN_INT32 = -(1 << 31)
 
@@ -111,10 +122,7 @@ def count_ngrams(texts: Sequence[str], hidden: str = "") -> list:
     """Raw n-gram counts per block: a list of csr matrices (rows, N_FEATURES). Rows are
     independent, so training counts its texts once and takes rows for each fold. `hidden`
     names a set of HIDDEN_WORDS left out of every text first ("" reads every word)."""
-    if hidden:
-        if hidden not in HIDDEN_WORDS:
-            raise ValueError(f"unknown hidden words {hidden!r}: not this version's")
-        words = HIDDEN_WORDS[hidden]
+    if (words := _hidden_words(hidden)) is not None:
         texts = [words.sub(" ", text or "") for text in texts]
     return [_count_block(texts, analyzer, lo, hi) for analyzer, lo, hi in BLOCKS]
 
@@ -129,8 +137,7 @@ class LexicalFeatures:
     hidden: str = ""  # the HIDDEN_WORDS these features leave out ("": none)
 
     def __post_init__(self) -> None:
-        if self.hidden and self.hidden not in HIDDEN_WORDS:
-            raise ValueError(f"unknown hidden words {self.hidden!r}: not this version's")
+        _hidden_words(self.hidden)  # a head file from another version is refused at load
 
     @classmethod
     def fit(cls, texts: Sequence[str], hidden: str = "") -> LexicalFeatures:
