@@ -18,7 +18,7 @@ from bot.config import Settings
 from bot.content import ContentLibrary
 from bot.core.articles import ContentService
 from bot.core.learning import LiveLearning
-from bot.core.policy import ModerationPolicy
+from bot.core.policy import STANDARD, ModerationPolicy
 from bot.core.queue import ClassificationQueue
 from bot.core.service import DiscussionService
 from bot.moderation.model import AbuseScorer, ModeratedClassifier
@@ -140,9 +140,15 @@ def load_abuse_scorer(
 ) -> AbuseScorer | None:
     """The abuse model on the stance encoder (and the user's toxicity model, if configured);
     None when both are off or missing (only the rules moderate then)."""
-    from bot.moderation.model import ABUSE_FILE, SHIPPED_MODERATION, ToxicityModel, load_head
+    from bot.moderation.model import (
+        ABUSE_FILE,
+        SHIPPED_MODERATION,
+        ToxicityModel,
+        load_head,
+        load_styles,
+    )
 
-    head = None
+    head, styles = None, {}
     if settings.moderation_model:
         configured = settings.moderation_heads_dir
         if heads_dir is None and configured is not None and not (configured / ABUSE_FILE).is_file():
@@ -150,11 +156,16 @@ def load_abuse_scorer(
                 f"STANCEBOT_MODERATION_HEADS_DIR={configured}: no {ABUSE_FILE} there; train one "
                 "with `stancebot train-moderation --out DIR`, or unset it for the shipped model"
             )
-        head = load_head(heads_dir or configured or SHIPPED_MODERATION, encoder)
+        folder = heads_dir or configured or SHIPPED_MODERATION
+        head = load_head(folder, encoder)
+        # The bot reads each server with its chat style's head (`/moderation settings chat-style`);
+        # the one-off commands, given a folder, read with that folder's head alone.
+        if head is not None and heads_dir is None:
+            styles = load_styles(folder, encoder, head)
     toxicity = ToxicityModel.load(settings.toxicity_model) if settings.toxicity_model else None
     if head is None and toxicity is None:
         return None
-    return AbuseScorer(encoder, head, toxicity)
+    return AbuseScorer(encoder, head, toxicity, styles=styles)
 
 
 @dataclass
@@ -173,6 +184,13 @@ class App:
     content_store: ContentStore
     learning: LiveLearning
     abuse: AbuseScorer | None = None
+
+    @property
+    def chat_styles(self) -> tuple[str, ...] | None:
+        """The chat styles the abuse model reads with a head of their own (None: no model)."""
+        if self.abuse is None:
+            return None
+        return (STANDARD, *self.abuse.styles)
 
     @classmethod
     async def open(

@@ -357,6 +357,25 @@ def test_a_heads_folder_without_an_abuse_head_is_one_clear_line(tmp_path, capsys
     assert "no abuse.safetensors there" in err and "train-moderation --out" in err
 
 
+@pytest.mark.parametrize("command", ["moderate", "eval-moderation"])
+def test_a_chat_style_with_no_head_installed_is_one_clear_line(
+    tmp_path, capsys, monkeypatch, command
+):
+    """`--chat-style casual` scores with the installed casual head (`casual/` beside the
+    standard one); where there is none, one line says how to make it. It and --heads name
+    the head two ways: given both, one line says so."""
+    data = tmp_path / "replies.jsonl"
+    data.write_text(json.dumps({"id": 1, "text": "hi", "category": "civil"}) + "\n")
+    monkeypatch.setenv("STANCEBOT_MODERATION_HEADS_DIR", str(tmp_path))
+    code, _, err = run(capsys, command, str(data), "--chat-style", "casual")
+    assert code == 2 and err.startswith("stancebot: error: ") and len(err.splitlines()) == 1
+    assert f"{tmp_path / 'casual'}: no abuse.safetensors there" in err
+    assert "train-moderation --hide-second-person" in err
+    both = ("--chat-style", "casual", "--heads", str(tmp_path))
+    code, _, err = run(capsys, command, str(data), *both)
+    assert code == 2 and "give --heads or --chat-style casual, not both" in err
+
+
 def test_classify_answers_a_line_of_bad_utf8_or_a_huge_line_in_its_place(capsys, monkeypatch):
     huge = json.dumps({"id": 3, "text": "word " * 2_000_000})  # a 10 MB line
     data = (

@@ -173,3 +173,23 @@ def test_policy_round_trips_through_json_and_refuses_bad_thresholds():
         p.with_threshold("opinion", 0.5, 0.9)
     with pytest.raises(PolicyError, match="malformed"):
         ModerationPolicy.from_json("{not json")
+
+
+def test_a_chat_style_round_trips_and_one_this_version_does_not_know_reads_as_standard():
+    import pytest
+
+    from bot.core.policy import ModerationPolicy, PolicyError, style_note
+
+    casual = ModerationPolicy().with_chat("casual")
+    assert ModerationPolicy().chat == "standard"
+    assert ModerationPolicy.from_json(casual.to_json()).chat == "casual"
+    stored = casual.to_json().replace('"casual"', '"formal"')
+    assert ModerationPolicy.from_json(stored).chat == "standard"
+    assert ModerationPolicy.from_json('{"timeout_minutes": 5}').chat == "standard"  # older rows
+    with pytest.raises(PolicyError, match="unknown chat style 'formal': choose one of standard"):
+        ModerationPolicy().with_chat("formal")
+    # What a server is told when the bot cannot read it in the style it chose.
+    assert style_note("casual", ("standard", "casual")) == ""
+    assert style_note("standard", ("standard",)) == ""
+    assert "no casual model installed, so the standard one" in style_note("casual", ("standard",))
+    assert "only the rules moderate" in style_note("casual", None)

@@ -408,6 +408,56 @@ def test_the_bot_scores_with_the_head_in_the_configured_folder(tmp_path, stance_
         )
 
 
+def test_each_server_is_read_by_its_chat_styles_head_from_the_one_pass(
+    tmp_path, stance_encoder, classifier, caplog
+):
+    """A casual head installed beside the standard one (`casual/abuse.safetensors`) scores
+    every reply from the same encoder pass; a prediction carries both heads' scores, and a
+    server acts on its own style's. A head that reads other layers is left out, with a
+    warning; the one-off commands, given a folder, read that folder's head alone."""
+    from dataclasses import replace
+
+    from bot.config import load_settings
+    from bot.moderation.model import ModeratedClassifier
+    from bot.moderation.training import ModerationTrainingArgs, train_abuse_head
+
+    recipe = ModerationTrainingArgs(
+        layer_sets=((2,),), c_grid=(1.0,), folds=3, lexical_weights=(1.0,)
+    )
+    data = tiny_moderation_data()
+    standard, _ = train_abuse_head(stance_encoder, data, recipe)
+    casual, _ = train_abuse_head(stance_encoder, data, replace(recipe, hide="second-person"))
+    standard.save(tmp_path / "abuse.safetensors")
+    casual.save(tmp_path / "casual" / "abuse.safetensors")
+    settings = load_settings(moderation_heads_dir=tmp_path)
+
+    scorer = bot.app.load_abuse_scorer(settings, stance_encoder)
+    assert scorer.head.version == standard.version and set(scorer.styles) == {"casual"}
+    assert scorer.styles["casual"].lexical.hidden == "second-person"
+    texts = ["see you later, love you all", "shut your mouth you worthless idiot", "gg"]
+    preds = ModeratedClassifier(classifier, scorer).predict_many(
+        [("partnership", t) for t in texts]
+    )
+    alone = {
+        "standard": AbuseScorer(stance_encoder, standard).score(texts),
+        "casual": AbuseScorer(stance_encoder, casual).score(texts),
+    }
+    for style, scores in alone.items():
+        for pred, own in zip(preds, scores, strict=True):
+            got = pred.abuse_for(style)
+            assert got.keys() == own.keys()
+            assert all(abs(got[k] - own[k]) < 0.01 for k in own)
+    assert preds[0].abuse_for("casual") != preds[0].abuse  # two heads, two readings
+    assert bot.app.load_abuse_scorer(settings, stance_encoder, heads_dir=tmp_path).styles == {}
+
+    other, _ = train_abuse_head(stance_encoder, data, replace(recipe, layer_sets=((1,),)))
+    other.save(tmp_path / "casual" / "abuse.safetensors")
+    with caplog.at_level("WARNING"):
+        assert bot.app.load_abuse_scorer(settings, stance_encoder).styles == {}
+    assert "reads layers (1,), the standard head (2,)" in caplog.text
+    assert "servers that choose casual chat are read by the standard head" in caplog.text
+
+
 def test_a_users_toxicity_model_is_loaded_and_its_labels_mapped(tmp_path, stance_encoder):
     from transformers import BertForSequenceClassification
 

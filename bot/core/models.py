@@ -86,8 +86,15 @@ class Prediction:
     scores: dict[str, float]
     model_version: str
     low_confidence: bool = False
-    # Abuse-model scores per moderation category, when moderation shared the encoder's pass.
+    # Abuse-model scores per moderation category, when moderation shared the encoder's pass:
+    # the standard head's, and each other chat style's head's (policy.CHAT_STYLES) by name.
     abuse: dict[str, float] | None = None
+    abuse_styles: dict[str, dict[str, float]] | None = None
+
+    def abuse_for(self, chat: str) -> dict[str, float] | None:
+        """The abuse scores a server of this chat style acts on: its style's head's, or the
+        standard head's where no head of that style read the reply."""
+        return (self.abuse_styles or {}).get(chat, self.abuse)
 
 
 def reading_of(model_version: str) -> str:

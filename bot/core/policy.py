@@ -7,7 +7,7 @@ asks for it per reply, and the moderators change it with `/moderation settings`.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from bot.errors import StancebotError
@@ -104,6 +104,40 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+# How the abuse model reads a server's chat (`/moderation settings chat-style`). Each style but the
+# standard one is a head of its own, trained with one recipe change and installed beside the
+# standard head; a bot without it reads every server with the standard head. The figures in the
+# words are the evaluation's at the default preset (docs/model-card.md, Chat styles).
+CHAT_STYLES: dict[str, str] = {
+    "standard": (
+        "Standard: the model reads every word. Suited to news and technical discussion "
+        "(about 1 in 110 messages of technical chat is held at the default preset, but 1 in "
+        '20 of casual chat, where friendly lines to "you" can read as insults).'
+    ),
+    "casual": (
+        'Casual: the model\'s word patterns skip "you", "your", "u" and the like (its '
+        "reading of the whole message and the rules still see them), so friendly lines to "
+        "another member are held less often (about 1 in 40 of casual chat at the default "
+        "preset, 1 in 300 of technical chat); it catches a little less abuse (84 in 100 "
+        "of public abuse examples, against 85 for standard)."
+    ),
+}
+STANDARD = "standard"
+
+
+def style_note(style: str, installed: Collection[str] | None) -> str:
+    """What a server that chose `style` gets on a bot whose abuse model reads the `installed`
+    styles (None: no abuse model, the rules alone moderate), in words; "" when it is as said."""
+    if installed is None:
+        return "The abuse model is off on this bot: only the rules moderate, in any style."
+    if style != STANDARD and style not in installed:
+        return (
+            f"This bot has no {style} model installed, so the standard one reads this server "
+            f"until its operator installs one (docs/operators.md, Chat styles)."
+        )
+    return ""
+
+
 @dataclass(frozen=True, slots=True)
 class ModerationPolicy:
     rules: RuleSettings = field(default_factory=RuleSettings)
@@ -114,6 +148,13 @@ class ModerationPolicy:
     timeout_after_removals: int = 0
     timeout_window_hours: int = 24
     timeout_minutes: int = 60
+    chat: str = STANDARD  # a key of CHAT_STYLES: which abuse head reads this server
+
+    def __post_init__(self) -> None:
+        if self.chat not in CHAT_STYLES:
+            raise PolicyError(
+                f"unknown chat style {self.chat!r}: choose one of {', '.join(CHAT_STYLES)}"
+            )
 
     def threshold(self, category: str) -> Threshold:
         return self.thresholds.get(category, DEFAULT_THRESHOLDS.get(category, Threshold(0.5, 1.01)))
@@ -134,6 +175,9 @@ class ModerationPolicy:
             c: Threshold(review, max(review, self.threshold(c).remove)) for c in CATEGORIES
         }
         return replace(self, thresholds=thresholds)
+
+    def with_chat(self, name: str) -> ModerationPolicy:
+        return replace(self, chat=name)
 
     @property
     def preset(self) -> str | None:
@@ -174,6 +218,8 @@ class ModerationPolicy:
                 timeout_after_removals=int(data.get("timeout_after_removals", 0)),
                 timeout_window_hours=int(data.get("timeout_window_hours", 24)),
                 timeout_minutes=int(data.get("timeout_minutes", 60)),
+                # A style this version does not know reads as the standard one.
+                chat=data["chat"] if data.get("chat") in CHAT_STYLES else STANDARD,
             )
         except (ValueError, TypeError, AttributeError, IndexError) as exc:
             raise PolicyError(f"stored moderation policy is malformed: {exc}") from exc

@@ -307,7 +307,8 @@ class DiscussionService:
             if not pred.abuse:
                 continue
             try:
-                verdict = model_verdict(pred.abuse, await self.policy(item.guild_id))
+                policy = await self.policy(item.guild_id)
+                verdict = model_verdict(pred.abuse_for(policy.chat) or {}, policy)
                 if verdict.action is Action.ALLOW:
                     continue
                 recorded = await self.repo.record_model_verdict(

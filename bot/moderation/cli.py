@@ -12,22 +12,26 @@ from typing import Any
 
 from bot.config import Settings
 from bot.core.models import Action, RecentReply, Reply, Verdict, as_utc, utcnow
-from bot.core.policy import ModerationPolicy
+from bot.core.policy import CHAT_STYLES, STANDARD, ModerationPolicy
 from bot.core.verdicts import combine, model_verdict
 from bot.lines import InputFileError, binary, input_file, json_lines, reply_text
 from bot.moderation.rules import RuleModerator, rule_settings
 
 
-def _scorer(settings: Settings, heads_dir: Path | None = None):
-    """The stance encoder (as the pipeline loads it) and the abuse scorer on it."""
+def _scorer(settings: Settings, heads_dir: Path | None = None, chat: str = STANDARD):
+    """The stance encoder (as the pipeline loads it) and the abuse scorer on it: the head in
+    `heads_dir`, else the installed head of the `chat` style."""
     from bot.app import load_abuse_scorer, load_classifier, load_library
-    from bot.moderation.model import ABUSE_FILE
+    from bot.moderation.model import ABUSE_FILE, SHIPPED_MODERATION
 
+    writes = "`stancebot train-moderation --out DIR` writes one"
+    if chat != STANDARD:
+        if heads_dir is not None:
+            raise ValueError(f"give --heads or --chat-style {chat}, not both")
+        heads_dir = (settings.moderation_heads_dir or SHIPPED_MODERATION) / chat
+        writes = "`stancebot train-moderation --hide-second-person` writes one"
     if heads_dir is not None and not (heads_dir / ABUSE_FILE).is_file():
-        raise ValueError(
-            f"{heads_dir}: no {ABUSE_FILE} there "
-            "(`stancebot train-moderation --out DIR` writes one)"
-        )
+        raise ValueError(f"{heads_dir}: no {ABUSE_FILE} there ({writes})")
     encoder = load_classifier(settings, load_library(settings)).encoder
     return encoder, load_abuse_scorer(settings, encoder, heads_dir=heads_dir)
 
@@ -67,7 +71,7 @@ def cmd_moderate(args: argparse.Namespace, settings: Settings) -> int:
 
     scorer = None
     if not args.rules_only:
-        _encoder, scorer = _scorer(settings, args.heads)
+        _encoder, scorer = _scorer(settings, args.heads, args.chat_style)
         if scorer is None:
             print("stancebot moderate: no abuse model; the rules alone decide", file=sys.stderr)
     texts = [text for _, text, _, _, err in rows if err is None and text and text.strip()]
@@ -186,7 +190,7 @@ def cmd_eval_moderation(args: argparse.Namespace, settings: Settings) -> int:
     except (ValueError, OSError) as exc:
         print(f"stancebot eval-moderation: {exc}", file=sys.stderr)
         return 2
-    _encoder, scorer = _scorer(settings, args.heads)
+    _encoder, scorer = _scorer(settings, args.heads, args.chat_style)
     version = scorer.version if scorer is not None else "none (rules only)"
     for name, data in sets:
         scores = scorer.score(data.texts) if scorer is not None else None
@@ -201,7 +205,7 @@ def cmd_train_moderation(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
     from bot.app import load_encoder
-    from bot.moderation.model import ABUSE_FILE, SHIPPED_MODERATION, AbuseScorer
+    from bot.moderation.model import ABUSE_FILE, CASUAL, SHIPPED_MODERATION, AbuseScorer
     from bot.moderation.training import ModerationTrainingArgs, train_abuse_head
 
     start = time.monotonic()
@@ -216,7 +220,11 @@ def cmd_train_moderation(args: argparse.Namespace, settings: Settings) -> int:
     for path in args.chat or ():
         more = read_chat_pool(input_file(path))
         data, sources = data + more, [*sources, f"{len(more)} civil chat from {path}"]
-    out = args.out or SHIPPED_MODERATION
+    # A head that hides second-person words is the casual chat style's (`/moderation settings
+    # chat-style`), installed beside the standard one.
+    out = args.out or (
+        SHIPPED_MODERATION / CASUAL if args.hide_second_person else SHIPPED_MODERATION
+    )
     print(f"training the abuse head on {len(data)} replies: {'; '.join(sources)}", file=sys.stderr)
     encoder = load_encoder(settings, torch_weights=False)  # as the bot runs it
     bar = tqdm(desc="moderation model", unit="step", disable=not sys.stderr.isatty())
@@ -281,6 +289,13 @@ def add_commands(add) -> None:
         help="folder with abuse.safetensors, e.g. one `train-moderation --out` wrote "
         "(default: the shipped model)",
     )
+    sp.add_argument(
+        "--chat-style",
+        choices=tuple(CHAT_STYLES),
+        default=STANDARD,
+        help="score with the installed head of this chat style, as a server that chose it in "
+        "/moderation settings chat-style (default: standard)",
+    )
     sp.epilog = (
         "The rules (mentions, links, scams, blocklist, floods, repeated text) and the abuse "
         "model both judge each line; the stricter verdict wins. Lines with the same author_id "
@@ -313,9 +328,14 @@ def add_commands(add) -> None:
         action="store_true",
         help='the n-gram term does not read "you", "your", "u", "ur", "yo" … (the layers and '
         'the rules still do): fewer friendly lines to "you" flagged in casual chat, a little '
-        "less abuse caught (docs/model-card.md, History of the abuse model: M5)",
+        "less abuse caught: the casual chat style's head (docs/model-card.md, Chat styles)",
     )
-    sp.add_argument("--out", type=Path, help="where to write it (default: the shipped model)")
+    sp.add_argument(
+        "--out",
+        type=Path,
+        help="where to write it (default: the installed model, or its casual/ folder with "
+        "--hide-second-person)",
+    )
     sp.add_argument("--heldout", type=Path, help="evaluate on this file afterwards")
     sp.add_argument("--no-heldout", action="store_true", help="skip the held-out evaluation")
 
@@ -349,4 +369,11 @@ def add_commands(add) -> None:
     )
     sp.add_argument("--format", choices=("text", "json"), default="text")
     sp.add_argument("--heads", type=Path, help="folder with abuse.safetensors (default: shipped)")
+    sp.add_argument(
+        "--chat-style",
+        choices=tuple(CHAT_STYLES),
+        default=STANDARD,
+        help="score with the installed head of this chat style, as a server that chose it in "
+        "/moderation settings chat-style (default: standard)",
+    )
     sp.add_argument("--model", help="encoder: 'bundled', a local folder or a Hugging Face id")

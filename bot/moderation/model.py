@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 
 SHIPPED_MODERATION = Path(__file__).resolve().parent / "artifacts"
 ABUSE_FILE = "abuse.safetensors"
+# The head of a chat style other than the standard one lives in a folder of the style's name
+# beside the standard head (policy.CHAT_STYLES): `casual/abuse.safetensors`.
+CASUAL = "casual"
+# What each style's head is trained with (`train-moderation`): the n-gram words it skips.
+STYLE_HIDE = {CASUAL: "second-person"}
 CIVIL = "civil"
 CLASSES = (CIVIL, *CATEGORIES)  # what the head predicts: civil plus each abuse category
 
@@ -286,21 +291,37 @@ class ToxicityModel:
 # --- the scorer the application uses --------------------------------------------------------
 
 
+StyleScores = list[dict[str, dict[str, float]]]  # per text: chat style -> category scores
+
+
 class AbuseScorer:
     """Scores texts for every category: the shipped head (from the stance encoder's pass) and,
-    when configured, a toxicity model whose categories replace the head's."""
+    when configured, a toxicity model whose categories replace the head's.
+
+    `styles`: the heads of other chat styles (policy.CHAT_STYLES), by name. They read the same
+    layers of the same pass as the standard head, so each costs one more product per batch;
+    every reply gets every style's scores, and each server acts on its own style's."""
 
     def __init__(
         self,
         encoder: Encoder,
         head: AbuseHead | None,
         toxicity: ToxicityModel | None = None,
+        *,
+        styles: Mapping[str, AbuseHead] | None = None,
     ) -> None:
         if head is None and toxicity is None:
             raise ValueError("an abuse scorer needs a head or a toxicity model")
+        for name, other in (styles or {}).items():
+            if head is None or other.layers != head.layers:
+                raise ValueError(
+                    f"the {name} head reads layers {other.layers}, the standard head "
+                    f"{head.layers if head else 'none'}: train both on this encoder"
+                )
         self.encoder = encoder
         self.head = head
         self.toxicity = toxicity
+        self.styles = dict(styles or {})
         # The head's layers come from the stance pass itself, on any backend and from several
         # classification workers at once.
         self.tap = encoder.layer_tap(head.layers) if head is not None else None
@@ -310,16 +331,29 @@ class AbuseScorer:
         parts = [m.version for m in (self.head, self.toxicity) if m is not None]
         return "+".join(parts)
 
-    def embed(self, texts: Sequence[str], encode) -> tuple[np.ndarray, list[dict[str, float]]]:
+    def embed(
+        self, texts: Sequence[str], encode
+    ) -> tuple[np.ndarray, list[dict[str, float]], StyleScores]:
         """Run `encode()` (the stance embeddings of `texts`) and score the same texts, sharing
-        the encoder's pass. Returns (embeddings, scores per text)."""
+        the encoder's pass. Returns (embeddings, scores per text, other styles' per text)."""
         if self.tap is not None:
             emb, feats = self.tap.run(encode, texts)
             scores = self.head.scores(feats, texts)
+            by_style = [{} for _ in texts]
+            for name, head in self.styles.items():
+                for row, style_scores in zip(by_style, head.scores(feats, texts), strict=True):
+                    row[name] = style_scores
         else:
             emb = encode()
-            scores = [{} for _ in texts]
-        return emb, self._merge_toxicity(texts, scores)
+            scores, by_style = [{} for _ in texts], [{} for _ in texts]
+        if self.toxicity is not None:  # its categories replace every head's
+            tox = self.toxicity.scores(texts)
+            scores = [base | t for base, t in zip(scores, tox, strict=True)]
+            by_style = [
+                {name: s | t for name, s in row.items()}
+                for row, t in zip(by_style, tox, strict=True)
+            ]
+        return emb, scores, by_style
 
     def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
         """Scores for texts on their own (the `moderate` command, evaluation)."""
@@ -347,35 +381,65 @@ class ModeratedClassifier:
 
     def predict_many(self, items: Sequence[tuple[str, str]]) -> list[Prediction]:
         texts = [text for _, text in items]
-        emb, scores = self.scorer.embed(texts, lambda: self.classifier.encode(texts))
+        emb, scores, by_style = self.scorer.embed(texts, lambda: self.classifier.encode(texts))
         preds = self.classifier.predict_embedded(items, emb)
-        return [replace(p, abuse=s) for p, s in zip(preds, scores, strict=True)]
+        return [
+            replace(p, abuse=s, abuse_styles=styles or None)
+            for p, s, styles in zip(preds, scores, by_style, strict=True)
+        ]
 
 
-def load_head(directory: Path, encoder: Encoder) -> AbuseHead | None:
-    """The trained head in `directory`, if there is one made for this encoder."""
+def load_head(
+    directory: Path, encoder: Encoder, *, instead: str = "only the rules moderate"
+) -> AbuseHead | None:
+    """The trained head in `directory`, if there is one made for this encoder (else a warning
+    that says what happens `instead`)."""
     path = directory / ABUSE_FILE
     if not path.is_file():
-        log.warning(
-            "%s: no moderation model; only the rules moderate until `stancebot train-moderation`",
-            path,
-        )
+        log.warning("%s: no moderation model; %s until `stancebot train-moderation`", path, instead)
         return None
     try:
         head = AbuseHead.load(path)
-    except (ValueError, OSError) as exc:
-        log.warning("%s: unreadable moderation head (%s); only the rules moderate", path, exc)
-        return None
-    except Exception as exc:  # safetensors' own error type
-        log.warning("%s: unreadable moderation head (%s); only the rules moderate", path, exc)
+    except Exception as exc:  # ValueError, OSError, and safetensors' own error type
+        log.warning("%s: unreadable moderation head (%s); %s", path, exc, instead)
         return None
     if head.encoder_fingerprint != encoder.fingerprint:
         log.warning(
-            "%s: trained on encoder %s, the stance encoder is now %s; only the rules moderate "
-            "until `stancebot train-moderation`",
+            "%s: trained on encoder %s, the stance encoder is now %s; %s until "
+            "`stancebot train-moderation`",
             path,
             head.encoder_fingerprint,
             encoder.fingerprint,
+            instead,
         )
         return None
     return head
+
+
+def load_styles(directory: Path, encoder: Encoder, head: AbuseHead) -> dict[str, AbuseHead]:
+    """The other chat styles' heads installed beside the standard `head` in `directory`
+    (`casual/abuse.safetensors`), each made for this encoder and reading `head`'s layers."""
+    styles = {}
+    for name in STYLE_HIDE:
+        if not (directory / name / ABUSE_FILE).is_file():
+            log.info(
+                "%s: no %s head; servers that choose it are read by the standard one",
+                directory / name,
+                name,
+            )
+            continue
+        instead = f"servers that choose {name} chat are read by the standard head"
+        other = load_head(directory / name, encoder, instead=instead)
+        if other is None:
+            continue
+        if other.layers != head.layers:
+            log.warning(
+                "%s: reads layers %s, the standard head %s; %s",
+                directory / name,
+                other.layers,
+                head.layers,
+                instead,
+            )
+            continue
+        styles[name] = other
+    return styles

@@ -264,6 +264,8 @@ MODERATOR_COMMANDS = [
     ("moderation settings show", {}),
     ("moderation settings log-channel", {}),
     ("moderation settings threshold", {"category": "insult", "review": 0.5, "remove": 0.9}),
+    ("moderation settings preset", {"preset": "loose"}),
+    ("moderation settings chat-style", {"style": "casual"}),
     ("moderation settings blocklist", {"action": "add", "term": "x"}),
     ("moderation settings exempt-channel", {"channel": "news"}),
     ("moderation settings timeout", {"removals": 3}),
@@ -287,7 +289,9 @@ async def test_every_moderation_command_refuses_members(world: World, name: str,
     assert world.refusals() == [result.response.content]
     store = world.bot.get_cog("Moderation").store
     assert (await store.settings(GUILD_ID)).retention_days is None  # nothing changed
-    assert (await store.policy(GUILD_ID)).rules.blocklist == ()
+    policy = await store.policy(GUILD_ID)
+    assert policy.rules.blocklist == () and policy.preset == "default"
+    assert policy.chat == "standard" and policy.threshold("insult").remove > 1
 
 
 async def test_a_slow_discord_call_does_not_hold_up_the_reply_path(world: World):

@@ -21,7 +21,14 @@ from bot.core.moderation_actions import (
     with_exempt_role,
     with_timeout,
 )
-from bot.core.policy import CATEGORIES, PRESETS, ModerationPolicy, PolicyError
+from bot.core.policy import (
+    CATEGORIES,
+    CHAT_STYLES,
+    PRESETS,
+    ModerationPolicy,
+    PolicyError,
+    style_note,
+)
 from bot.discord_limits import CHOICE_NAME, clip
 
 log = logging.getLogger(__name__)
@@ -54,6 +61,7 @@ class SettingsCommands(ModerationPart):
         assert interaction.guild_id is not None
         config = await self.store.settings(interaction.guild_id)
         p = config.policy
+        styles = self.bot.app.chat_styles
         thresholds = ", ".join(
             f"{c} {p.threshold(c).review:g}/"
             + ("never" if p.threshold(c).remove > 1 else f"{p.threshold(c).remove:g}")
@@ -74,6 +82,8 @@ class SettingsCommands(ModerationPart):
             "**Moderation settings**",
             f"Log channel (review queue, removals, alerts): {log_channel}",
             f"Model preset: {p.preset or 'custom'} · thresholds, review/remove: {thresholds}",
+            f"Chat style: {p.chat}"
+            + (f" ({note})" if (note := style_note(p.chat, styles)) else ""),
             f"Blocklist: {blocked}",
             f"Exempt roles: {roles} · exempt channels: {channels}",
             f"Repeat-offender timeout: {timeout}",
@@ -140,6 +150,19 @@ class SettingsCommands(ModerationPart):
             f"{PRESETS[preset].review:g}; removal points are unchanged "
             "(`/moderation settings threshold` sets one category).",
         )
+
+    @settings.command(name="chat-style", description="How the abuse model reads this server")
+    @app_commands.describe(style="standard or casual (each described when you pick it)")
+    @app_commands.choices(
+        style=[
+            app_commands.Choice(name=f"{name}: {words.split(': ', 1)[1]}"[:CHOICE_NAME], value=name)
+            for name, words in CHAT_STYLES.items()
+        ]
+    )
+    async def settings_chat_style(self, interaction: discord.Interaction, style: str) -> None:
+        await self._update_policy(interaction, lambda p: p.with_chat(style))
+        note = style_note(style, self.bot.app.chat_styles)
+        await respond(interaction, CHAT_STYLES[style] + (f"\n{note}" if note else ""))
 
     @settings.command(name="blocklist", description="Add or remove a blocked word or phrase")
     @app_commands.describe(action="add or remove", term="The word or phrase")
