@@ -4,6 +4,7 @@ model verdicts in the reply pipeline, and the `stancebot moderate` contract."""
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import sys
 from collections.abc import Sequence
@@ -513,6 +514,34 @@ async def _cases(app, message_id: int) -> list[tuple[str, str, str]]:
         (message_id,),
     ) as cur:
         return [tuple(r) for r in await cur.fetchall()]
+
+
+async def test_a_casual_server_is_read_by_the_casual_head_and_its_neighbour_is_not(app, make_reply):
+    """Two servers, one reply each of a friendly line to "you" and of an attack: the server
+    that chose casual chat holds the attack only; the standard one holds both. One pass, the
+    shipped heads."""
+    from .conftest import GUILD_A, GUILD_B
+
+    assert set(app.chat_styles) == {"standard", "casual"}
+    casual = (await app.moderation.policy(GUILD_A)).with_chat("casual")
+    await app.moderation.set_policy(GUILD_A, casual)
+    events = []
+
+    async def listener(event):
+        events.append(event)
+
+    app.service.add_moderation_listener(listener)
+    friendly, attack = "you know what i mean", ABUSIVE["insult"]
+    replies = [
+        make_reply(t, guild=g, author=n)
+        for n, (g, t) in enumerate(itertools.product((GUILD_A, GUILD_B), (friendly, attack)))
+    ]
+    for reply in replies:
+        assert (await app.service.ingest(reply)).verdict.action == "allow"  # no rule fires
+    await app.service.drain()
+
+    held = {(e.guild_id, e.content) for e in events if e.source == "model"}
+    assert held == {(GUILD_A, attack), (GUILD_B, friendly), (GUILD_B, attack)}
 
 
 async def test_model_verdicts_join_the_pipeline_once_and_never_override_a_moderator(

@@ -20,7 +20,7 @@ from bot.moderation.datasets import (
     read_olid,
     read_youtube_spam,
 )
-from bot.moderation.model import SHIPPED_MODERATION, AbuseScorer, load_head
+from bot.moderation.model import CASUAL, SHIPPED_MODERATION, AbuseScorer, load_head
 
 # Everyday chat: none of it is abuse under the guide, and none may go to review by default.
 EMOTES_AND_ONE_WORD = [
@@ -86,10 +86,12 @@ ABUSE = [
 ]
 
 
-@pytest.fixture(scope="module")
-def scorer(stance_encoder) -> AbuseScorer:
-    head = load_head(SHIPPED_MODERATION, stance_encoder)
-    assert head is not None, "the shipped abuse head does not fit the shipped stance encoder"
+@pytest.fixture(scope="module", params=["standard", CASUAL])
+def scorer(request, stance_encoder) -> AbuseScorer:
+    """Each shipped head: the standard one and the casual chat style's (`casual/`)."""
+    folder = SHIPPED_MODERATION / (request.param if request.param == CASUAL else "")
+    head = load_head(folder, stance_encoder)
+    assert head is not None, f"the shipped {request.param} head does not fit the stance encoder"
     return AbuseScorer(stance_encoder, head)
 
 

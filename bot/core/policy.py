@@ -104,10 +104,11 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-# How the abuse model reads a server's chat (`/moderation settings chat-style`). Each style but the
-# standard one is a head of its own, trained with one recipe change and installed beside the
+# How the abuse model reads a server's chat (`/moderation settings chat-style`). Each style but
+# the standard one is a head of its own, trained with one recipe change and installed beside the
 # standard head; a bot without it reads every server with the standard head. The figures in the
-# words are the evaluation's at the default preset (docs/model-card.md, Chat styles).
+# words are the evaluation's (`stancebot eval-moderation --chat-style`, docs/model-card.md,
+# Chat styles): casual chat is the NPS Chat Corpus, technical chat the Slack set.
 CHAT_STYLES: dict[str, str] = {
     "standard": (
         "Standard: the model reads every word. Suited to news and technical discussion "
@@ -115,11 +116,12 @@ CHAT_STYLES: dict[str, str] = {
         '20 of casual chat, where friendly lines to "you" can read as insults).'
     ),
     "casual": (
-        'Casual: the model\'s word patterns skip "you", "your", "u" and the like (its '
-        "reading of the whole message and the rules still see them), so friendly lines to "
-        "another member are held less often (about 1 in 40 of casual chat at the default "
-        "preset, 1 in 300 of technical chat); it catches a little less abuse (84 in 100 "
-        "of public abuse examples, against 85 for standard)."
+        'Casual: the model\'s word patterns skip "you", "your", "u" and the like (its reading '
+        "of the whole message and the rules still see them), so friendly lines to another "
+        "member are held less often: about 1 in 30 messages of casual chat at the default "
+        "preset (1 in 110 at loose), 1 in 350 of technical chat. It catches a little less "
+        "abuse (84 in 100 public abuse examples at the default preset, against 85), and reads "
+        'Hindi and Hinglish ("aap", "tum") as the standard one does.'
     ),
 }
 STANDARD = "standard"

@@ -79,6 +79,28 @@ async def test_closed_dms_and_a_missing_permission_are_logged_and_the_bot_goes_o
     assert await world.app.repo.get_reply(GUILD_ID, later.id) is not None
 
 
+async def test_a_server_that_chooses_casual_chat_no_longer_holds_friendly_lines_to_you(
+    world: World,
+):
+    log = await with_log_channel(world)
+    thread = await world.start_discussion()
+    friendly = "you know what i mean"
+    await world.alice.send(thread, friendly)  # the standard head reads it as an insult
+    await world.classified()  # read under the standard style
+
+    chosen = await world.mod.slash(world.news, "moderation settings chat-style", style="casual")
+    assert chosen.response.content.startswith('Casual: the model\'s word patterns skip "you"')
+    assert "not installed" not in chosen.response.content
+    await world.bob.send(thread, friendly)
+    await world.bob.send(thread, ATTACK)
+    await world.classified()
+
+    held = [p.embeds[0].description for p in log.history() if p.components]
+    assert len(held) == 2 and friendly in held[0] and ATTACK in held[1]
+    shown = await world.mod.slash(world.news, "moderation settings show")
+    assert "\nChat style: casual\n" in shown.response.content
+
+
 async def test_review_buttons_work_after_a_restart(world: World):
     log = await with_log_channel(world)
     thread = await world.start_discussion()
