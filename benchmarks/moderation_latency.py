@@ -5,8 +5,9 @@
 The replies (the seeds' hand-written stance replies and moderation examples, shuffled) go
 through the classification queue's function in batches of 64 (the queue's default), with the
 encoder as the application loads it: once as stance classification alone, once with the abuse
-model reading the same encoder pass (what the pipeline runs). The difference, per reply, is
-the model's cost; the rules' cost is timed apart. For comparison: the abuse head with a second
+model reading the same encoder pass (what the pipeline runs: every installed chat style's head),
+and once with the standard head alone. The difference, per reply, is the model's cost; the
+rules' cost is timed apart. For comparison: the abuse head with a second
 encoder pass of its own. Each variant runs `rounds` times, interleaved; medians are printed,
 of wall-clock and of process CPU time (the steadier of the two on a shared machine).
 Target: under 5 ms per reply on top of classification.
@@ -26,7 +27,7 @@ from bot.config import load_settings
 from bot.core.models import Reply, utcnow
 from bot.core.policy import ModerationPolicy
 from bot.core.verdicts import model_verdict
-from bot.moderation.model import ModeratedClassifier
+from bot.moderation.model import AbuseScorer, ModeratedClassifier
 from bot.moderation.rules import RuleModerator, rule_settings
 
 BATCH = 64
@@ -48,6 +49,7 @@ def run(n: int, rounds: int) -> dict:
     if scorer is None or scorer.head is None:
         raise SystemExit("no abuse model: run `stancebot train-moderation` first")
     moderated = ModeratedClassifier(classifier, scorer)
+    standard = ModeratedClassifier(classifier, AbuseScorer(classifier.encoder, scorer.head))
     texts = replies(n)
     batches = [[("partnership", t) for t in texts[i : i + BATCH]] for i in range(0, n, BATCH)]
     rules = RuleModerator(rule_settings(settings))
@@ -63,6 +65,11 @@ def run(n: int, rounds: int) -> dict:
             for p in moderated.predict_many(b):
                 model_verdict(p.abuse, policy)
 
+    def standard_head() -> None:
+        for b in batches:
+            for p in standard.predict_many(b):
+                model_verdict(p.abuse, policy)
+
     def second_pass() -> None:
         for b in batches:
             classifier.predict_many(b)
@@ -75,6 +82,7 @@ def run(n: int, rounds: int) -> dict:
     variants = {
         "stance": stance_only,
         "stance+model": shared_pass,
+        "stance+standard_head_only": standard_head,
         "stance+second_pass": second_pass,
         "rules": rules_only,
     }
@@ -89,26 +97,33 @@ def run(n: int, rounds: int) -> dict:
             cpu[name].append((time.process_time() - start_cpu) / n * 1000)
     med = {k: statistics.median(v) for k, v in times.items()}
     cpu_med = {k: statistics.median(v) for k, v in cpu.items()}
+
     # Paired: each batch with and without the model back to back (alternating which goes first),
     # so load from other work on the machine hits both halves of a pair alike.
-    pairs, cpu_pairs = [], []
-    for r in range(rounds):
-        for b in batches:
-            timed = {}
-            order = (classifier.predict_many, moderated.predict_many)
-            for fn in order if r % 2 == 0 else order[::-1]:
-                start, start_cpu = time.perf_counter(), time.process_time()
-                fn(b)
-                timed[fn] = (time.perf_counter() - start, time.process_time() - start_cpu)
-            shared, alone = timed[moderated.predict_many], timed[classifier.predict_many]
-            pairs.append((shared[0] - alone[0]) / len(b) * 1000)
-            cpu_pairs.append((shared[1] - alone[1]) / len(b) * 1000)
+    def paired(with_model) -> tuple[list[float], list[float]]:
+        pairs, cpu_pairs = [], []
+        for r in range(rounds):
+            for b in batches:
+                timed = {}
+                order = (classifier.predict_many, with_model)
+                for fn in order if r % 2 == 0 else order[::-1]:
+                    start, start_cpu = time.perf_counter(), time.process_time()
+                    fn(b)
+                    timed[fn] = (time.perf_counter() - start, time.process_time() - start_cpu)
+                shared, alone = timed[with_model], timed[classifier.predict_many]
+                pairs.append((shared[0] - alone[0]) / len(b) * 1000)
+                cpu_pairs.append((shared[1] - alone[1]) / len(b) * 1000)
+        return pairs, cpu_pairs
+
+    pairs, cpu_pairs = paired(moderated.predict_many)
+    std_pairs, std_cpu_pairs = paired(standard.predict_many)
     return machine() | {
         "replies": n,
         "rounds": rounds,
         "batch": BATCH,
         "quantize": settings.quantize,
         "model": scorer.version,
+        "chat_styles": ["standard", *scorer.styles],
         "ms_per_reply_median": {k: round(v, 3) for k, v in med.items()},
         # CPU time of the process (all threads): less distorted by other work on the machine.
         "cpu_ms_per_reply_median": {k: round(v, 3) for k, v in cpu_med.items()},
@@ -119,6 +134,11 @@ def run(n: int, rounds: int) -> dict:
             "paired_mean_cpu": round(statistics.fmean(cpu_pairs), 3),
             "pairs": len(pairs),
             "whole_runs_median": round(med["stance+model"] - med["stance"], 3),
+        },
+        "standard_head_only_overhead_ms_per_reply": {
+            "paired_mean": round(statistics.fmean(std_pairs), 3),
+            "paired_mean_cpu": round(statistics.fmean(std_cpu_pairs), 3),
+            "whole_runs_median": round(med["stance+standard_head_only"] - med["stance"], 3),
         },
         "rules_ms_per_reply": round(med["rules"], 3),
         "second_pass_overhead_ms_per_reply": round(med["stance+second_pass"] - med["stance"], 3),

@@ -9,7 +9,16 @@ import discord
 import pytest
 from discord.gateway import DiscordWebSocket
 
-from benchmarks import backfill, latency, pipeline, text, training_speed, tweets, vast
+from benchmarks import (
+    backfill,
+    latency,
+    moderation_latency,
+    pipeline,
+    text,
+    training_speed,
+    tweets,
+    vast,
+)
 
 
 def test_pipeline_benchmark_runs(capsys):
@@ -36,6 +45,20 @@ def test_latency_benchmark_runs(monkeypatch):
     assert result["messages_sent"] == result["stances_stored"] == 40
     assert 0 < result["latency_ms"]["p50"] <= result["latency_ms"]["p99"]
     assert result["heartbeat"]["acks"] >= 1 and result["heartbeat"]["ack_handled_after_ms_max"] >= 0
+
+
+def test_moderation_cost_benchmark_times_every_chat_styles_head_and_the_standard_alone():
+    result = moderation_latency.run(64, 1)
+    assert result["replies"] == 64 and result["chat_styles"] == ["standard", "casual"]
+    assert result["model_overhead_ms_per_reply"]["pairs"] == 1
+    assert set(result["ms_per_reply_median"]) == {
+        "stance",
+        "stance+model",
+        "stance+standard_head_only",
+        "stance+second_pass",
+        "rules",
+    }
+    assert all(v > 0 for v in result["ms_per_reply_median"].values())
 
 
 def test_backfill_benchmark_runs():
