@@ -145,6 +145,48 @@ def test_convert_hindi_wiki_halves_share_no_sentence(tmp_path):
 @pytest.mark.skipif(
     subprocess.run(["git", "--version"], capture_output=True).returncode != 0, reason="no git"
 )
+def test_convert_bias_madlibs_names_each_civil_sentences_identity_term(tmp_path):
+    en = (
+        "template,toxicity,phrase\n"
+        "being_adj,nontoxic,Being african american is wonderful\n"
+        "being_adj,toxic,Being african is horrible\n"
+        "you_occupation,toxic,You are a dumb programmer\n"
+        "am_hate_adj,nontoxic,I am older\n"
+        "verb_adj,unsure,hug gay\n"  # neither label: left out
+        "verb_adj,nontoxic,\n"
+    )
+    en += "".join(f"name_adj,nontoxic,Name{i} is a nice gay\n" for i in range(80))
+    hinglish = "template,toxicity,phrase\ni_am_identity,nontoxic,ma kala hu\n"
+    files = {
+        "sentence_templates/en_sentence_templates.csv": en,
+        "sentence_templates/hi-Latn_sentence_templates.csv": hinglish,
+        "archive/unintended_ml_bias/bias_madlibs_data/adjectives_people.txt": (
+            "gay\nafrican\nafrican american\nold\nolder\n"
+        ),
+    }
+    gitdir, commit = _git_repo(tmp_path / "repo", files)
+    out = tmp_path / "out"
+    _convert("convert_bias_madlibs.py", gitdir, commit, str(out))
+    rows = [json.loads(line) for line in (out / "bias_madlibs.en.jsonl").open(encoding="utf-8")]
+    assert [(r["id"], r["category"], r["lean"]) for r in rows[:4]] == [
+        ("en:2", "civil", "african american"),  # the longest term, not "african"
+        ("en:3", "hate", "african"),
+        ("en:4", "insult", "you_occupation"),
+        ("en:5", "civil", "older"),
+    ]
+    sampled = [r for r in rows if r["template"] == "name_adj"]
+    assert 0 < len(sampled) < 80 / 4 and {r["lean"] for r in sampled} == {"gay"}
+    (hi,) = [json.loads(line) for line in (out / "bias_madlibs.hi-Latn.jsonl").open()]
+    assert (hi["text"], hi["category"], hi["lean"]) == (
+        "ma kala hu",
+        "civil",
+        "hinglish i_am_identity",
+    )
+
+
+@pytest.mark.skipif(
+    subprocess.run(["git", "--version"], capture_output=True).returncode != 0, reason="no git"
+)
 def test_convert_nps_chat_keeps_posts_and_masks_users_as_mentions(tmp_path):
     import io
     import zipfile

@@ -24,6 +24,9 @@ python3 "$S/convert_hindi_wiki.py" "$M/yash9439+Code-Mixed-Machine-Translation/r
 # Real everyday group chat (public chat rooms, 2006; research use only), for figures only:
 # moderated and read as replies, never trained on.
 python3 "$S/convert_nps_chat.py" "$M/nltk+nltk_data/repo" 5db857e6f7df11eabb5e5665836db9ec8df07e28 "$D/chat"
+# Identity-term bias test sentences (Dixon et al. 2018; English and Hinglish), for figures only:
+# civil sentences about each identity term held by the moderation, never trained on.
+python3 "$S/convert_bias_madlibs.py" "$M/conversationai+unintended-ml-bias-analysis/repo" 9c7d91aaa53406a362354661a93e07956d95e59a "$D/moderation"
 # The two Hindi glossaries the encoder reads are shipped (bot/stance/artifacts/, CC BY-SA);
 # these rebuild them byte for byte.
 python3 "$S/convert_hindi_lexicon.py" --git-dir "$M/Vuizur+Wiktionary-Dictionaries/repo" --commit be0cfb8d614470bc8b9d9006ddff8b921cd5c2e3
