@@ -68,6 +68,15 @@ PROFANITY_AT_NO_ONE = [
     "this patch is such bullshit, they nerfed everything",
     "damn, the servers are down again",
 ]
+# Replies that name the writer's or others' faith, origin or orientation: civil.
+NAMING_A_GROUP = [
+    "My gay brother and I both read the article and disagree about it.",
+    "I'm Jewish and I found the summary fair.",
+    "Being Black in America, I see the tariff story differently.",
+    "Our mosque hosted a talk on the trade deal last night.",
+    "I'm a Sikh farmer's son, the oil numbers matter to us.",
+    "Muslims in my town mostly support the partnership.",
+]
 # Heated, rude-about-politicians replies of both leans: allowed.
 PRO_PARTNERSHIP = [
     "Say what you like about Trump, the framework is a real win and the cynics look silly now.",
@@ -113,6 +122,19 @@ def test_everyday_chat_is_not_flagged_by_default(scorer, texts):
 @pytest.mark.parametrize("texts", [PRO_PARTNERSHIP, CRITICAL], ids=["pro", "critical"])
 def test_heated_opinion_on_either_side_passes_under_the_strict_preset_too(scorer, texts):
     assert _allowed(scorer, texts, ModerationPolicy().with_preset("strict")) == []
+
+
+def test_replies_that_name_a_group_pass(scorer):
+    assert _allowed(scorer, NAMING_A_GROUP, ModerationPolicy()) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect: a short statement of identity reads as hate to both heads "
+    "(docs/model-card.md, Identity terms); this passes once it is fixed",
+)
+def test_a_short_statement_of_identity_passes(scorer):
+    assert _allowed(scorer, ["I am muslim"], ModerationPolicy()) == []
 
 
 def test_attacks_threats_and_hate_still_go_to_review(scorer):

@@ -113,15 +113,17 @@ CHAT_STYLES: dict[str, str] = {
     "standard": (
         "Standard: the model reads every word. Suited to news and technical discussion "
         "(about 1 in 110 messages of technical chat is held at the default preset, but 1 in "
-        '20 of casual chat, where friendly lines to "you" can read as insults).'
+        '20 of casual chat, where friendly lines to "you" can read as insults). Both styles '
+        "often hold messages that name a religion, origin or orientation: approve those."
     ),
     "casual": (
         'Casual: the model\'s word patterns skip "you", "your", "u" and the like (its reading '
         "of the whole message and the rules still see them), so friendly lines to another "
         "member are held less often: about 1 in 30 messages of casual chat at the default "
         "preset (1 in 110 at loose), 1 in 350 of technical chat. It catches a little less "
-        "abuse (84 in 100 public abuse examples at the default preset, against 85), and reads "
-        'Hindi and Hinglish ("aap", "tum") as the standard one does.'
+        "abuse (84 in 100 public abuse examples at the default preset, against 85), reads "
+        'Hindi and Hinglish ("aap", "tum") as the standard one does, and holds messages that '
+        "name a religion, origin or orientation even more often than it."
     ),
 }
 STANDARD = "standard"
