@@ -272,17 +272,8 @@ def cmd_moderation_data(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def add_commands(add) -> None:
-    """Register the commands with the `stancebot` parser (`add(name, help, func)`)."""
-    sp = add(
-        "moderate",
-        'Read JSON lines {"id", "text", "author_id"?, "created_at"?}; write, in order, '
-        '{"id", "action": "allow"|"review"|"remove", "reasons", "scores"}.',
-        cmd_moderate,
-    )
-    sp.add_argument("file", nargs="?", type=Path, help="input file (default: stdin)")
-    sp.add_argument("--model", help="encoder: 'bundled', a local folder or a Hugging Face id")
-    sp.add_argument("--rules-only", action="store_true", help="skip the abuse model")
+def _head_options(sp: argparse.ArgumentParser) -> None:
+    """--heads and --chat-style: which abuse head a one-off command scores with."""
     sp.add_argument(
         "--heads",
         type=Path,
@@ -296,6 +287,20 @@ def add_commands(add) -> None:
         help="score with the installed head of this chat style, as a server that chose it in "
         "/moderation settings chat-style (default: standard)",
     )
+
+
+def add_commands(add) -> None:
+    """Register the commands with the `stancebot` parser (`add(name, help, func)`)."""
+    sp = add(
+        "moderate",
+        'Read JSON lines {"id", "text", "author_id"?, "created_at"?}; write, in order, '
+        '{"id", "action": "allow"|"review"|"remove", "reasons", "scores"}.',
+        cmd_moderate,
+    )
+    sp.add_argument("file", nargs="?", type=Path, help="input file (default: stdin)")
+    sp.add_argument("--model", help="encoder: 'bundled', a local folder or a Hugging Face id")
+    sp.add_argument("--rules-only", action="store_true", help="skip the abuse model")
+    _head_options(sp)
     sp.epilog = (
         "The rules (mentions, links, scams, blocklist, floods, repeated text) and the abuse "
         "model both judge each line; the stricter verdict wins. Lines with the same author_id "
@@ -368,12 +373,5 @@ def add_commands(add) -> None:
         help="score under this /moderation settings preset (repeatable; default: default)",
     )
     sp.add_argument("--format", choices=("text", "json"), default="text")
-    sp.add_argument("--heads", type=Path, help="folder with abuse.safetensors (default: shipped)")
-    sp.add_argument(
-        "--chat-style",
-        choices=tuple(CHAT_STYLES),
-        default=STANDARD,
-        help="score with the installed head of this chat style, as a server that chose it in "
-        "/moderation settings chat-style (default: standard)",
-    )
+    _head_options(sp)
     sp.add_argument("--model", help="encoder: 'bundled', a local folder or a Hugging Face id")
