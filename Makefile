@@ -41,8 +41,11 @@ clean:
 # Moderation data). The fetched files live in public-data/, which git ignores.
 MODERATION_DATA ?= public-data/moderation
 CHAT_POOL ?= public-data/chat/train_pool.jsonl
-# e.g. MODERATION_FLAGS=--hide-second-person (docs/model-card.md, Rebuilding the abuse model)
+# Both chat styles' heads: the standard one, then the casual one (--hide-second-person, written
+# to its casual/ folder). MODERATION_FLAGS go to both (docs/model-card.md, Rebuilding the abuse
+# model).
 MODERATION_FLAGS ?=
 moderation-model: install
 	$(BIN)/stancebot moderation-data $(MODERATION_DATA)/raw $(MODERATION_DATA)
 	$(BIN)/stancebot train-moderation --extra $(MODERATION_DATA)/public_train.jsonl --chat $(CHAT_POOL) $(MODERATION_FLAGS)
+	$(BIN)/stancebot train-moderation --extra $(MODERATION_DATA)/public_train.jsonl --chat $(CHAT_POOL) --hide-second-person $(MODERATION_FLAGS)
