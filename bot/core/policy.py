@@ -137,7 +137,7 @@ def style_note(style: str, installed: Collection[str] | None) -> str:
     if style != STANDARD and style not in installed:
         return (
             f"This bot has no {style} model installed, so the standard one reads this server "
-            f"until its operator installs one (docs/operators.md, Chat styles)."
+            f"until its operator installs one (docs/model-card.md, Chat styles)."
         )
     return ""
 
