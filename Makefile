@@ -41,11 +41,14 @@ clean:
 # Moderation data). The fetched files live in public-data/, which git ignores.
 MODERATION_DATA ?= public-data/moderation
 CHAT_POOL ?= public-data/chat/train_pool.jsonl
-# Both chat styles' heads: the standard one, then the casual one (--hide-second-person, written
-# to its casual/ folder). MODERATION_FLAGS go to both (docs/model-card.md, Rebuilding the abuse
-# model).
+# Both chat styles' heads: the standard one, then the casual one (--hide-second-person) in the
+# casual/ folder beside it: the shipped folder, or MODERATION_OUT if set (e.g. the folder
+# STANCEBOT_MODERATION_HEADS_DIR names). MODERATION_FLAGS: other train-moderation options, given
+# to both (docs/model-card.md, Rebuilding the abuse model).
+MODERATION_OUT ?=
 MODERATION_FLAGS ?=
+TRAIN_MODERATION = $(BIN)/stancebot train-moderation --extra $(MODERATION_DATA)/public_train.jsonl --chat $(CHAT_POOL) $(MODERATION_FLAGS)
 moderation-model: install
 	$(BIN)/stancebot moderation-data $(MODERATION_DATA)/raw $(MODERATION_DATA)
-	$(BIN)/stancebot train-moderation --extra $(MODERATION_DATA)/public_train.jsonl --chat $(CHAT_POOL) $(MODERATION_FLAGS)
-	$(BIN)/stancebot train-moderation --extra $(MODERATION_DATA)/public_train.jsonl --chat $(CHAT_POOL) --hide-second-person $(MODERATION_FLAGS)
+	$(TRAIN_MODERATION) $(if $(MODERATION_OUT),--out $(MODERATION_OUT))
+	$(TRAIN_MODERATION) --hide-second-person $(if $(MODERATION_OUT),--out $(MODERATION_OUT)/casual)

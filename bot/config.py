@@ -95,7 +95,8 @@ class Settings(BaseSettings):
     moderation_heads_dir: Path | None = Field(
         default=None,
         description="folder with the abuse model the bot scores with (abuse.safetensors, as "
-        "`stancebot train-moderation --out DIR` writes it; default: the shipped one)",
+        "`stancebot train-moderation --out DIR` writes it), and in its casual/ the casual chat "
+        "style's head (default: the shipped ones)",
     )
     toxicity_model: str | None = Field(
         default=None,

@@ -176,9 +176,13 @@ def test_policy_round_trips_through_json_and_refuses_bad_thresholds():
 
 
 def test_a_chat_style_round_trips_and_one_this_version_does_not_know_reads_as_standard():
-    import pytest
-
-    from bot.core.policy import ModerationPolicy, PolicyError, style_note
+    from bot.core.policy import (
+        CHAT_STYLE_CHOICES,
+        CHAT_STYLES,
+        ModerationPolicy,
+        PolicyError,
+        style_note,
+    )
 
     casual = ModerationPolicy().with_chat("casual")
     assert ModerationPolicy().chat == "standard"
@@ -186,6 +190,7 @@ def test_a_chat_style_round_trips_and_one_this_version_does_not_know_reads_as_st
     stored = casual.to_json().replace('"casual"', '"formal"')
     assert ModerationPolicy.from_json(stored).chat == "standard"
     assert ModerationPolicy.from_json('{"timeout_minutes": 5}').chat == "standard"  # older rows
+    assert ModerationPolicy.from_json('{"chat": ["casual"]}').chat == "standard"
     with pytest.raises(PolicyError, match="unknown chat style 'formal': choose one of standard"):
         ModerationPolicy().with_chat("formal")
     # What a server is told when the bot cannot read it in the style it chose.
@@ -193,3 +198,6 @@ def test_a_chat_style_round_trips_and_one_this_version_does_not_know_reads_as_st
     assert style_note("standard", ("standard",)) == ""
     assert "no casual model installed, so the standard one" in style_note("casual", ("standard",))
     assert "only the rules moderate" in style_note("casual", None)
+    # Every style has a choice in the command, short enough for Discord.
+    assert CHAT_STYLE_CHOICES.keys() == CHAT_STYLES.keys()
+    assert all(len(label) <= 100 for label in CHAT_STYLE_CHOICES.values())

@@ -459,6 +459,36 @@ def test_each_server_is_read_by_its_chat_styles_head_from_the_one_pass(
     assert "servers that choose casual chat are read by the standard head" in caplog.text
 
 
+def test_train_moderation_writes_the_casual_head_in_its_folder_beside_the_standard_one(
+    tmp_path, monkeypatch
+):
+    """`train-moderation --hide-second-person` without --out installs the casual chat style's
+    head (`casual/` in the shipped folder), leaving the standard head as it is."""
+    from bot.moderation.model import AbuseHead
+
+    data = tiny_moderation_data(extra_civil=HEATED_CRITICAL + HEATED_PRO)
+    rows = [
+        {"text": t, "category": c, "lean": lean}
+        for t, c, lean in zip(data.texts, data.categories, data.leans, strict=True)
+    ]
+    # Five of each abusive category, for the recipe's five folds.
+    rows += [
+        {"text": f"{t} {k}", "category": c, "lean": "none"}
+        for c, t in ABUSIVE.items()
+        for k in ("again", "seriously")
+    ]
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    shipped = tmp_path / "artifacts"
+    monkeypatch.setattr("bot.moderation.model.SHIPPED_MODERATION", shipped)
+
+    code = main(["train-moderation", "--data", str(path), "--hide-second-person", "--no-heldout"])
+
+    assert code == 0 and not (shipped / "abuse.safetensors").exists()
+    head = AbuseHead.load(shipped / "casual" / "abuse.safetensors")
+    assert head.meta["args"]["hide"] == "second-person"  # the recipe it was trained with
+
+
 def test_a_users_toxicity_model_is_loaded_and_its_labels_mapped(tmp_path, stance_encoder):
     from transformers import BertForSequenceClassification
 

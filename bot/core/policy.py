@@ -127,6 +127,11 @@ CHAT_STYLES: dict[str, str] = {
     ),
 }
 STANDARD = "standard"
+# Each style in a few words, as the command's choices show it (Discord allows 100 characters).
+CHAT_STYLE_CHOICES: dict[str, str] = {
+    "standard": "standard: reads every word (news and technical talk)",
+    "casual": 'casual: its word patterns skip "you" (chatty servers)',
+}
 
 
 def style_note(style: str, installed: Collection[str] | None) -> str:
@@ -214,6 +219,9 @@ class ModerationPolicy:
                 for k, v in data.get("thresholds", {}).items()
                 if k in CATEGORIES
             }
+            # A style this version does not know reads as the standard one.
+            chat = data.get("chat")
+            chat = chat if isinstance(chat, str) and chat in CHAT_STYLES else STANDARD
             return cls(
                 rules=RuleSettings(**rules),
                 thresholds={**DEFAULT_THRESHOLDS, **thresholds},
@@ -222,8 +230,7 @@ class ModerationPolicy:
                 timeout_after_removals=int(data.get("timeout_after_removals", 0)),
                 timeout_window_hours=int(data.get("timeout_window_hours", 24)),
                 timeout_minutes=int(data.get("timeout_minutes", 60)),
-                # A style this version does not know reads as the standard one.
-                chat=data["chat"] if data.get("chat") in CHAT_STYLES else STANDARD,
+                chat=chat,
             )
         except (ValueError, TypeError, AttributeError, IndexError) as exc:
             raise PolicyError(f"stored moderation policy is malformed: {exc}") from exc

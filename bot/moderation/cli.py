@@ -338,8 +338,8 @@ def add_commands(add) -> None:
     sp.add_argument(
         "--out",
         type=Path,
-        help="where to write it (default: the installed model, or its casual/ folder with "
-        "--hide-second-person)",
+        help="where to write it (default: the shipped model's folder, bot/moderation/artifacts, "
+        "or its casual/ folder with --hide-second-person)",
     )
     sp.add_argument("--heldout", type=Path, help="evaluate on this file afterwards")
     sp.add_argument("--no-heldout", action="store_true", help="skip the held-out evaluation")

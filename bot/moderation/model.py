@@ -346,14 +346,7 @@ class AbuseScorer:
         else:
             emb = encode()
             scores, by_style = [{} for _ in texts], [{} for _ in texts]
-        if self.toxicity is not None:  # its categories replace every head's
-            tox = self.toxicity.scores(texts)
-            scores = [base | t for base, t in zip(scores, tox, strict=True)]
-            by_style = [
-                {name: s | t for name, s in row.items()}
-                for row, t in zip(by_style, tox, strict=True)
-            ]
-        return emb, scores, by_style
+        return emb, *self._merge_toxicity(texts, scores, by_style)
 
     def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
         """Scores for texts on their own (the `moderate` command, evaluation)."""
@@ -361,17 +354,28 @@ class AbuseScorer:
             scores = self.head.scores(self.tap.direct(texts), texts)
         else:
             scores = [{} for _ in texts]
-        return self._merge_toxicity(texts, scores)
+        return self._merge_toxicity(texts, scores, [{} for _ in texts])[0]
 
-    def _merge_toxicity(self, texts, scores: list[dict[str, float]]) -> list[dict[str, float]]:
+    def _merge_toxicity(
+        self, texts, scores: list[dict[str, float]], by_style: StyleScores
+    ) -> tuple[list[dict[str, float]], StyleScores]:
+        """The toxicity model's categories (when one is configured) replace every head's."""
         if self.toxicity is None:
-            return scores
-        return [base | tox for base, tox in zip(scores, self.toxicity.scores(texts), strict=True)]
+            return scores, by_style
+        tox = self.toxicity.scores(texts)
+        return (
+            [base | t for base, t in zip(scores, tox, strict=True)],
+            [
+                {name: s | t for name, s in row.items()}
+                for row, t in zip(by_style, tox, strict=True)
+            ],
+        )
 
 
 class ModeratedClassifier:
     """The stance classifier and the abuse scorer on one encoder pass: what the classification
-    queue runs. Each Prediction carries the reply's abuse scores in `abuse`."""
+    queue runs. Each Prediction carries the reply's abuse scores in `abuse` (the standard head's)
+    and `abuse_styles` (each other chat style's head's, by name)."""
 
     def __init__(self, classifier: StanceClassifier, scorer: AbuseScorer) -> None:
         if scorer.encoder is not classifier.encoder:

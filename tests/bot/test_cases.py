@@ -90,7 +90,7 @@ async def test_a_server_that_chooses_casual_chat_no_longer_holds_friendly_lines_
 
     chosen = await world.mod.slash(world.news, "moderation settings chat-style", style="casual")
     assert chosen.response.content.startswith('Casual: the model\'s word patterns skip "you"')
-    assert "not installed" not in chosen.response.content
+    assert "no casual model installed" not in chosen.response.content
     await world.bob.send(thread, friendly)
     await world.bob.send(thread, ATTACK)
     await world.classified()

@@ -23,6 +23,7 @@ from bot.core.moderation_actions import (
 )
 from bot.core.policy import (
     CATEGORIES,
+    CHAT_STYLE_CHOICES,
     CHAT_STYLES,
     PRESETS,
     ModerationPolicy,
@@ -155,8 +156,8 @@ class SettingsCommands(ModerationPart):
     @app_commands.describe(style="standard or casual (each described when you pick it)")
     @app_commands.choices(
         style=[
-            app_commands.Choice(name=f"{name}: {words.split(': ', 1)[1]}"[:CHOICE_NAME], value=name)
-            for name, words in CHAT_STYLES.items()
+            app_commands.Choice(name=label[:CHOICE_NAME], value=name)
+            for name, label in CHAT_STYLE_CHOICES.items()
         ]
     )
     async def settings_chat_style(self, interaction: discord.Interaction, style: str) -> None:
