@@ -60,15 +60,13 @@ def run(n: int, rounds: int) -> dict:
         for b in batches:
             classifier.predict_many(b)
 
-    def shared_pass() -> None:
-        for b in batches:
-            for p in moderated.predict_many(b):
-                model_verdict(p.abuse, policy)
+    def with_model(moderated_classifier: ModeratedClassifier):
+        def run_batches() -> None:
+            for b in batches:
+                for p in moderated_classifier.predict_many(b):
+                    model_verdict(p.abuse, policy)
 
-    def standard_head() -> None:
-        for b in batches:
-            for p in standard.predict_many(b):
-                model_verdict(p.abuse, policy)
+        return run_batches
 
     def second_pass() -> None:
         for b in batches:
@@ -81,8 +79,8 @@ def run(n: int, rounds: int) -> dict:
 
     variants = {
         "stance": stance_only,
-        "stance+model": shared_pass,
-        "stance+standard_head_only": standard_head,
+        "stance+model": with_model(moderated),
+        "stance+standard_head_only": with_model(standard),
         "stance+second_pass": second_pass,
         "rules": rules_only,
     }

@@ -11,6 +11,10 @@ from pathlib import Path
 import pytest
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts" / "data"
+# The converters read repository snapshots with git.
+NEEDS_GIT = pytest.mark.skipif(
+    subprocess.run(["git", "--version"], capture_output=True).returncode != 0, reason="no git"
+)
 
 
 def _convert(script: str, *args: str) -> subprocess.CompletedProcess:
@@ -35,9 +39,7 @@ def _git_repo(path: Path, files: dict[str, str]) -> tuple[str, str]:
     return str(path / ".git"), commit
 
 
-@pytest.mark.skipif(
-    subprocess.run(["git", "--version"], capture_output=True).returncode != 0, reason="no git"
-)
+@NEEDS_GIT
 def test_convert_notebandi_splits_by_id_and_names_what_it_skips(tmp_path):
     # The source's three files: tweets in blank-line-separated blocks, labels on alternate
     # lines (five of the real ids are in a spreadsheet's rounded form), tokens with a language tag.
@@ -91,9 +93,7 @@ def test_convert_notebandi_splits_by_id_and_names_what_it_skips(tmp_path):
         assert ids == {r["id"] for r in rows[split]}
 
 
-@pytest.mark.skipif(
-    subprocess.run(["git", "--version"], capture_output=True).returncode != 0, reason="no git"
-)
+@NEEDS_GIT
 def test_convert_hinglish_mt_keeps_typed_hinglish_and_counts_what_it_leaves(tmp_path):
     pairs = [
         "Not very popular it seems\tlagta hai bahut popular nahi hai",
@@ -116,9 +116,7 @@ def test_convert_hinglish_mt_keeps_typed_hinglish_and_counts_what_it_leaves(tmp_
     ]
 
 
-@pytest.mark.skipif(
-    subprocess.run(["git", "--version"], capture_output=True).returncode != 0, reason="no git"
-)
+@NEEDS_GIT
 def test_convert_hindi_wiki_halves_share_no_sentence(tmp_path):
     import gzip
 
@@ -142,9 +140,7 @@ def test_convert_hindi_wiki_halves_share_no_sentence(tmp_path):
     assert {r["id"] for r in halves["train"]}.isdisjoint(r["id"] for r in halves["eval"])
 
 
-@pytest.mark.skipif(
-    subprocess.run(["git", "--version"], capture_output=True).returncode != 0, reason="no git"
-)
+@NEEDS_GIT
 def test_convert_bias_madlibs_names_each_civil_sentences_identity_term(tmp_path):
     en = (
         "template,toxicity,phrase\n"
@@ -184,9 +180,7 @@ def test_convert_bias_madlibs_names_each_civil_sentences_identity_term(tmp_path)
     )
 
 
-@pytest.mark.skipif(
-    subprocess.run(["git", "--version"], capture_output=True).returncode != 0, reason="no git"
-)
+@NEEDS_GIT
 def test_convert_nps_chat_keeps_posts_and_masks_users_as_mentions(tmp_path):
     import io
     import zipfile

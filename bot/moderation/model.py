@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.core.models import Prediction
-from bot.core.policy import CATEGORIES
+from bot.core.policy import CATEGORIES, CHAT_STYLES, STANDARD
 from bot.moderation.lexical import BLOCKS, N_FEATURES, LexicalFeatures
 from bot.stance.classifier import StanceClassifier
 from bot.stance.encoder import Encoder
@@ -33,8 +33,6 @@ ABUSE_FILE = "abuse.safetensors"
 # The head of a chat style other than the standard one lives in a folder of the style's name
 # beside the standard head (policy.CHAT_STYLES): `casual/abuse.safetensors`.
 CASUAL = "casual"
-# What each style's head is trained with (`train-moderation`): the n-gram words it skips.
-STYLE_HIDE = {CASUAL: "second-person"}
 CIVIL = "civil"
 CLASSES = (CIVIL, *CATEGORIES)  # what the head predicts: civil plus each abuse category
 
@@ -424,7 +422,7 @@ def load_styles(directory: Path, encoder: Encoder, head: AbuseHead) -> dict[str,
     """The other chat styles' heads installed beside the standard `head` in `directory`
     (`casual/abuse.safetensors`), each made for this encoder and reading `head`'s layers."""
     styles = {}
-    for name in STYLE_HIDE:
+    for name in (style for style in CHAT_STYLES if style != STANDARD):
         if not (directory / name / ABUSE_FILE).is_file():
             log.info(
                 "%s: no %s head; servers that choose it are read by the standard one",
