@@ -15,6 +15,12 @@ side, or that names a reserved SemEval-2016 target (as convert_tweet_stance.py d
 training text touches a target the model is scored on; a few film talks mention feminism) is
 left out and counted; exact repeats are dropped.
 
+The English side is also written as casual chat, `film_chat.jsonl` in the `chat` folder beside
+OUTDIR (public-data/chat): rows {"source", "id", "text"}, each English turn of the kept pairs
+once (case-folded repeats and one-character turns dropped), in file order. Two people chatting
+about a film ("did you like the ending", "Have you seen it?"): civil chat to "you" for the casual
+chat style's abuse head (`train-moderation --hide-second-person --chat …`, docs/model-card.md).
+
 Usage: convert_hinglish_mt.py GITDIR COMMIT [OUTDIR]   (standard library only)
 """
 
@@ -63,6 +69,19 @@ def main() -> None:
         f"{path}: {len(rows)} pairs ({same} left out as the same words in both, "
         f"{bad} without two sides, {reserved} naming a reserved target)"
     )
+    chat, said = [], set()
+    for row in rows:
+        english = row["translation"]
+        if len(english) < 2 or english.casefold() in said:
+            continue
+        said.add(english.casefold())
+        number = row["source"].split(":", 1)[1]
+        chat.append({"source": "mt_enghinglish", "id": number, "text": english})
+    chatdir = os.path.join(os.path.dirname(os.path.abspath(outdir)), "chat")
+    os.makedirs(chatdir, exist_ok=True)
+    chat_path = os.path.join(chatdir, "film_chat.jsonl")
+    write_jsonl(chat_path, chat)
+    print(f"{chat_path}: {len(chat)} English turns as chat")
 
 
 if __name__ == "__main__":
