@@ -41,8 +41,6 @@ clean:
 # Moderation data). The fetched files live in public-data/, which git ignores.
 MODERATION_DATA ?= public-data/moderation
 CHAT_POOL ?= public-data/chat/train_pool.jsonl
-# People chatting about films (scripts/data/convert_hinglish_mt.py): the casual head's civil chat to "you".
-FILM_CHAT ?= public-data/chat/film_chat.jsonl
 # Both chat styles' heads: the standard one, then the casual one (--hide-second-person) in the
 # casual/ folder beside it: the shipped folder, or MODERATION_OUT if set (e.g. the folder
 # STANCEBOT_MODERATION_HEADS_DIR names). MODERATION_FLAGS: other train-moderation options, given
@@ -53,4 +51,4 @@ TRAIN_MODERATION = $(BIN)/stancebot train-moderation --extra $(MODERATION_DATA)/
 moderation-model: install
 	$(BIN)/stancebot moderation-data $(MODERATION_DATA)/raw $(MODERATION_DATA)
 	$(TRAIN_MODERATION) $(if $(MODERATION_OUT),--out $(MODERATION_OUT))
-	$(TRAIN_MODERATION) --hide-second-person --chat $(FILM_CHAT) $(if $(MODERATION_OUT),--out $(MODERATION_OUT)/casual)
+	$(TRAIN_MODERATION) --hide-second-person $(if $(MODERATION_OUT),--out $(MODERATION_OUT)/casual)

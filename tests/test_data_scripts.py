@@ -114,7 +114,7 @@ def test_convert_hinglish_mt_keeps_typed_hinglish_and_counts_what_it_leaves(tmp_
         ("lagta hai bahut popular nahi hai", "Not very popular it seems"),
         ("maine to kabhi nahi dekha hai.", "I've never seen it"),
     ]
-    # The English side, once each, as chat beside the output folder (the casual head's civil chat).
+    # The English side, once each, as chat beside the output folder (civil chat to "you").
     chat = [json.loads(line) for line in (tmp_path / "chat" / "film_chat.jsonl").open()]
     assert [(r["id"], r["text"]) for r in chat] == [
         ("1", "Not very popular it seems"),

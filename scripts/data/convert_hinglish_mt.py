@@ -18,8 +18,9 @@ left out and counted; exact repeats are dropped.
 The English side is also written as casual chat, `film_chat.jsonl` in the `chat` folder beside
 OUTDIR (public-data/chat): rows {"source", "id", "text"}, each English turn of the kept pairs
 once (case-folded repeats and one-character turns dropped), in file order. Two people chatting
-about a film ("did you like the ending", "Have you seen it?"): civil chat to "you" for the casual
-chat style's abuse head (`train-moderation --hide-second-person --chat …`, docs/model-card.md).
+about a film ("did you like the ending", "Have you seen it?"): civil chat to "you", tried as
+the casual chat style's (`train-moderation --hide-second-person --chat …`; candidate M11 of
+docs/model-card.md, not shipped).
 
 Usage: convert_hinglish_mt.py GITDIR COMMIT [OUTDIR]   (standard library only)
 """
