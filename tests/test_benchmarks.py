@@ -11,6 +11,7 @@ from discord.gateway import DiscordWebSocket
 
 from benchmarks import (
     backfill,
+    chatter,
     latency,
     moderation_latency,
     pipeline,
@@ -203,3 +204,51 @@ def test_tweets_benchmark_scores_each_file_and_topic(tmp_path, capsys):
 def test_tweets_score_is_the_mean_f1_of_favour_and_against():
     gold, pred = ["pro", "con", "neutral", "pro"], ["pro", "pro", "neutral", "pro"]
     assert tweets.f_avg(gold, pred) == (0.8 + 0.0) / 2
+
+
+def test_chatter_benchmark_counts_a_side_only_where_a_line_takes_one(tmp_path, capsys):
+    # One question of the held-out topics (school phones) in a folder of its own; chat lines
+    # that take no side, and a line that takes the ban's side, so the count can move.
+    heldout = chatter.HELDOUT
+    (tmp_path / "articles").mkdir()
+    (tmp_path / "prompts").mkdir()
+    for folder, name in (
+        ("prompts", "school-phone-ban.toml"),
+        ("articles", "school-phone-ban.article.toml"),
+    ):
+        (tmp_path / folder / name).write_text((heldout / folder / name).read_text())
+    chat = tmp_path / "chat.jsonl"
+    lines = ["lol", ":pepe:", "gm everyone", "brb, dinner"]
+    chat.write_text("".join(json.dumps({"text": t}) + "\n" for t in lines) + '{"id": 5}\n')
+    side = tmp_path / "side.jsonl"
+    side.write_text(
+        json.dumps({"text": "Ban phones in school, the kids cannot focus and get bullied"}) + "\n"
+    )
+    argv = ["--chat", str(chat), str(side), "--articles", str(tmp_path / "articles")]
+    argv += ["--prompts", str(tmp_path / "prompts"), "--format", "json"]
+    assert chatter.main(argv) == 0
+    out, err = capsys.readouterr()
+    assert f"{chat}:5: skipped" in err
+    result = json.loads(out)
+    assert result["lines"] == {"chat.jsonl": 4, "side.jsonl": 1}
+    (question,) = result["per_question"]
+    assert result["per_question"][question] == result["mean"]
+    assert result["mean"] == {"chat.jsonl": 0.0, "side.jsonl": 1.0}
+    assert chatter.main(["--chat", str(tmp_path / "missing.jsonl")]) == 2
+    with pytest.raises(SystemExit):
+        chatter.main(["--chat", str(chat), "--limit", "0"])
+
+
+def test_chatter_side_share_needs_a_side_and_the_confidence():
+    import numpy as np
+
+    labels = ("ban", "allow", "neutral", "off_topic")
+    probs = np.array(
+        [
+            [0.70, 0.10, 0.10, 0.10],  # a side, confident
+            [0.40, 0.30, 0.20, 0.10],  # a side, under the low-confidence point
+            [0.10, 0.10, 0.10, 0.70],  # off topic
+        ]
+    )
+    assert chatter.side_share(probs, labels, 0.45) == 1 / 3
+    assert chatter.side_share(probs[:0], labels, 0.45) == 0.0
