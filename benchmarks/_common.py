@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import resource
+import sys
 import threading
 import time
 from pathlib import Path
@@ -99,3 +100,22 @@ def seed_texts() -> list[str]:
 def file_texts(path: Path) -> list[str]:
     """The "text" of every line of a JSON-lines file of replies."""
     return [line.value["text"] for line in read_json_lines(path)]
+
+
+def read_data_files(paths, reader, usable: str) -> dict | None:
+    """{path: reader(path)} for public-data files; None, after one line on stderr saying what
+    is wrong, when a file is missing, holds a line that is not JSON (the reader raises
+    ValueError naming its file and line) or has no usable row (`usable` says what one has)."""
+    for path in paths:
+        if not path.is_file():
+            print(f"{path}: file not found (scripts/data/run_all.sh prepares it)", file=sys.stderr)
+            return None
+    try:
+        data = {path: reader(path) for path in paths}
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return None
+    if empty := [str(p) for p, rows in data.items() if not rows]:
+        print(f"{empty[0]}: no {usable}", file=sys.stderr)
+        return None
+    return data

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._common import ROOT, machine
+from benchmarks._common import ROOT, machine, read_data_files
 from bot.lines import read_json_lines
 
 HELDOUT = ROOT / "seeds" / "topics" / "heldout"
@@ -66,17 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be at least 1")
-    for path in (*args.chat, args.articles, args.prompts):
-        if not path.exists():
-            print(f"{path}: not found", file=sys.stderr)
+    for folder in (args.articles, args.prompts):
+        if not folder.is_dir():
+            print(f"{folder}: not a folder", file=sys.stderr)
             return 2
-    try:
-        chats = {path: read_chat(path, limit=args.limit) for path in args.chat}
-    except ValueError as exc:  # a line that is not JSON: its file and line are named
-        print(exc, file=sys.stderr)
-        return 2
-    if empty := [str(p) for p, texts in chats.items() if not texts]:
-        print(f"{empty[0]}: no lines with text", file=sys.stderr)
+    chats = read_data_files(
+        args.chat, lambda path: read_chat(path, limit=args.limit), "lines with text"
+    )
+    if chats is None:
         return 2
 
     from benchmarks.fewshot import load_stack

@@ -31,7 +31,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from benchmarks._common import f1, machine
+from benchmarks._common import f1, machine, read_data_files
 from benchmarks.vast import STANCES, read_topics
 from bot.lines import read_json_lines
 
@@ -82,17 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--format", choices=("text", "json"), default="text")
     args = parser.parse_args(argv)
-    for path in args.data:
-        if not path.is_file():
-            print(f"{path}: file not found (scripts/data/run_all.sh prepares it)", file=sys.stderr)
-            return 2
-    try:
-        data = {path: read_jsonl(path) for path in args.data}
-    except ValueError as exc:  # a line that is not JSON: its file and line are named
-        print(exc, file=sys.stderr)
-        return 2
-    if empty := [str(p) for p, rows in data.items() if not rows]:
-        print(f"{empty[0]}: no rows with a topic, text and stance", file=sys.stderr)
+    data = read_data_files(args.data, read_jsonl, "rows with a topic, text and stance")
+    if data is None:
         return 2
 
     from benchmarks.fewshot import load_stack
