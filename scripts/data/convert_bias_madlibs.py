@@ -29,7 +29,7 @@ import os
 import re
 import sys
 
-from snapshot import git_show, write_jsonl
+from snapshot import arguments, git_show, write_jsonl
 
 SOURCE = "conversationai/unintended-ml-bias-analysis"
 FILES = {
@@ -82,10 +82,7 @@ def rows(language: str, table: str, identities: re.Pattern) -> list[dict]:
 
 
 def main() -> None:
-    if len(sys.argv) < 3:
-        sys.exit("usage: convert_bias_madlibs.py GITDIR COMMIT [OUTDIR]")
-    gitdir, commit = sys.argv[1], sys.argv[2]
-    out = sys.argv[3] if len(sys.argv) > 3 else "public-data/moderation"
+    gitdir, commit, out = arguments("public-data/moderation")
     identities = identity_pattern(git_show(gitdir, f"{commit}:{IDENTITIES}").splitlines())
     os.makedirs(out, exist_ok=True)
     for language, path in FILES.items():

@@ -24,9 +24,8 @@ import hashlib
 import os
 import random
 import re
-import sys
 
-from snapshot import git_bytes, write_jsonl
+from snapshot import arguments, git_bytes, write_jsonl
 
 PATH = "hi/native_script_wikipedia/hi.wiki-filt.valid.text.shuf.txt.gz"
 SOURCE = "yash9439/Code-Mixed-Machine-Translation:" + PATH
@@ -35,10 +34,7 @@ LETTER = re.compile(r"[^\W\d_]")
 
 
 def main() -> None:
-    if len(sys.argv) < 3:
-        sys.exit("usage: convert_hindi_wiki.py GITDIR COMMIT [OUTDIR]")
-    gitdir, commit = sys.argv[1], sys.argv[2]
-    outdir = sys.argv[3] if len(sys.argv) > 3 else "public-data/hindi"
+    gitdir, commit, outdir = arguments("public-data/hindi")
     lines = gzip.decompress(git_bytes(gitdir, f"{commit}:{PATH}")).decode("utf-8").splitlines()
     kept: dict[str, list[dict]] = {"train": [], "eval": []}
     for number, line in enumerate(lines, 1):

@@ -27,9 +27,8 @@ Usage: convert_hinglish_mt.py GITDIR COMMIT [OUTDIR]   (standard library only)
 
 import os
 import re
-import sys
 
-from snapshot import RESERVED, git_show, write_jsonl
+from snapshot import RESERVED, arguments, git_show, write_jsonl
 
 PATH = "mt_enghinglish/train.txt"
 
@@ -39,10 +38,7 @@ def words(text: str) -> list[str]:
 
 
 def main() -> None:
-    if len(sys.argv) < 3:
-        sys.exit("usage: convert_hinglish_mt.py GITDIR COMMIT [OUTDIR]")
-    gitdir, commit = sys.argv[1], sys.argv[2]
-    outdir = sys.argv[3] if len(sys.argv) > 3 else "public-data/parallel"
+    gitdir, commit, outdir = arguments("public-data/parallel")
     raw = git_show(gitdir, f"{commit}:{PATH}")
     rows, seen, same, bad, reserved = [], set(), 0, 0, 0
     for number, line in enumerate(raw.splitlines(), 1):

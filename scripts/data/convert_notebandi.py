@@ -26,7 +26,7 @@ import os
 import sys
 from collections import Counter
 
-from snapshot import git_show, write_jsonl
+from snapshot import arguments, git_show, write_jsonl
 
 TOPIC = "demonetisation"
 STANCE = {"FAVOR": "pro", "AGAINST": "con", "NONE": "neutral"}
@@ -72,10 +72,7 @@ def split_of(tweet_id: str) -> str:
 
 
 def main() -> None:
-    if len(sys.argv) < 3:
-        sys.exit("usage: convert_notebandi.py GITDIR COMMIT [OUTDIR]")
-    gitdir, commit = sys.argv[1], sys.argv[2]
-    outdir = sys.argv[3] if len(sys.argv) > 3 else "public-data/hinglish"
+    gitdir, commit, outdir = arguments("public-data/hinglish")
     texts = blocks(gitdir, commit, FILES["text"])
     stances = labels(gitdir, commit, FILES["stance"])
     languages = blocks(gitdir, commit, FILES["language"])

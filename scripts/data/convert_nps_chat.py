@@ -25,7 +25,7 @@ import sys
 import xml.etree.ElementTree as ET
 import zipfile
 
-from snapshot import git_bytes, write_jsonl
+from snapshot import arguments, git_bytes, write_jsonl
 
 PATH = "packages/corpora/nps_chat.zip"
 SOURCE = "nltk/nltk_data:" + PATH
@@ -59,10 +59,7 @@ def posts(archive: bytes) -> list[dict]:
 
 
 def main() -> None:
-    if len(sys.argv) < 3:
-        sys.exit("usage: convert_nps_chat.py GITDIR COMMIT [OUTDIR]")
-    gitdir, commit = sys.argv[1], sys.argv[2]
-    out = sys.argv[3] if len(sys.argv) > 3 else "public-data/chat"
+    gitdir, commit, out = arguments("public-data/chat")
     rows = posts(git_bytes(gitdir, f"{commit}:{PATH}"))
     if not rows:
         sys.exit(f"{PATH}: no chat posts found in the archive")

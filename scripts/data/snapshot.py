@@ -4,8 +4,10 @@ targets that no training text may name. Standard library only; a converter run a
 imports it from its own folder."""
 
 import json
+import os
 import re
 import subprocess
+import sys
 from collections.abc import Iterable
 
 # The SemEval-2016 Task 6 targets (reserved for evaluation: seeds/DATA.md) as training text
@@ -14,6 +16,15 @@ RESERVED = re.compile(
     r"trump|clinton|hillary|feminis|abortion|pro-?life|pro-?choice|atheis|climate|global warming",
     re.IGNORECASE,
 )
+
+
+def arguments(default_out: str) -> tuple[str, str, str]:
+    """(GITDIR, COMMIT, OUTDIR) from the command line of a converter run as
+    `SCRIPT GITDIR COMMIT [OUTDIR]`, OUTDIR `default_out` when left out; the usage line and
+    exit 1 when GITDIR or COMMIT is missing."""
+    if len(sys.argv) < 3:
+        sys.exit(f"usage: {os.path.basename(sys.argv[0])} GITDIR COMMIT [OUTDIR]")
+    return sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else default_out
 
 
 def git_bytes(gitdir: str, rev_path: str) -> bytes:
