@@ -47,11 +47,13 @@ def read_chat(path: Path, *, limit: int | None = None, seed: int = 18) -> list[s
 
 
 def side_share(probs: np.ndarray, labels: tuple[str, ...], low_confidence: float) -> float:
-    """The share of rows whose most likely label is a side (not neutral or off_topic) with a
-    probability at or above `low_confidence`."""
+    """The share of rows whose most likely label is a side (not one of the labels set apart,
+    neutral and off_topic) with a probability at or above `low_confidence`."""
+    from bot.stance.general import SET_APART
+
     if not len(probs):
         return 0.0
-    sides = np.array([lb not in ("neutral", "off_topic") for lb in labels])
+    sides = np.array([lb not in SET_APART for lb in labels])
     top = probs.argmax(axis=1)
     return float((sides[top] & (probs.max(axis=1) >= low_confidence)).mean())
 
