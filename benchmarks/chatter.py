@@ -13,6 +13,13 @@ never trained on; the first article's questions have trained heads and are measu
         [--limit 1000] [--articles DIR --prompts DIR] [--format json]
 
 Prints, per question and file, the share read as a side, and the mean over the questions.
+
+With `--corrections FILE` it also measures what moderators' corrections do (the moderators'
+guide asks them to mark chatter `off_topic`): per question, a live head (bot.stance.fewshot, as
+the bot learns one) on `--per-label` labelled replies per label from `--labelled DIR` and C
+chat lines from FILE corrected to off_topic, for each C of `--counts`; the same chat files read
+by it, and macro-F1 on the question's other replies. FILE should be chat of another source than
+the `--chat` files (e.g. the #ubuntu training pool, `public-data/chat/train_pool.jsonl`).
 """
 
 from __future__ import annotations
@@ -65,9 +72,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompts", type=Path, default=HELDOUT / "prompts")
     parser.add_argument("--limit", type=int, default=None, help="a seeded sample per file")
     parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--corrections", type=Path, help="chat lines a moderator corrects to off_topic"
+    )
+    parser.add_argument("--labelled", type=Path, default=HELDOUT / "labelled")
+    parser.add_argument(
+        "--counts", default="0,8,16,32", help="corrected lines per question (comma-separated)"
+    )
+    parser.add_argument("--per-label", type=int, default=8, help="labelled replies per label")
+    parser.add_argument("--draws", type=int, default=3, help="random draws per count")
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be at least 1")
+    try:
+        counts = sorted({int(c) for c in args.counts.split(",")})
+    except ValueError:
+        parser.error(f"--counts {args.counts!r}: give whole numbers separated by commas")
+    if counts[0] < 0 or args.per_label < 1 or args.draws < 1:
+        parser.error("--counts must be 0 or more, --per-label and --draws at least 1")
     for folder in (args.articles, args.prompts):
         if not folder.is_dir():
             print(f"{folder}: not a folder", file=sys.stderr)
@@ -77,6 +99,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     if chats is None:
         return 2
+    fixes: list[str] = []
+    if args.corrections is not None:
+        if not args.labelled.is_dir():
+            print(f"{args.labelled}: not a folder", file=sys.stderr)
+            return 2
+        read = read_data_files([args.corrections], read_chat, "lines with text")
+        if read is None:
+            return 2
+        fixes = read[args.corrections]
+        if len(fixes) < counts[-1]:
+            print(
+                f"{args.corrections}: {len(fixes)} lines, fewer than --counts asks ({counts[-1]})",
+                file=sys.stderr,
+            )
+            return 2
 
     from benchmarks.fewshot import load_stack
     from bot.config import load_settings
@@ -109,6 +146,23 @@ def main(argv: list[str] | None = None) -> int:
         "per_question": per_question,
         "mean": mean,
     }
+    if fixes:
+        result["corrected"] = corrected(
+            library,
+            args.labelled,
+            encoder,
+            calibration,
+            embedded,
+            encoder.encode(fixes),
+            counts=counts,
+            per_label=args.per_label,
+            draws=args.draws,
+            low=low,
+        )
+        if not result["corrected"]["questions"]:
+            print(f"{args.labelled}: no labelled replies for these questions", file=sys.stderr)
+            return 2
+        result["corrected"] |= {"corrections": args.corrections.name, "per_label": args.per_label}
     if args.format == "json":
         print(json.dumps(result, indent=2))
         return 0
@@ -118,7 +172,92 @@ def main(argv: list[str] | None = None) -> int:
     for qid, shares in per_question.items():
         print(f"{qid:<24}" + "".join(f"{100 * shares[n]:>23.1f}%" for n in names))
     print(f"{'mean':<24}" + "".join(f"{100 * mean[n]:>23.1f}%" for n in names))
+    if fixes:
+        fixed = result["corrected"]
+        print(
+            f"\nLive heads: {args.per_label} labelled replies per label and C lines of "
+            f"{args.corrections.name} corrected to off_topic ({args.draws} draws, "
+            f"{len(fixed['rows'])} counts, {len(fixed['questions'])} questions); chat read as a "
+            "side, and macro-F1 on each question's other replies"
+        )
+        print(f"{'C':<24}" + "".join(f"{n[:22]:>24}" for n in names) + f"{'macro-F1':>12}")
+        print(
+            f"{'zero-shot':<24}"
+            + "".join(f"{100 * mean[n]:>23.1f}%" for n in names)
+            + f"{fixed['zero_shot_macro_f1']:>12.3f}"
+        )
+        for c, row in fixed["rows"].items():
+            print(
+                f"{c:<24}"
+                + "".join(f"{100 * row[n]:>23.1f}%" for n in names)
+                + f"{row['macro_f1']:>12.3f}"
+            )
     return 0
+
+
+def corrected(
+    library,
+    labelled: Path,
+    encoder,
+    calibration,
+    embedded: dict,
+    fixes: np.ndarray,
+    *,
+    counts: list[int],
+    per_label: int,
+    draws: int,
+    low: float,
+) -> dict:
+    """Mean over the questions with labelled replies (and the draws) of what a live head reads
+    with `per_label` replies per label and C corrected chat lines (`fixes`, embeddings)."""
+    from benchmarks.fewshot import draw
+    from bot.stance import fewshot, general
+    from bot.stance.evaluate import read_labelled
+
+    rows: dict[int, dict[str, list[float]]] = {c: {} for c in counts}
+    zero: list[float] = []
+    questions = []
+    for qid in sorted(library.questions):
+        path = labelled / f"{qid}.jsonl"
+        if not path.is_file():
+            continue
+        question = library.questions[qid]
+        texts, labels = read_labelled(path, question.label_names)
+        x = encoder.encode(texts)
+        prior = general.linear_prior(question, encoder, calibration)
+        questions.append(qid)
+        none = fewshot.fit_live_head(
+            question, x[:0], [], prior, encoder_fingerprint="bench", version_tag="0"
+        )
+        for seed in range(draws):
+            train, rest = draw(labels, per_label, seed, 5)
+            y_rest = [labels[i] for i in rest]
+            zero.append(fewshot.macro_f1(none, x[rest], y_rest))  # the same replies
+            order = np.random.default_rng(1000 + seed).permutation(len(fixes))  # nested over C
+            for c in counts:
+                head = fewshot.fit_live_head(
+                    question,
+                    np.vstack([x[train], fixes[order[:c]]]),
+                    [labels[i] for i in train] + ["off_topic"] * c,
+                    prior,
+                    encoder_fingerprint="bench",
+                    version_tag=f"c{c}s{seed}",
+                )
+                row = rows[c]
+                row.setdefault("macro_f1", []).append(fewshot.macro_f1(head, x[rest], y_rest))
+                for path_, emb in embedded.items():
+                    share = side_share(head.predict_proba(emb), head.labels, low)
+                    row.setdefault(path_.name, []).append(share)
+    return {
+        "questions": questions,
+        "draws": draws,
+        "zero_shot_macro_f1": round(float(np.mean(zero)), 4) if zero else None,  # same replies
+        "rows": {
+            str(c): {k: round(float(np.mean(v)), 4) for k, v in row.items()}
+            for c, row in rows.items()
+            if row
+        },
+    }
 
 
 if __name__ == "__main__":

@@ -239,6 +239,49 @@ def test_chatter_benchmark_counts_a_side_only_where_a_line_takes_one(tmp_path, c
         chatter.main(["--chat", str(chat), "--limit", "0"])
 
 
+def test_chatter_benchmark_measures_what_corrections_teach_a_live_head(tmp_path, capsys):
+    # The school-phones question with its labelled replies; a live head per count of chat lines
+    # corrected to off_topic, read on a chat file.
+    heldout = chatter.HELDOUT
+    for folder, name in (
+        ("prompts", "school-phone-ban.toml"),
+        ("articles", "school-phone-ban.article.toml"),
+        ("labelled", "school-phones.jsonl"),
+    ):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / name).write_text((heldout / folder / name).read_text())
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text("".join(json.dumps({"text": t}) + "\n" for t in ["lol", "gm", "brb"]))
+    fixes = tmp_path / "fixes.jsonl"
+    lines = ["anyone up for ranked?", "nice meme", "ok", "cya"]
+    fixes.write_text("".join(json.dumps({"text": t}) + "\n" for t in lines))
+    argv = ["--chat", str(chat), "--corrections", str(fixes), "--counts", "0,4"]
+    argv += ["--per-label", "2", "--draws", "2"]
+    for flag in ("articles", "prompts", "labelled"):
+        argv += [f"--{flag}", str(tmp_path / flag)]
+    assert chatter.main([*argv, "--format", "json"]) == 0
+    fixed = json.loads(capsys.readouterr().out)["corrected"]
+    assert fixed["questions"] == ["school-phones"] and fixed["draws"] == 2
+    assert fixed["corrections"] == "fixes.jsonl" and fixed["per_label"] == 2
+    assert set(fixed["rows"]) == {"0", "4"}
+    for row in fixed["rows"].values():
+        assert 0.5 < row["macro_f1"] <= 1.0 and 0.0 <= row["chat.jsonl"] <= 1.0
+    assert 0.5 < fixed["zero_shot_macro_f1"] <= 1.0
+    # The text report has a row per count; bad input is one line and exit 2, or a usage error.
+    assert chatter.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "Live heads: 2 labelled replies per label" in out and "\nzero-shot" in out
+    assert chatter.main([*argv, "--counts", "0,9"]) == 2
+    assert "fixes.jsonl: 4 lines, fewer than --counts asks (9)" in capsys.readouterr().err
+    assert chatter.main([*argv, "--labelled", str(tmp_path / "nope")]) == 2
+    assert "nope: not a folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert chatter.main([*argv, "--labelled", str(tmp_path / "empty")]) == 2
+    assert "no labelled replies for these questions" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        chatter.main([*argv, "--counts", "a,b"])
+
+
 def test_chatter_side_share_needs_a_side_and_the_confidence():
     import numpy as np
 
