@@ -123,6 +123,34 @@ def test_convert_hinglish_mt_keeps_typed_hinglish_and_counts_what_it_leaves(tmp_
 
 
 @NEEDS_GIT
+def test_convert_topical_chat_writes_training_and_evaluation_splits_apart(tmp_path):
+    def split(*messages: str) -> str:
+        content = [{"agent": f"agent_{i % 2 + 1}", "message": m} for i, m in enumerate(messages)]
+        return json.dumps({"t_1": {"content": content, "config": "A"}})
+
+    files = {
+        "conversations/valid_freq.json": split("Are you a football fan?", "yes,  I'm a fan", "k"),
+        "conversations/valid_rare.json": split(
+            "Did you vote for Trump?", "Are you a football fan?"
+        ),
+        "conversations/test_freq.json": split("I love jazz"),
+        "conversations/test_rare.json": split("Me too"),
+    }
+    gitdir, commit = _git_repo(tmp_path / "repo", files)
+    out = tmp_path / "out"
+    run = _convert("convert_topical_chat.py", gitdir, commit, str(out))
+    assert "topical_chat.jsonl: 2 turns from valid_freq, valid_rare (1 naming" in run.stdout
+    train = [json.loads(line) for line in (out / "topical_chat.jsonl").open()]
+    # Spaces folded, one-character turns, a reserved target and a repeat left out.
+    assert [(r["id"], r["text"]) for r in train] == [
+        ("valid_freq:t_1:0", "Are you a football fan?"),
+        ("valid_freq:t_1:1", "yes, I'm a fan"),
+    ]
+    held = [json.loads(line)["text"] for line in (out / "topical_chat_eval.jsonl").open()]
+    assert held == ["I love jazz", "Me too"]
+
+
+@NEEDS_GIT
 def test_convert_hindi_wiki_halves_share_no_sentence(tmp_path):
     import gzip
 

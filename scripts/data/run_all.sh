@@ -21,6 +21,9 @@ python3 "$S/convert_notebandi.py" "$M/sahilswami96+StanceDetection_CodeMixed/rep
 # Real Hindi (Devanagari) Wikipedia sentences: a training half (off-topic examples for
 # `stancebot train --chat`) and an evaluation half (read as a side, moderated).
 python3 "$S/convert_hindi_wiki.py" "$M/yash9439+Code-Mixed-Machine-Translation/repo" 7c66c3d72baf08bd9bb973308fd5871b0cfc81e2 "$D/hindi"
+# Everyday conversation about many subjects (CDLA-Sharing-1.0): the validation splits as
+# off-topic chat for training candidates, the test splits for figures only.
+python3 "$S/convert_topical_chat.py" "$M/alexa+Topical-Chat/repo" 7c939229cbcf6f55f6977b341a5a2f2fe982d53f "$D/chat"
 # Real everyday group chat (public chat rooms, 2006; research use only), for figures only:
 # moderated and read as replies, never trained on.
 python3 "$S/convert_nps_chat.py" "$M/nltk+nltk_data/repo" 5db857e6f7df11eabb5e5665836db9ec8df07e28 "$D/chat"
