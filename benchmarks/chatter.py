@@ -79,7 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--counts", default="0,8,16,32", help="corrected lines per question (comma-separated)"
     )
-    parser.add_argument("--per-label", type=int, default=8, help="labelled replies per label")
+    parser.add_argument(
+        "--per-label",
+        type=int,
+        default=8,
+        help="labelled replies per label (0: the corrected chat lines alone)",
+    )
     parser.add_argument("--draws", type=int, default=3, help="random draws per count")
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 1:
@@ -88,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         counts = sorted({int(c) for c in args.counts.split(",")})
     except ValueError:
         parser.error(f"--counts {args.counts!r}: give whole numbers separated by commas")
-    if counts[0] < 0 or args.per_label < 1 or args.draws < 1:
-        parser.error("--counts must be 0 or more, --per-label and --draws at least 1")
+    if counts[0] < 0 or args.per_label < 0 or args.draws < 1:
+        parser.error("--counts and --per-label must be 0 or more, --draws at least 1")
     for folder in (args.articles, args.prompts):
         if not folder.is_dir():
             print(f"{folder}: not a folder", file=sys.stderr)
