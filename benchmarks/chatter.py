@@ -68,14 +68,26 @@ def side_share(probs: np.ndarray, labels: tuple[str, ...], low_confidence: float
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chat", type=Path, nargs="+", required=True, help="chat JSON lines")
-    parser.add_argument("--articles", type=Path, default=HELDOUT / "articles")
-    parser.add_argument("--prompts", type=Path, default=HELDOUT / "prompts")
+    parser.add_argument(
+        "--articles", type=Path, default=HELDOUT / "articles", help="articles folder"
+    )
+    parser.add_argument(
+        "--prompts",
+        type=Path,
+        default=HELDOUT / "prompts",
+        help="questions folder (default: the held-out topics)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="a seeded sample per file")
-    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output")
     parser.add_argument(
         "--corrections", type=Path, help="chat lines a moderator corrects to off_topic"
     )
-    parser.add_argument("--labelled", type=Path, default=HELDOUT / "labelled")
+    parser.add_argument(
+        "--labelled",
+        type=Path,
+        default=HELDOUT / "labelled",
+        help="with --corrections: labelled replies, <question>.jsonl per question",
+    )
     parser.add_argument(
         "--counts", default="0,8,16,32", help="corrected lines per question (comma-separated)"
     )
