@@ -209,6 +209,21 @@ def main(argv: list[str] | None = None) -> int:
                 + "".join(f"{100 * row[n]:>23.1f}%" for n in names)
                 + f"{row['macro_f1']:>12.3f}"
             )
+        print(
+            "\nThe same labels through the bot's refit (a quarter held out; the candidate "
+            "promoted only if it reads them better than zero-shot): the head served"
+        )
+        print(
+            f"{'C':<24}"
+            + "".join(f"{n[:22]:>24}" for n in names)
+            + f"{'macro-F1':>12}{'promoted':>10}"
+        )
+        for c, row in fixed["rows"].items():
+            print(
+                f"{c:<24}"
+                + "".join(f"{100 * row['served:' + n]:>23.1f}%" for n in names)
+                + f"{row['served_macro_f1']:>12.3f}{100 * row['promoted']:>9.0f}%"
+            )
     return 0
 
 
@@ -226,7 +241,8 @@ def corrected(
     low: float,
 ) -> dict:
     """Mean over the questions with labelled replies (and the draws) of what a live head reads
-    with `per_label` replies per label and C corrected chat lines (`fixes`, embeddings)."""
+    with `per_label` replies per label and C corrected chat lines (`fixes`, embeddings): fitted
+    on all of them, and served by the bot's refit (promoted or not; "served:" and "promoted")."""
     from benchmarks.fewshot import draw
     from bot.stance import fewshot, general
     from bot.stance.evaluate import read_labelled
@@ -260,11 +276,30 @@ def corrected(
                     encoder_fingerprint="bench",
                     version_tag=f"c{c}s{seed}",
                 )
+                # As the bot does it: a candidate on three quarters of the labels, promoted
+                # only if it reads the held-out quarter better than the zero-shot head.
+                outcome = fewshot.refit(
+                    question,
+                    np.vstack([x[train], fixes[order[:c]]]),
+                    [labels[i] for i in train] + ["off_topic"] * c,
+                    current=none,
+                    prior=prior,
+                    encoder_fingerprint="bench",
+                    version_tag=f"r{c}s{seed}",
+                    seed=seed,
+                )
+                served = outcome.head or none
                 row = rows[c]
                 row.setdefault("macro_f1", []).append(fewshot.macro_f1(head, x[rest], y_rest))
+                row.setdefault("promoted", []).append(float(outcome.promote))
+                row.setdefault("served_macro_f1", []).append(
+                    fewshot.macro_f1(served, x[rest], y_rest)
+                )
                 for path_, emb in embedded.items():
                     share = side_share(head.predict_proba(emb), head.labels, low)
                     row.setdefault(path_.name, []).append(share)
+                    share = side_share(served.predict_proba(emb), served.labels, low)
+                    row.setdefault(f"served:{path_.name}", []).append(share)
     return {
         "questions": questions,
         "draws": draws,

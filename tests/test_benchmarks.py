@@ -266,11 +266,16 @@ def test_chatter_benchmark_measures_what_corrections_teach_a_live_head(tmp_path,
     assert set(fixed["rows"]) == {"0", "4"}
     for row in fixed["rows"].values():
         assert 0.5 < row["macro_f1"] <= 1.0 and 0.0 <= row["chat.jsonl"] <= 1.0
+        # Through the bot's refit: 2 labels per label leave too few to hold a quarter out, so
+        # nothing is promoted and the zero-shot head is served.
+        assert row["promoted"] == 0.0
+        assert row["served_macro_f1"] == fixed["zero_shot_macro_f1"]
     assert 0.5 < fixed["zero_shot_macro_f1"] <= 1.0
     # The text report has a row per count; bad input is one line and exit 2, or a usage error.
     assert chatter.main(argv) == 0
     out = capsys.readouterr().out
     assert "Live heads: 2 labelled replies per label" in out and "\nzero-shot" in out
+    assert "through the bot's refit" in out and "promoted" in out
     assert chatter.main([*argv, "--counts", "0,9"]) == 2
     assert "fixes.jsonl: 4 lines, fewer than --counts asks (9)" in capsys.readouterr().err
     assert chatter.main([*argv, "--labelled", str(tmp_path / "nope")]) == 2
