@@ -197,34 +197,31 @@ def main(argv: list[str] | None = None) -> int:
             f"{len(fixed['rows'])} counts, {len(fixed['questions'])} questions); chat read as a "
             "side, and macro-F1 on each question's other replies"
         )
-        print(f"{'C':<24}" + "".join(f"{n[:22]:>24}" for n in names) + f"{'macro-F1':>12}")
-        print(
-            f"{'zero-shot':<24}"
-            + "".join(f"{100 * mean[n]:>23.1f}%" for n in names)
-            + f"{fixed['zero_shot_macro_f1']:>12.3f}"
-        )
-        for c, row in fixed["rows"].items():
-            print(
-                f"{c:<24}"
-                + "".join(f"{100 * row[n]:>23.1f}%" for n in names)
-                + f"{row['macro_f1']:>12.3f}"
-            )
+        rows = fixed["rows"].items()
+        zero = {**mean, "macro_f1": fixed["zero_shot_macro_f1"]}
+        _table(names, [("zero-shot", zero, "")] + [(c, row, "") for c, row in rows])
         print(
             "\nThe same labels through the bot's refit (a quarter held out; the candidate "
             "promoted only if it reads them better than zero-shot): the head served"
         )
-        print(
-            f"{'C':<24}"
-            + "".join(f"{n[:22]:>24}" for n in names)
-            + f"{'macro-F1':>12}{'promoted':>10}"
-        )
-        for c, row in fixed["rows"].items():
-            print(
-                f"{c:<24}"
-                + "".join(f"{100 * row['served:' + n]:>23.1f}%" for n in names)
-                + f"{row['served_macro_f1']:>12.3f}{100 * row['promoted']:>9.0f}%"
+        served = [
+            (
+                c,
+                {n: row[f"served:{n}"] for n in names} | {"macro_f1": row["served_macro_f1"]},
+                f"{100 * row['promoted']:>9.0f}%",
             )
+            for c, row in rows
+        ]
+        _table(names, served, f"{'promoted':>10}")
     return 0
+
+
+def _table(names: list[str], rows: list[tuple[str, dict, str]], extra: str = "") -> None:
+    """A text table: per row, each chat file's share read as a side, then macro-F1 and `extra`."""
+    print(f"{'C':<24}" + "".join(f"{n[:22]:>24}" for n in names) + f"{'macro-F1':>12}{extra}")
+    for name, row, tail in rows:
+        shares = "".join(f"{100 * row[n]:>23.1f}%" for n in names)
+        print(f"{name:<24}{shares}{row['macro_f1']:>12.3f}{tail}")
 
 
 def corrected(
