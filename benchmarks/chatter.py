@@ -259,44 +259,48 @@ def corrected(
         none = fewshot.fit_live_head(
             question, x[:0], [], prior, encoder_fingerprint="bench", version_tag="0"
         )
+        zero_shares = {
+            p.name: side_share(none.predict_proba(e), none.labels, low) for p, e in embedded.items()
+        }
         for seed in range(draws):
             train, rest = draw(labels, per_label, seed, 5)
             y_rest = [labels[i] for i in rest]
-            zero.append(fewshot.macro_f1(none, x[rest], y_rest))  # the same replies
+            zero_f1 = fewshot.macro_f1(none, x[rest], y_rest)  # the same replies
+            zero.append(zero_f1)
             order = np.random.default_rng(1000 + seed).permutation(len(fixes))  # nested over C
             for c in counts:
+                xs = np.vstack([x[train], fixes[order[:c]]])
+                ys = [labels[i] for i in train] + ["off_topic"] * c
                 head = fewshot.fit_live_head(
-                    question,
-                    np.vstack([x[train], fixes[order[:c]]]),
-                    [labels[i] for i in train] + ["off_topic"] * c,
-                    prior,
-                    encoder_fingerprint="bench",
-                    version_tag=f"c{c}s{seed}",
+                    question, xs, ys, prior, encoder_fingerprint="bench", version_tag=f"c{c}s{seed}"
                 )
                 # As the bot does it: a candidate on three quarters of the labels, promoted
                 # only if it reads the held-out quarter better than the zero-shot head.
                 outcome = fewshot.refit(
                     question,
-                    np.vstack([x[train], fixes[order[:c]]]),
-                    [labels[i] for i in train] + ["off_topic"] * c,
+                    xs,
+                    ys,
                     current=none,
                     prior=prior,
                     encoder_fingerprint="bench",
                     version_tag=f"r{c}s{seed}",
                     seed=seed,
                 )
-                served = outcome.head or none
+                f1 = fewshot.macro_f1(head, x[rest], y_rest)
+                shares = {
+                    p.name: side_share(head.predict_proba(e), head.labels, low)
+                    for p, e in embedded.items()
+                }
+                # A promoted head is refitted on all the labels: the head above (the same
+                # deterministic fit); otherwise the zero-shot head stays.
+                served_f1, served = (f1, shares) if outcome.promote else (zero_f1, zero_shares)
                 row = rows[c]
-                row.setdefault("macro_f1", []).append(fewshot.macro_f1(head, x[rest], y_rest))
+                row.setdefault("macro_f1", []).append(f1)
                 row.setdefault("promoted", []).append(float(outcome.promote))
-                row.setdefault("served_macro_f1", []).append(
-                    fewshot.macro_f1(served, x[rest], y_rest)
-                )
-                for path_, emb in embedded.items():
-                    share = side_share(head.predict_proba(emb), head.labels, low)
-                    row.setdefault(path_.name, []).append(share)
-                    share = side_share(served.predict_proba(emb), served.labels, low)
-                    row.setdefault(f"served:{path_.name}", []).append(share)
+                row.setdefault("served_macro_f1", []).append(served_f1)
+                for name in shares:
+                    row.setdefault(name, []).append(shares[name])
+                    row.setdefault(f"served:{name}", []).append(served[name])
     return {
         "questions": questions,
         "draws": draws,
