@@ -461,6 +461,51 @@ def test_lora_from_an_upper_block_trains_only_the_blocks_above_and_round_trips(t
     assert all(torch.equal(v, after[k]) for k, v in enc.model.state_dict().items())
 
 
+def test_the_adapter_fits_an_mpnet_encoder_and_refuses_one_it_cannot_name(tmp_path):
+    """A user's own model (STANCEBOT_MODEL) of another architecture: MPNet (all-mpnet-base-v2's)
+    keeps the same layers under other names, so the adapter updates those (query, value and the
+    feed-forward pair of every block) and knows its attention dropout; an encoder whose blocks
+    are elsewhere (DistilBERT) is refused in one sentence naming the architecture."""
+    import torch
+    from transformers import DistilBertConfig, DistilBertModel, MPNetConfig, MPNetModel
+
+    from bot.stance import adapter
+
+    dims = {"hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64}
+    mpnet = MPNetModel(MPNetConfig(vocab_size=100, num_hidden_layers=2, **dims)).eval()
+    config = adapter.AdapterConfig(rank=2, alpha=4.0)
+    paths = adapter.target_paths(mpnet, config)
+    assert paths[:4] == [
+        "encoder.layer.0.attention.attn.q",
+        "encoder.layer.0.attention.attn.v",
+        "encoder.layer.0.intermediate.dense",
+        "encoder.layer.0.output.dense",
+    ]
+    params = adapter.attach(mpnet, config, seed=1)
+    assert len(params) == 2 * 4 * 2
+    with torch.no_grad():
+        for p in params[1::2]:
+            p.add_(0.1)
+    state = adapter.detach(mpnet, config)
+    before = {k: v.clone() for k, v in mpnet.state_dict().items()}
+    adapter.merge(mpnet, state, config)
+    changed = {k for k, v in mpnet.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed == {f"{p}.weight" for p in paths}
+    dropouts = [n for n, m in mpnet.named_modules() if isinstance(m, torch.nn.Dropout)]
+    attention = [n for n in dropouts if adapter.is_attention_dropout(mpnet, n)]
+    assert attention == [
+        "encoder.layer.0.attention.attn.dropout",
+        "encoder.layer.1.attention.attn.dropout",
+    ]
+
+    distil = DistilBertModel(
+        DistilBertConfig(vocab_size=100, dim=32, n_heads=2, hidden_dim=64, n_layers=1)
+    )
+    with pytest.raises(ValueError, match="cannot be attached to a distilbert model"):
+        adapter.attach(distil, config)
+    assert all(p.requires_grad for p in distil.parameters())
+
+
 def test_dropout_can_be_turned_off_while_the_adapter_trains_and_comes_back_after(tmp_path):
     """GeneralArgs.dropout / attention_dropout (_train_lora): with both 0.0 a training step
     reads a text as the encoder does at inference (no mask drawn); with None the encoder's own

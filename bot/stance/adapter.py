@@ -16,8 +16,19 @@ import numpy as np
 
 ADAPTER_FILE = "adapter.safetensors"
 
-# Linear layers inside each transformer block that receive a low-rank update.
+# Linear layers inside each transformer block that receive a low-rank update, by BERT's names
+# (RoBERTa and XLM-RoBERTa use the same ones).
 TARGETS = ("attention.self.query", "attention.self.value", "intermediate.dense", "output.dense")
+# The same layers in other architectures (by `config.model_type`), and where each keeps the
+# dropout on its attention probabilities. An adapter records the BERT names; its weights are
+# stored under the model's own module paths.
+ALIASES = {
+    "mpnet": {
+        "attention.self.query": "attention.attn.q",
+        "attention.self.value": "attention.attn.v",
+    },
+}
+ATTENTION_DROPOUT = {"mpnet": "attention.attn.dropout"}
 
 
 @dataclass(frozen=True)
@@ -47,15 +58,42 @@ def _set_module(root, dotted: str, value) -> None:
     setattr(root, last, value)
 
 
+def _model_type(model) -> str:
+    return str(getattr(getattr(model, "config", None), "model_type", "") or "")
+
+
 def target_paths(model, config: AdapterConfig) -> list[str]:
-    layers = len(model.encoder.layer)
+    """The module paths of the layers the adapter updates in this model. ValueError, naming
+    the model's architecture, for an encoder whose blocks are not where BERT keeps them."""
+    kind = _model_type(model) or type(model).__name__
+    blocks = getattr(getattr(model, "encoder", None), "layer", None)
+    if blocks is None:
+        raise ValueError(
+            f"the LoRA adapter cannot be attached to a {kind} model (its blocks are not at "
+            "encoder.layer): train with a BERT, RoBERTa or MPNet sentence encoder"
+        )
+    layers = len(blocks)
     if not 0 <= config.first_layer < layers:
         raise ValueError(
             f"first_layer {config.first_layer}: the encoder has blocks 0 to {layers - 1}"
         )
-    return [
-        f"encoder.layer.{i}.{t}" for i in range(config.first_layer, layers) for t in config.targets
-    ]
+    aliases = ALIASES.get(_model_type(model), {})
+    names = [aliases.get(t, t) for t in config.targets]
+    for name in names:
+        try:
+            _module(blocks[0], name)
+        except AttributeError:
+            raise ValueError(
+                f"the LoRA adapter cannot be attached to a {kind} model (its blocks have no "
+                f"{name} layer): train with a BERT, RoBERTa or MPNet sentence encoder"
+            ) from None
+    return [f"encoder.layer.{i}.{t}" for i in range(config.first_layer, layers) for t in names]
+
+
+def is_attention_dropout(model, name: str) -> bool:
+    """Whether the module `name` of `model` is the dropout on a block's attention
+    probabilities (BERT naming: `….attention.self.dropout`)."""
+    return name.endswith(ATTENTION_DROPOUT.get(_model_type(model), "attention.self.dropout"))
 
 
 def attach(model, config: AdapterConfig, *, seed: int = 0):
@@ -78,11 +116,12 @@ def attach(model, config: AdapterConfig, *, seed: int = 0):
         def forward(self, x):
             return self.base(x) + (x @ self.lora_a.T @ self.lora_b.T) * config.scale
 
+    paths = target_paths(model, config)  # refuses a model it cannot name before any change
     gen = torch.Generator().manual_seed(seed)
     for p in model.parameters():
         p.requires_grad = False
     params = []
-    for path in target_paths(model, config):
+    for path in paths:
         wrapped = LoRALinear(_module(model, path), gen)
         _set_module(model, path, wrapped)
         params += [wrapped.lora_a, wrapped.lora_b]

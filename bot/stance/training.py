@@ -242,7 +242,7 @@ def _train_lora(
     planned batch; `batch_loss(embed, batch)` gives a batch's loss, `embed(texts, max_tokens)`
     the pooled, normalised embeddings of texts as the bot reads them (bot.stance.text).
     `attention_dropout`, when given, replaces the dropout probability on the attention
-    probabilities (BERT naming: `….attention.self.dropout`) while it trains, and `dropout`
+    probabilities (`adapter.is_attention_dropout`) while it trains, and `dropout`
     every other one. The encoder's own weights and dropout are left as they were; returns the
     adapter's weights."""
     import torch
@@ -265,7 +265,7 @@ def _train_lora(
     dropouts = [(n, m) for n, m in model.named_modules() if isinstance(m, torch.nn.Dropout)]
     own = [m.p for _, m in dropouts]
     for name, m in dropouts:
-        p = attention_dropout if name.endswith("attention.self.dropout") else dropout
+        p = attention_dropout if adapter.is_attention_dropout(model, name) else dropout
         m.p = m.p if p is None else p
     model.train()
     try:
