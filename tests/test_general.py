@@ -576,3 +576,30 @@ def test_the_default_recipe_is_the_one_the_shipped_adapter_records():
     own_dropout = {"dropout": None, "attention_dropout": None}
     recorded = {"first_layer": config.first_layer} | own_dropout | meta["args"]
     assert recorded == json.loads(json.dumps(asdict(GeneralArgs())))
+
+
+def test_the_large_encoders_artefacts_belong_to_all_mpnet_base_v2_and_to_each_other():
+    """bot/stance/artifacts/mpnet: the adapter, heads and calibration trained on
+    all-mpnet-base-v2 (docs/stance-model.md, "A larger encoder"). The adapter is tied to the
+    publisher's weights by their SHA-256 (the encoder fingerprints a local folder's weights and
+    merges an adapter only into the weights it was made for); the calibration and both heads
+    name that adapter's fingerprint, so a swapped file reads zero-shot with a warning instead
+    of with weights made for another encoder."""
+    from dataclasses import asdict
+
+    from safetensors import safe_open
+
+    from bot.stance import adapter
+
+    folder = SHIPPED_HEADS / "mpnet"
+    state, config, base, meta = adapter.load(folder / "adapter.safetensors")
+    published = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"
+    assert base == published[:8]
+    assert config.first_layer == 6 and len(state) == 2 * 4 * 6  # blocks 6-11 of 12
+    recipe = asdict(GeneralArgs()) | {"first_layer": 6, "dropout": 0.0, "attention_dropout": 0.0}
+    assert {"first_layer": config.first_layer} | meta["args"] == json.loads(json.dumps(recipe))
+    fingerprint = f"{base}+{adapter.digest(state)[:8]}"
+    assert Calibration.load(folder / CALIBRATION_FILE).encoder == fingerprint
+    for question in ("partnership", "oil-claims"):
+        with safe_open(str(folder / f"{question}.safetensors"), "np") as head:
+            assert head.metadata()["version"].startswith(f"setfit-{fingerprint}-{question}-")
