@@ -65,7 +65,8 @@ def _model_type(model) -> str:
 def target_paths(model, config: AdapterConfig) -> list[str]:
     """The module paths of the layers the adapter updates in this model. ValueError, naming
     the model's architecture, for an encoder whose blocks are not where BERT keeps them."""
-    kind = _model_type(model) or type(model).__name__
+    model_type = _model_type(model)
+    kind = model_type or type(model).__name__
     blocks = getattr(getattr(model, "encoder", None), "layer", None)
     if blocks is None:
         raise ValueError(
@@ -77,7 +78,7 @@ def target_paths(model, config: AdapterConfig) -> list[str]:
         raise ValueError(
             f"first_layer {config.first_layer}: the encoder has blocks 0 to {layers - 1}"
         )
-    aliases = ALIASES.get(_model_type(model), {})
+    aliases = ALIASES.get(model_type, {})
     names = [aliases.get(t, t) for t in config.targets]
     for name in names:
         try:
