@@ -389,11 +389,14 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
     from bot.app import load_encoder, load_library
+    from bot.stance.adapter import ADAPTER_FILE
     from bot.stance.classifier import SHIPPED_HEADS
+    from bot.stance.encoder import Encoder
     from bot.stance.evaluate import evaluate, read_labelled
     from bot.stance.training import (
         PUBLIC_CHAT,
         PUBLIC_STANCE,
+        TEACHER_WEIGHTS,
         GeneralArgs,
         TrainingArgs,
         train_general_model,
@@ -439,6 +442,33 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     def inference(folder: Path):
         return load_encoder(settings.model_copy(update={"heads_dir": folder}), torch_weights=False)
 
+    teacher, teacher_progress, distil = None, None, {}
+    if args.teacher is not None and with_adapter:
+        if args.teacher_model is None or not (args.teacher / ADAPTER_FILE).is_file():
+            raise CliError(
+                f"--teacher {args.teacher}: give a trained model folder (it holds "
+                f"{ADAPTER_FILE}) and its base encoder with --teacher-model"
+            )
+        teacher_settings = settings.model_copy(
+            update={"model": args.teacher_model, "heads_dir": args.teacher}
+        )
+        teacher_bar = tqdm(desc="teacher reading the training texts", unit="text")
+
+        def teacher() -> Encoder:
+            reader = load_encoder(teacher_settings, torch_weights=False)
+            if reader.adapter is None:
+                raise CliError(
+                    f"{args.teacher}/{ADAPTER_FILE} was not made for {args.teacher_model}: "
+                    "give the base encoder the teacher was trained on"
+                )
+            return reader
+
+        def teacher_progress(done: int, total: int) -> None:
+            teacher_bar.total = total
+            teacher_bar.update(done - teacher_bar.n)
+
+        distil = {"distil": TEACHER_WEIGHTS[0], "distil_replies": TEACHER_WEIGHTS[1]}
+
     print(
         f"training {'the general adapter + ' if with_adapter else ''}heads for "
         f"{', '.join(q.id for q in questions)} ({len(corrections)} moderator corrections)"
@@ -461,10 +491,12 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             chatter=chat,
             parallel=parallel,
             corrections=corrections,
-            args=GeneralArgs(epochs=args.epochs),
+            args=GeneralArgs(epochs=args.epochs, **distil),
             progress=progress,
             threads=settings.torch_threads,
             inference=inference,
+            teacher=teacher,
+            teacher_progress=teacher_progress,
         )
         bar.close()
         cal = general.calibration
@@ -850,6 +882,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="more off-topic examples for the adapter besides --public's chat pool: messages "
         'that answer no question, JSON lines {"text"} (repeatable; e.g. '
         "public-data/hindi/wiki_train.jsonl, real Hindi sentences: seeds/DATA.md)",
+    )
+    sp.add_argument(
+        "--teacher",
+        type=Path,
+        metavar="DIR",
+        help="also learn a trained model's reading (distillation): its folder, holding its "
+        "adapter, e.g. bot/stance/artifacts/mpnet; needs --teacher-model",
+    )
+    sp.add_argument(
+        "--teacher-model",
+        metavar="MODEL",
+        help="with --teacher: the base encoder that model was trained on (a local folder or a "
+        "Hugging Face id), e.g. the all-mpnet-base-v2 folder (docs/stance-model.md)",
     )
 
     sp = add(

@@ -545,6 +545,11 @@ class GeneralArgs:
     # MiniLM's attention and hidden layers); 0.0 turns it off, which skips drawing the masks.
     dropout: float | None = None  # every dropout but the attention probabilities'
     attention_dropout: float | None = None  # on the attention probabilities (BERT naming)
+    # Distillation from a teacher encoder (train_general_model's `teacher`): the weight of the
+    # teacher's reading of each reply against every label description in its batch, and of the
+    # teacher's reply-to-reply similarities within a batch. 0 = no teacher term.
+    distil: float = 0.0
+    distil_replies: float = 0.0
 
 
 def general_adapter_config(args: GeneralArgs) -> AdapterConfig:
@@ -639,6 +644,76 @@ def translation_loss(z_text, z_translation, scale: float):
     return torch.nn.functional.cross_entropy(logits, torch.arange(len(z_text)))
 
 
+def distillation_loss(student_logits, teacher_logits):
+    """KL(teacher || student) of the softmax over each row's logits, averaged over rows: the
+    student is taught the teacher's whole distribution, not only its top answer."""
+    import torch
+
+    f = torch.nn.functional
+    return f.kl_div(
+        f.log_softmax(student_logits, dim=1),
+        f.log_softmax(teacher_logits, dim=1),
+        log_target=True,
+        reduction="batchmean",
+    )
+
+
+class TeacherTable:
+    """A teacher encoder's unit-length embeddings of every text a training plan reads, computed
+    once before training (the teacher is then freed): `table(texts)` gives them as a tensor."""
+
+    def __init__(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        if len(texts) != len(vectors):
+            raise ValueError(f"{len(texts)} texts but {len(vectors)} teacher vectors")
+        self.rows = {t: i for i, t in enumerate(texts)}
+        norms = np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        self.vectors = np.asarray(vectors / norms, dtype=np.float32)
+
+    @classmethod
+    def build(
+        cls,
+        encoder: Encoder,
+        texts: Sequence[str],
+        *,
+        chunk: int = 512,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> TeacherTable:
+        unique = list(dict.fromkeys(texts))
+        parts = []
+        for start in range(0, len(unique), chunk):
+            parts.append(encoder.encode(unique[start : start + chunk]))
+            if progress is not None:
+                progress(min(start + chunk, len(unique)), len(unique))
+        dim = parts[0].shape[1] if parts else 0
+        return cls(unique, np.concatenate(parts) if parts else np.zeros((0, dim)))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __call__(self, texts: Sequence[str]):
+        import torch
+
+        missing = [t for t in texts if t not in self.rows]
+        if missing:
+            raise KeyError(f"the teacher never read {missing[0]!r}")
+        return torch.from_numpy(self.vectors[[self.rows[t] for t in texts]])
+
+
+def plan_texts(sets: Sequence[TrainingSet], public: Sequence, chatter: Sequence[str]) -> list[str]:
+    """Every text the general adapter's plan can read outside translation pairs: replies,
+    chat, public examples and every label description of their questions."""
+    from bot.stance.general import LabelSpace
+
+    spaces = [LabelSpace.of(s.question) for s in sets] + [ex.space for ex in public]
+    texts = [t for s in sets for t in s.texts] + list(chatter) + [ex.text for ex in public]
+    seen: set[str] = set()
+    for space in spaces:
+        if space.key not in seen:
+            seen.add(space.key)
+            texts += [t for label_texts in space.texts for t in label_texts]
+    return list(dict.fromkeys(texts))
+
+
 def label_description_loss(z, protos, spaces_idx, labels, scale: float):
     """Cross-entropy of each reply against its own question's label descriptions: logits are
     the scaled cosine similarities of the reply to each label's prototype."""
@@ -659,15 +734,22 @@ def train_general_adapter(
     args: GeneralArgs | None = None,
     progress: Callable[[int, int], None] | None = None,
     parallel: Sequence = (),
+    teacher: TeacherTable | None = None,
 ) -> dict[str, np.ndarray]:
     """Fine-tune a LoRA adapter so that replies land near their label's description across
     many questions (and, within one question's batch, near replies with the same label), and
-    sentences in Hindi near their English translations (`parallel`)."""
+    sentences in Hindi near their English translations (`parallel`).
+
+    With a `teacher` (its embeddings of every text of the plan: `plan_texts`) and
+    `args.distil` / `args.distil_replies`, each batch also learns the teacher's reading: each
+    reply's distribution over every label description of the batch (its own question's and,
+    in mixed batches, the other topics'), and over the batch's other replies."""
     import torch
 
     from bot.stance.general import Translation
 
     args = args or GeneralArgs()
+    distilling = teacher is not None and (args.distil or args.distil_replies)
 
     def batch_loss(embed, batch):
         if isinstance(batch[0], Translation):
@@ -708,6 +790,22 @@ def train_general_adapter(
         if len(spaces) == 1 and args.supcon:
             labels = torch.tensor([ex.label for ex in batch])
             loss = loss + args.supcon * supervised_contrastive_loss(z, labels, args.temperature)
+        if distilling:
+            with torch.no_grad():
+                t_desc = teacher(texts)
+                t_protos = torch.nn.functional.normalize(
+                    torch.stack([t_desc[rows].mean(0) for rows in slots]), dim=1
+                )
+                t_z = teacher([ex.text for ex in batch])
+            if args.distil:
+                loss = loss + args.distil * distillation_loss(
+                    args.scale * z @ protos.T, args.scale * t_z @ t_protos.T
+                )
+            if args.distil_replies:
+                eye = torch.eye(len(batch), dtype=torch.bool)
+                s_sim = (z @ z.T / args.temperature).masked_fill(eye, -1e4)
+                t_sim = (t_z @ t_z.T / args.temperature).masked_fill(eye, -1e4)
+                loss = loss + args.distil_replies * distillation_loss(s_sim, t_sim)
         return loss
 
     return _train_lora(
@@ -722,6 +820,9 @@ def train_general_adapter(
         attention_dropout=args.attention_dropout,
     )
 
+
+# GeneralArgs (distil, distil_replies) when `stancebot train --teacher` gives a teacher.
+TEACHER_WEIGHTS = (1.0, 1.0)
 
 # The public data the shipped general model learnt from, as scripts/data/run_all.sh lays it out.
 PUBLIC_STANCE = (
@@ -817,11 +918,17 @@ def train_general_model(
     progress: Callable[[int, int], None] | None = None,
     threads: int = 0,
     inference: Callable[[Path], Encoder] | None = None,
+    teacher: Callable[[], Encoder] | None = None,
+    teacher_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Encoder, list[HeadReport], GeneralReport]:
     """The general model: the adapter (label-description training over the questions with
     labelled replies, the many-topic training questions and any public data), the heads of the
     questions with labelled replies, and the zero-shot scorer's calibration on whole articles
-    the adapter never saw."""
+    the adapter never saw.
+
+    `teacher()` loads a trained encoder (a larger one, say) whose reading the adapter also
+    learns (`args.distil`, `args.distil_replies`): it embeds every text of the plan once, before
+    training, and is freed before the student loads."""
     from bot.stance import general
 
     args = args or GeneralArgs()
@@ -834,15 +941,17 @@ def train_general_model(
     examples = public_examples(public, args)
     chat = [text for path in chatter for text in general.read_chatter(path, seed=args.seed)]
     pairs = [pair for path in parallel for pair in general.read_parallel(path)]
+    learn_sets = [learn for learn, _ in splits] + topic_sets
+    table, teacher_name = None, None
+    if teacher is not None:
+        reader = teacher()
+        teacher_name = reader.fingerprint
+        texts = plan_texts(learn_sets, examples, chat)
+        table = TeacherTable.build(reader, texts, progress=teacher_progress)
+        reader = None  # freed before the student loads
     encoder = Encoder.load(encoder_source, threads=threads)
     state = train_general_adapter(
-        encoder,
-        [learn for learn, _ in splits] + topic_sets,
-        examples,
-        chat,
-        args,
-        progress,
-        parallel=pairs,
+        encoder, learn_sets, examples, chat, args, progress, parallel=pairs, teacher=table
     )
     config = general_adapter_config(args)
     meta = {
@@ -854,6 +963,8 @@ def train_general_model(
         "translation_pairs": len(pairs),
         "args": asdict(args),
     }
+    if teacher_name is not None:
+        meta["teacher"] = teacher_name
     adapter.save(out_dir / ADAPTER_FILE, state, config, base=encoder.base_fingerprint, meta=meta)
     encoder = None  # freed before the encoder the bot runs is loaded
     if inference is not None:
