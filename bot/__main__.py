@@ -433,15 +433,6 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         public = [args.public / f for f in PUBLIC_STANCE]
         chat = [args.public / PUBLIC_CHAT]
     chat += extra_chat
-    bar = tqdm(desc="fine-tuning adapter", unit="batch", disable=not with_adapter)
-
-    def progress(step: int, total: int) -> None:
-        bar.total = total
-        bar.update(step - bar.n)
-
-    def inference(folder: Path):
-        return load_encoder(settings.model_copy(update={"heads_dir": folder}), torch_weights=False)
-
     teacher, teacher_progress, distil = None, None, {}
     if args.teacher is not None and with_adapter:
         if args.teacher_model is None or not (args.teacher / ADAPTER_FILE).is_file():
@@ -452,7 +443,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         teacher_settings = settings.model_copy(
             update={"model": args.teacher_model, "heads_dir": args.teacher}
         )
-        teacher_bar = tqdm(desc="teacher reading the training texts", unit="text")
+        teacher_bar = []  # made when the teacher starts reading
 
         def teacher() -> Encoder:
             reader = load_encoder(teacher_settings, torch_weights=False)
@@ -464,10 +455,23 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             return reader
 
         def teacher_progress(done: int, total: int) -> None:
-            teacher_bar.total = total
-            teacher_bar.update(done - teacher_bar.n)
+            if not teacher_bar:
+                teacher_bar.append(tqdm(desc="teacher reading the training texts", unit="text"))
+            teacher_bar[0].total = total
+            teacher_bar[0].update(done - teacher_bar[0].n)
+            if done == total:
+                teacher_bar[0].close()
 
         distil = {"distil": TEACHER_WEIGHTS[0], "distil_replies": TEACHER_WEIGHTS[1]}
+
+    bar = tqdm(desc="fine-tuning adapter", unit="batch", disable=not with_adapter)
+
+    def progress(step: int, total: int) -> None:
+        bar.total = total
+        bar.update(step - bar.n)
+
+    def inference(folder: Path):
+        return load_encoder(settings.model_copy(update={"heads_dir": folder}), torch_weights=False)
 
     print(
         f"training {'the general adapter + ' if with_adapter else ''}heads for "
