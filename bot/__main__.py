@@ -393,6 +393,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from bot.stance.classifier import SHIPPED_HEADS
     from bot.stance.encoder import Encoder
     from bot.stance.evaluate import evaluate, read_labelled
+    from bot.stance.general import read_chatter
     from bot.stance.training import (
         PUBLIC_CHAT,
         PUBLIC_STANCE,
@@ -433,6 +434,14 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         public = [args.public / f for f in PUBLIC_STANCE]
         chat = [args.public / PUBLIC_CHAT]
     chat += extra_chat
+    head_chat: list[str] = []
+    for path in args.head_chat or ():
+        if not path.is_file():
+            raise CliError(f"{path}: not found; give a JSON lines file of chat messages")
+        try:
+            head_chat += read_chatter(path, limit=args.head_chat_limit, seed=GeneralArgs().seed)
+        except ValueError as exc:
+            raise CliError(f'{exc}; --head-chat wants JSON lines {{"text"}}') from None
     teacher, teacher_progress, distil = None, None, {}
     if args.teacher is not None and with_adapter:
         if args.teacher_model is None or not (args.teacher / ADAPTER_FILE).is_file():
@@ -501,6 +510,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             inference=inference,
             teacher=teacher,
             teacher_progress=teacher_progress,
+            head_chatter=head_chat,
         )
         bar.close()
         cal = general.calibration
@@ -524,12 +534,15 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             inference=inference,
             # a full refit of the shipped heads recalibrates the zero-shot scorer too
             topics_dir=topics if args.question is None else None,
+            head_chatter=head_chat,
         )
     from bot.stance.classifier import LinearHead
 
     for r in reports:
         line = (
-            f"{r.question_id}: {r.examples} replies ({r.corrections} corrections), C={r.c}, "
+            f"{r.question_id}: {r.examples} replies ({r.corrections} corrections"
+            + (f", {r.extra['chatter']} chat lines" if r.extra.get("chatter") else "")
+            + f"), C={r.c}, "
             f"T={r.temperature}, macro-F1 {r.cv_macro_f1:.3f} "
             + (
                 f"on {r.extra['calibration_replies']} calibration replies"
@@ -853,7 +866,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep the adapter; refit the heads and the zero-shot calibration",
     )
-    from bot.stance.training import GeneralArgs
+    from bot.stance.training import HEAD_CHAT_LIMIT, GeneralArgs
 
     epochs = GeneralArgs().epochs
     sp.add_argument(
@@ -886,6 +899,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="more off-topic examples for the adapter besides --public's chat pool: messages "
         'that answer no question, JSON lines {"text"} (repeatable; e.g. '
         "public-data/hindi/wiki_train.jsonl, real Hindi sentences: seeds/DATA.md)",
+    )
+    sp.add_argument(
+        "--head-chat",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help='off-topic lines each question\'s head also learns, JSON lines {"text"} '
+        "(repeatable; a fixed sample of --head-chat-limit lines per file; e.g. "
+        "public-data/hindi/wiki_train.jsonl, Hindi about other things); works with "
+        "--heads-only; the adapter does not see them",
+    )
+    sp.add_argument(
+        "--head-chat-limit",
+        type=int,
+        default=HEAD_CHAT_LIMIT,
+        metavar="N",
+        help=f"lines taken from each --head-chat file (default {HEAD_CHAT_LIMIT})",
     )
     sp.add_argument(
         "--teacher",

@@ -1,5 +1,6 @@
 """Training (adapter + heads) on tiny sets, corrections changing the next model, and eval."""
 
+import dataclasses
 import itertools
 import json
 import re
@@ -566,3 +567,63 @@ def test_dropout_can_be_turned_off_while_the_adapter_trains_and_comes_back_after
         with pytest.raises(ValueError, match=rf"{name} {value}: give a probability"):
             read_in_training(**bad)
     assert not any("lora" in name for name, _ in enc.model.named_parameters())
+
+
+def test_chat_lines_join_a_heads_off_topic_replies_before_the_corrections(library):
+    from bot.stance.training import TrainingSet, with_chatter
+
+    data = _labelled_set(library, 2, corrections=1)
+    more = with_chatter(data, ["brb", "gg"])
+    assert more.texts[-1] == "correction 0" and more.corrections == 1
+    assert more.texts[-3:-1] == ["brb", "gg"] and more.labels[-3:-1] == ["off_topic"] * 2
+    assert with_chatter(data, []) is data
+    q = library.question("partnership")
+    sides = TrainingSet(q, ["yes", "no"], ["partnership", "gamesmanship"])
+    no_off_topic = dataclasses.replace(q, labels=q.labels[:2])
+    assert with_chatter(TrainingSet(no_off_topic, sides.texts, sides.labels), ["brb"]).texts == [
+        "yes",
+        "no",
+    ]
+
+
+def test_a_head_learns_chat_lines_as_off_topic(library, encoder):
+    """`train --head-chat`: chat of a kind the question's replies lack (here, people praising
+    or panning films, which reads as taking a side) is read as off topic by the head that learnt
+    some of it, on lines it never saw; the head records how many it learnt."""
+    from bot.stance.training import TrainingSet, fit_head
+
+    q = library.question("partnership")
+    texts = [t for ts in TINY.values() for t in ts]
+    labels = [lb for lb, ts in TINY.items() for _ in ts]
+    films = [
+        "that film was a genuine masterpiece, real respect for the director",
+        "the sequel is pure theatre, all show and no story",
+        "honestly the lead actors have real chemistry, it works",
+        "the plot is just posturing, nothing genuine in it",
+        "a true classic, both leads trust each other on screen",
+        "the new album is a genuine return to form, they respect their fans",
+        "that finale was all spectacle and backroom studio deals",
+        "real friendship between the two characters, it felt honest",
+    ]
+    learnt, unseen = films[:5], films[5:]
+    args = TrainingArgs(folds=3)
+    plain, _ = fit_head(encoder, TrainingSet(q, texts, labels), args)
+    taught, report = fit_head(encoder, TrainingSet(q, texts, labels), args, chatter=learnt)
+    assert report.extra == {"chatter": 5} and report.examples == len(texts) + 5
+    off = q.label_names.index("off_topic")
+    x = encoder.encode(unseen)
+    before, after = plain.predict_proba(x)[:, off], taught.predict_proba(x)[:, off]
+    assert (before < 0.5).all()  # without them, the plain head reads these as sides
+    assert after.mean() > before.mean() + 0.1 and (after > 0.5).all()
+
+
+def test_train_names_a_bad_head_chat_file(tmp_path, capsys):
+    missing = tmp_path / "none.jsonl"
+    assert main(["train", "--heads-only", "--out", str(tmp_path), "--head-chat", str(missing)])
+    assert "none.jsonl: not found" in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "ok"}\n["not", "an", "object"]\n')
+    assert main(["train", "--heads-only", "--out", str(tmp_path), "--head-chat", str(bad)])
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "bad.jsonl:2: expected an object" in err
+    assert '--head-chat wants JSON lines {"text"}' in err

@@ -134,6 +134,20 @@ def training_set(
     )
 
 
+def with_chatter(data: TrainingSet, chatter: Sequence[str]) -> TrainingSet:
+    """`data` with the chat lines added as `off_topic` replies (before the moderators'
+    corrections, which stay last), for a question that has that label; else unchanged."""
+    if not chatter or "off_topic" not in data.question.label_names:
+        return data
+    seeds = len(data) - data.corrections
+    return TrainingSet(
+        data.question,
+        data.texts[:seeds] + list(chatter) + data.texts[seeds:],
+        data.labels[:seeds] + ["off_topic"] * len(chatter) + data.labels[seeds:],
+        corrections=data.corrections,
+    )
+
+
 def _batches(sets: Sequence[TrainingSet], args: TrainingArgs, rng: random.Random):
     """Each epoch, each question's replies shuffled into batches; all batches shuffled."""
     plan: list[tuple[TrainingSet, list[int]]] = []
@@ -339,6 +353,7 @@ def fit_head(
     args: TrainingArgs,
     calibration: TrainingSet | None = None,
     prior: tuple[np.ndarray, np.ndarray] | None = None,
+    chatter: Sequence[str] = (),
 ) -> tuple[LinearHead, HeadReport]:
     """Logistic head on the (adapted) embeddings of `data`, temperature-calibrated.
 
@@ -350,13 +365,19 @@ def fit_head(
     (labels, dim), biases (labels,)): with a calibration slice, its logits are added to the
     head's with the weight from `args.prior_weights` (or 0) that reads the slice best, and the
     sum is folded into the head. The general reading then still counts where the question's own
-    replies taught the head little (a long reply, wording the replies never used)."""
+    replies taught the head little (a long reply, wording the replies never used).
+
+    `chatter`: chat lines the head also learns as `off_topic` replies (`with_chatter`); the
+    calibration slice stays the question's own replies."""
     import hashlib
 
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
     from sklearn.model_selection import StratifiedKFold
 
+    before = len(data)
+    data = with_chatter(data, chatter)
+    added = len(data) - before
     labels = data.question.label_names
     present = sorted(set(data.labels), key=labels.index)
     if len(present) < 2:
@@ -422,7 +443,8 @@ def fit_head(
             {"calibration_replies": len(calibration), "prior_weight": best_a}
             if calibration is not None
             else {}
-        ),
+        )
+        | ({"chatter": added} if added else {}),
     )
     head = LinearHead(
         labels=labels,
@@ -449,6 +471,7 @@ def train_models(
     threads: int = 0,
     inference: Callable[[Path], Encoder] | None = None,
     topics_dir: Path | None = None,
+    head_chatter: Sequence[str] = (),
 ) -> tuple[Encoder, list[HeadReport]]:
     """Train (optionally) the adapter on every question with data, then their heads.
 
@@ -459,6 +482,9 @@ def train_models(
     embeddings the bot will compute: `inference(out_dir)` gives that encoder (the app's
     backend and precision, with the new adapter), by default the float32 torch one. Returns
     the encoder the heads were fitted on and one report per trained head.
+
+    `head_chatter`: chat lines added to each head's learning replies as `off_topic` (never to
+    the adapter's, nor to the calibration slice that chooses the head's C and temperature).
     """
     args = args or TrainingArgs()
     sets = [s for q in questions if (s := training_set(q, labelled_dir, corrections)) is not None]
@@ -498,7 +524,7 @@ def train_models(
     reports = []
     for learn, calibration in splits:
         prior = general.linear_prior(learn.question, encoder, cal) if cal else None
-        head, report = fit_head(encoder, learn, args, calibration, prior)
+        head, report = fit_head(encoder, learn, args, calibration, prior, chatter=head_chatter)
         head.save(out_dir / f"{learn.question.id}.safetensors")
         reports.append(report)
         log.info(
@@ -821,6 +847,9 @@ def train_general_adapter(
     )
 
 
+# Chat lines per file that `stancebot train --head-chat` adds to each head (a fixed sample).
+HEAD_CHAT_LIMIT = 300
+
 # GeneralArgs (distil, distil_replies) when `stancebot train --teacher` gives a teacher.
 TEACHER_WEIGHTS = (1.0, 1.0)
 
@@ -920,6 +949,7 @@ def train_general_model(
     inference: Callable[[Path], Encoder] | None = None,
     teacher: Callable[[], Encoder] | None = None,
     teacher_progress: Callable[[int, int], None] | None = None,
+    head_chatter: Sequence[str] = (),
 ) -> tuple[Encoder, list[HeadReport], GeneralReport]:
     """The general model: the adapter (label-description training over the questions with
     labelled replies, the many-topic training questions and any public data), the heads of the
@@ -928,7 +958,7 @@ def train_general_model(
 
     `teacher()` loads a trained encoder (a larger one, say) whose reading the adapter also
     learns (`args.distil`, `args.distil_replies`): it embeds every text of the plan once, before
-    training, and is freed before the student loads."""
+    training, and is freed before the student loads. `head_chatter` as in `train_models`."""
     from bot.stance import general
 
     args = args or GeneralArgs()
@@ -976,7 +1006,7 @@ def train_general_model(
     reports = []
     for learn, calibration in splits:
         prior = general.linear_prior(learn.question, encoder, cal) if cal else None
-        head, report = fit_head(encoder, learn, head_args, calibration, prior)
+        head, report = fit_head(encoder, learn, head_args, calibration, prior, chatter=head_chatter)
         head.save(out_dir / f"{learn.question.id}.safetensors")
         reports.append(report)
     summary = GeneralReport(
