@@ -137,3 +137,62 @@ def test_train_with_a_teacher_needs_its_base_encoder(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--teacher-model" in err and "adapter" in err
     assert not out.exists()
+
+
+def test_stancebot_train_with_a_teacher_records_it_and_refuses_a_wrong_base(
+    tmp_path, library, monkeypatch, capsys
+):
+    """The command end to end on tiny encoders: the teacher (its base encoder and the adapter
+    in its folder, loaded as the bot loads them) reads the plan's texts, the adapter learns
+    with the teacher's terms and records which teacher it had; a teacher folder given with a
+    base encoder its adapter was not made for is refused in one line."""
+    import json
+    import shutil
+
+    from transformers import BertModel
+
+    from bot.config import PROJECT_ROOT
+    from bot.stance import adapter
+
+    from .test_training import TINY
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(1)
+    teacher_base = save_tiny_model(tmp_path / "teacher-base", BertModel)
+    torch.manual_seed(2)
+    student_base = save_tiny_model(tmp_path / "student-base", BertModel)
+    teacher_dir = tmp_path / "teacher"
+    teacher_dir.mkdir()
+    enc = Encoder.load(str(teacher_base))
+    args = GeneralArgs(epochs=1, batch=6, rank=2, alpha=4.0)
+    sets, chat = [_question_set(library)], ["gm", "lol"]
+    state = train_general_adapter(enc, sets, [], chat, args)
+    adapter.save(
+        teacher_dir / adapter.ADAPTER_FILE,
+        state,
+        adapter.AdapterConfig(rank=2, alpha=4.0),
+        base=enc.base_fingerprint,
+        meta={},
+    )
+    seeds = tmp_path / "seeds"
+    (seeds / "labelled").mkdir(parents=True)
+    shutil.copy(next(iter((PROJECT_ROOT / "seeds").glob("*.article.toml"))), seeds)
+    rows = [{"text": t, "label": lb} for lb, ts in TINY.items() for t in ts]
+    (seeds / "labelled" / "partnership.train.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in rows)
+    )
+    monkeypatch.setenv("STANCEBOT_SEEDS_DIR", str(seeds))
+    monkeypatch.setenv("STANCEBOT_MODEL", str(student_base))
+    monkeypatch.setenv("STANCEBOT_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "model"
+    command = ["train", "--epochs", "1", "--out", str(out), "--teacher", str(teacher_dir)]
+    assert main([*command, "--teacher-model", str(teacher_base)]) == 0
+    meta = adapter.load(out / adapter.ADAPTER_FILE)[3]
+    assert meta["teacher"].startswith(f"{enc.base_fingerprint}+")
+    assert meta["args"]["distil"] == 1.0 and meta["args"]["distil_replies"] == 1.0
+    capsys.readouterr()
+    shutil.rmtree(out)
+    assert main([*command, "--teacher-model", str(student_base)]) != 0
+    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(err) == 1 and "was not made for" in err[0] and "--teacher-model" not in err[0]
+    assert not (out / adapter.ADAPTER_FILE).exists()
