@@ -434,6 +434,12 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         public = [args.public / f for f in PUBLIC_STANCE]
         chat = [args.public / PUBLIC_CHAT]
     chat += extra_chat
+    if args.head_chat_limit < 1:
+        raise CliError(f"--head-chat-limit {args.head_chat_limit}: give 1 or more lines")
+    if args.teacher is not None and not with_adapter:
+        raise CliError(
+            "--teacher teaches the adapter, which --heads-only and --question keep: drop one"
+        )
     head_chat: list[str] = []
     for path in args.head_chat or ():
         if not path.is_file():
@@ -443,7 +449,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         except ValueError as exc:
             raise CliError(f'{exc}; --head-chat wants JSON lines {{"text"}}') from None
     teacher, teacher_progress, distil = None, None, {}
-    if args.teacher is not None and with_adapter:
+    if args.teacher is not None:
         if args.teacher_model is None or not (args.teacher / ADAPTER_FILE).is_file():
             raise CliError(
                 f"--teacher {args.teacher}: give a trained model folder (it holds "

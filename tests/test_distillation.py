@@ -137,6 +137,8 @@ def test_train_with_a_teacher_needs_its_base_encoder(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--teacher-model" in err and "adapter" in err
     assert not out.exists()
+    assert main(["train", "--heads-only", "--teacher", str(tmp_path), "--teacher-model", "m"])
+    assert "--teacher teaches the adapter" in capsys.readouterr().err
 
 
 def test_stancebot_train_with_a_teacher_records_it_and_refuses_a_wrong_base(

@@ -627,3 +627,5 @@ def test_train_names_a_bad_head_chat_file(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "bad.jsonl:2: expected an object" in err
     assert '--head-chat wants JSON lines {"text"}' in err
+    assert main(["train", "--heads-only", "--out", str(tmp_path), "--head-chat-limit", "0"])
+    assert "--head-chat-limit 0: give 1 or more lines" in capsys.readouterr().err
