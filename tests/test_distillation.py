@@ -125,6 +125,9 @@ def test_a_teacher_that_reads_as_the_student_teaches_nothing_and_another_teaches
     assert len(terms) > 4 and max(terms) < 1e-4
     train(other, **frozen)
     assert min(terms) > 1e-2
+    train(other, **frozen, distil_questions=False)  # only the public data's mixed batches
+    public_batches = -(-len(public) // args.public_batch) * args.public_epochs
+    assert 0 < len(terms) == 2 * public_batches
     plain = train(other)
     assert terms == []  # no weight, no teacher term
     taught = train(other, distil=1.0, distil_replies=1.0)

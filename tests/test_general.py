@@ -574,7 +574,8 @@ def test_the_default_recipe_is_the_one_the_shipped_adapter_records():
     # An adapter trained before `first_layer` existed trained every block: first_layer 0; one
     # trained before `dropout` existed trained with the encoder's own dropout: None.
     own_dropout = {"dropout": None, "attention_dropout": None}
-    no_teacher = {"distil": 0.0, "distil_replies": 0.0}  # nor was there a teacher then
+    # nor was there a teacher then
+    no_teacher = {"distil": 0.0, "distil_replies": 0.0, "distil_questions": True}
     recorded = {"first_layer": config.first_layer} | own_dropout | no_teacher | meta["args"]
     assert recorded == json.loads(json.dumps(asdict(GeneralArgs())))
 
@@ -598,7 +599,8 @@ def test_the_large_encoders_artefacts_belong_to_all_mpnet_base_v2_and_to_each_ot
     assert base == published[:8]
     assert config.first_layer == 6 and len(state) == 2 * 4 * 6  # blocks 6-11 of 12
     recipe = asdict(GeneralArgs()) | {"first_layer": 6, "dropout": 0.0, "attention_dropout": 0.0}
-    no_teacher = {"distil": 0.0, "distil_replies": 0.0}  # trained before distillation existed
+    # trained before distillation existed
+    no_teacher = {"distil": 0.0, "distil_replies": 0.0, "distil_questions": True}
     recorded = {"first_layer": config.first_layer} | no_teacher | meta["args"]
     assert recorded == json.loads(json.dumps(recipe))
     fingerprint = f"{base}+{adapter.digest(state)[:8]}"

@@ -576,6 +576,9 @@ class GeneralArgs:
     # teacher's reply-to-reply similarities within a batch. 0 = no teacher term.
     distil: float = 0.0
     distil_replies: float = 0.0
+    # False: the teacher's terms only in the public data's mixed batches (real comments on many
+    # topics), not in one question's batches (the teacher learnt those questions' replies).
+    distil_questions: bool = True
 
 
 def general_adapter_config(args: GeneralArgs) -> AdapterConfig:
@@ -816,7 +819,7 @@ def train_general_adapter(
         if len(spaces) == 1 and args.supcon:
             labels = torch.tensor([ex.label for ex in batch])
             loss = loss + args.supcon * supervised_contrastive_loss(z, labels, args.temperature)
-        if distilling:
+        if distilling and (args.distil_questions or len(spaces) > 1):
             with torch.no_grad():
                 t_desc = teacher(texts)
                 t_protos = torch.nn.functional.normalize(
