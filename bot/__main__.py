@@ -477,7 +477,11 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             if done == total:
                 teacher_bar[0].close()
 
-        distil = {"distil": TEACHER_WEIGHTS[0], "distil_replies": TEACHER_WEIGHTS[1]}
+        distil = {
+            "distil": TEACHER_WEIGHTS[0],
+            "distil_replies": TEACHER_WEIGHTS[1],
+            "distil_questions": args.teacher_batches == "all",
+        }
 
     bar = tqdm(desc="fine-tuning adapter", unit="batch", disable=not with_adapter)
 
@@ -929,6 +933,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="also learn a trained model's reading (distillation): its folder, holding its "
         "adapter, e.g. bot/stance/artifacts/mpnet; needs --teacher-model",
+    )
+    sp.add_argument(
+        "--teacher-batches",
+        choices=("all", "public"),
+        default="all",
+        help="with --teacher: where the teacher's reading is learnt: every batch, or only the "
+        "public data's (real comments on many topics) (default all)",
     )
     sp.add_argument(
         "--teacher-model",

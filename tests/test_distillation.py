@@ -195,6 +195,11 @@ def test_stancebot_train_with_a_teacher_records_it_and_refuses_a_wrong_base(
     meta = adapter.load(out / adapter.ADAPTER_FILE)[3]
     assert meta["teacher"].startswith(f"{enc.base_fingerprint}+")
     assert meta["args"]["distil"] == 1.0 and meta["args"]["distil_replies"] == 1.0
+    assert meta["args"]["distil_questions"] is True
+    shutil.rmtree(out)
+    public = ["--teacher-batches", "public", "--teacher-model", str(teacher_base)]
+    assert main([*command, *public]) == 0
+    assert adapter.load(out / adapter.ADAPTER_FILE)[3]["args"]["distil_questions"] is False
     capsys.readouterr()
     shutil.rmtree(out)
     assert main([*command, "--teacher-model", str(student_base)]) != 0
