@@ -417,7 +417,12 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     chat: list[Path] = []
     parallel: list[Path] = list(args.parallel or ()) if with_adapter else []
     extra_chat: list[Path] = list(args.chat or ()) if with_adapter else []
-    for flag, files in (("--parallel", parallel), ("--chat", extra_chat)):
+    head_chat_files: list[Path] = list(args.head_chat or ())
+    for flag, files in (
+        ("--parallel", parallel),
+        ("--chat", extra_chat),
+        ("--head-chat", head_chat_files),
+    ):
         if missing_files := [p for p in files if not p.is_file()]:
             raise CliError(
                 f"{missing_files[0]}: not found; prepare it with scripts/data/run_all.sh "
@@ -441,9 +446,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             "--teacher teaches the adapter, which --heads-only and --question keep: drop one"
         )
     head_chat: list[str] = []
-    for path in args.head_chat or ():
-        if not path.is_file():
-            raise CliError(f"{path}: not found; give a JSON lines file of chat messages")
+    for path in head_chat_files:
         try:
             head_chat += read_chatter(path, limit=args.head_chat_limit, seed=GeneralArgs().seed)
         except ValueError as exc:

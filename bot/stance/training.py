@@ -800,10 +800,13 @@ def train_general_adapter(
                         texts.append(t)
                     rows.append(seen[t])
                 slots.append(rows)
-        desc = embed(texts, 48)
-        protos = torch.nn.functional.normalize(
-            torch.stack([desc[rows].mean(0) for rows in slots]), dim=1
-        )
+
+        def label_prototypes(desc):  # each label's descriptions averaged, unit length
+            return torch.nn.functional.normalize(
+                torch.stack([desc[rows].mean(0) for rows in slots]), dim=1
+            )
+
+        protos = label_prototypes(embed(texts, 48))
         first, start = {}, 0
         for space in spaces:
             first[space.key] = list(range(start, start + len(space.names)))
@@ -821,10 +824,7 @@ def train_general_adapter(
             loss = loss + args.supcon * supervised_contrastive_loss(z, labels, args.temperature)
         if distilling and (args.distil_questions or len(spaces) > 1):
             with torch.no_grad():
-                t_desc = teacher(texts)
-                t_protos = torch.nn.functional.normalize(
-                    torch.stack([t_desc[rows].mean(0) for rows in slots]), dim=1
-                )
+                t_protos = label_prototypes(teacher(texts))
                 t_z = teacher([ex.text for ex in batch])
             if args.distil:
                 loss = loss + args.distil * distillation_loss(
