@@ -385,6 +385,23 @@ def _corrections(
     return asyncio.run(go())
 
 
+def _public_limits(
+    values: Sequence[str], files: Sequence[str], defaults: tuple[tuple[str, int], ...]
+) -> tuple[tuple[str, int], ...]:
+    """`--public-limit FILE=N` values over the recipe's per-file limits (by file name)."""
+    known = [Path(f).name for f in files]
+    limits = dict(defaults)
+    for value in values:
+        name, sep, count = value.partition("=")
+        if not sep or name not in known or not count.strip().isdigit() or int(count) < 1:
+            raise CliError(
+                f"--public-limit {value}: give FILE=N, FILE one of {', '.join(known)} "
+                "and N at least 1 (examples read from that file)"
+            )
+        limits[name] = int(count)
+    return tuple(limits.items())
+
+
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
@@ -439,6 +456,9 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         public = [args.public / f for f in PUBLIC_STANCE]
         chat = [args.public / PUBLIC_CHAT]
     chat += extra_chat
+    limits = _public_limits(args.public_limit or (), PUBLIC_STANCE, GeneralArgs().public_limits)
+    if args.public_limit and not public:
+        raise CliError("--public-limit sets how much of the public data is read: add --public DIR")
     if args.head_chat_limit < 1:
         raise CliError(f"--head-chat-limit {args.head_chat_limit}: give 1 or more lines")
     if args.teacher is not None and not with_adapter:
@@ -517,7 +537,11 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             chatter=chat,
             parallel=parallel,
             corrections=corrections,
-            args=GeneralArgs(epochs=args.epochs, **distil),
+            args=GeneralArgs(
+                epochs=args.epochs,
+                **distil,
+                **({"public_limits": limits} if args.public_limit else {}),
+            ),
             progress=progress,
             threads=settings.torch_threads,
             inference=inference,
@@ -893,6 +917,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="also learn from the public stance data and chat prepared in this folder by "
         "scripts/data/run_all.sh (seeds/DATA.md); the shipped model was trained with it",
+    )
+    limits = ", ".join(f"{name} {n:,}" for name, n in GeneralArgs().public_limits)
+    sp.add_argument(
+        "--public-limit",
+        action="append",
+        metavar="FILE=N",
+        help="with --public: read the first N examples (of a fixed shuffle) of that public "
+        "stance file, by name, e.g. train.jsonl=20000 for every VAST training comment "
+        f"(repeatable; default {GeneralArgs().public_limit:,} per file, {limits})",
     )
     sp.add_argument(
         "--parallel",

@@ -498,6 +498,48 @@ def test_train_names_missing_public_data(tmp_path, capsys):
     assert not (tmp_path / "m").exists()
 
 
+def test_train_public_limit_reaches_the_recipe_and_bad_values_get_one_line(
+    tmp_path, monkeypatch, capsys
+):
+    """`--public-limit FILE=N` changes that file's limit and keeps the recipe's others; a value
+    that is not FILE=N of a known file, or comes without --public, is refused in one line."""
+    import bot.stance.training as training
+
+    public = tmp_path / "public"
+    for name in (*training.PUBLIC_STANCE, training.PUBLIC_CHAT):
+        (public / name).parent.mkdir(parents=True, exist_ok=True)
+        (public / name).write_text("")
+
+    class Reached(Exception):
+        pass
+
+    seen = []
+
+    def fake_train(*_args, args, **_kwargs):
+        seen.append(args)
+        raise Reached
+
+    monkeypatch.setattr(training, "train_general_model", fake_train)
+    command = ["train", "--out", str(tmp_path / "m"), "--public", str(public)]
+    with pytest.raises(Reached):
+        main([*command, "--public-limit", "ibm_argq30k.jsonl=30000"])
+    assert dict(seen[-1].public_limits) == {"train.jsonl": 5000, "ibm_argq30k.jsonl": 30000}
+    with pytest.raises(Reached):
+        main([*command, "--public-limit", "train.jsonl=20000"])
+    assert seen[-1].public_limits == (("train.jsonl", 20000),)
+    with pytest.raises(Reached):
+        main(command)
+    assert seen[-1].public_limits == GeneralArgs().public_limits
+    capsys.readouterr()
+    for bad in ("train.jsonl", "nope.jsonl=3", "train.jsonl=0", "train.jsonl=many"):
+        assert main([*command, "--public-limit", bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f"--public-limit {bad}: give FILE=N" in err
+    assert main(["train", "--out", str(tmp_path / "m"), "--public-limit", "train.jsonl=9"]) == 2
+    assert "add --public DIR" in capsys.readouterr().err
+    assert len(seen) == 3 and not (tmp_path / "m").exists()
+
+
 def test_translation_pairs_are_read_with_their_romanised_copies(tmp_path):
     path = tmp_path / "pairs.jsonl"
     rows = [
