@@ -250,6 +250,44 @@ def test_the_shipped_general_model_is_calibrated_for_this_encoder(classifier, ne
     assert cal.meta["replies"] >= 500  # fitted on whole questions the adapter never saw
 
 
+def test_the_shipped_heads_are_the_recipes_and_read_hindi_about_other_things_as_off_topic(
+    classifier, library
+):
+    """The first article's shipped heads were fitted on the shipped adapter with the recipe's
+    --head-chat sample (HEAD_CHAT_LIMIT Hindi Wikipedia sentences as off_topic; the docs'
+    command) and read a Hindi sentence about something else as off topic, not a side."""
+    from bot.stance.classifier import LinearHead
+    from bot.stance.training import HEAD_CHAT_LIMIT
+
+    for qid in ("partnership", "oil-claims"):
+        head = LinearHead.load(SHIPPED_HEADS / f"{qid}.safetensors")
+        assert head.encoder_fingerprint == classifier.encoder.fingerprint
+        assert head.meta["extra"]["chatter"] == HEAD_CHAT_LIMIT == 100
+    clf = StanceClassifier(classifier.encoder, library.questions, heads_dir=SHIPPED_HEADS)
+    # Written here, in the manner of the Wikipedia sentences: a village, a temple's age. The
+    # heads before read the temple as `neutral` for oil-claims (0.49), so into the shares.
+    hindi = [
+        "गाँव के पास ही एक ढाणी है और पास में एक तालाब भी है",
+        "मंदिर का निर्माण सत्रहवीं शताब्दी में हुआ था",
+    ]
+    for qid in ("partnership", "oil-claims"):
+        assert [p.label for p in clf.predict(qid, hindi)] == ["off_topic", "off_topic"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect: Hindi about a film still reads as a side to the first article's heads "
+    "(a third of Hindi Wikipedia's sentences do; docs/stance-model.md, Chatter on a new "
+    "question); this passes once it is fixed",
+)
+def test_hindi_about_a_film_is_not_a_side(classifier, library):
+    clf = StanceClassifier(classifier.encoder, library.questions, heads_dir=SHIPPED_HEADS)
+    text = "यह फ़िल्म 1975 में रिलीज़ हुई थी और इसका संगीत आर. डी. बर्मन ने दिया था"
+    for qid in ("partnership", "oil-claims"):
+        pred = clf.predict(qid, [text])[0]
+        assert pred.label in ("neutral", "off_topic") or pred.low_confidence
+
+
 CHATTER = [
     "LMAO",
     "gm gm",

@@ -850,8 +850,9 @@ def train_general_adapter(
     )
 
 
-# Chat lines per file that `stancebot train --head-chat` adds to each head (a fixed sample).
-HEAD_CHAT_LIMIT = 300
+# Chat lines per file that `stancebot train --head-chat` adds to each head (a fixed sample): the
+# shipped heads' 100 Hindi Wikipedia sentences (300 cost the Hindi replies; docs/stance-model.md).
+HEAD_CHAT_LIMIT = 100
 
 # GeneralArgs (distil, distil_replies) when `stancebot train --teacher` gives a teacher.
 TEACHER_WEIGHTS = (1.0, 1.0)
