@@ -410,7 +410,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from bot.stance.classifier import SHIPPED_HEADS
     from bot.stance.encoder import Encoder
     from bot.stance.evaluate import evaluate, read_labelled
-    from bot.stance.general import read_chatter
+    from bot.stance.general import CALIBRATION_FILE, read_chatter
     from bot.stance.training import (
         PUBLIC_CHAT,
         PUBLIC_STANCE,
@@ -505,6 +505,15 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             "distil_replies": TEACHER_WEIGHTS[1],
             "distil_questions": args.teacher_batches == "all",
         }
+
+    if not with_adapter and not (out / ADAPTER_FILE).is_file():
+        current = settings.heads_dir or SHIPPED_HEADS
+        flag = "--question" if args.question else "--heads-only"
+        raise CliError(
+            f"{out} holds no {ADAPTER_FILE}, and {flag} fits heads on the adapter in --out: "
+            f"copy it there first (cp {current / ADAPTER_FILE} {current / CALIBRATION_FILE} "
+            f"{out}/), or train the adapter too"
+        )
 
     bar = tqdm(desc="fine-tuning adapter", unit="batch", disable=not with_adapter)
 

@@ -629,3 +629,16 @@ def test_train_names_a_bad_head_chat_file(tmp_path, capsys):
     assert '--head-chat wants JSON lines {"text"}' in err
     assert main(["train", "--heads-only", "--out", str(tmp_path), "--head-chat-limit", "0"])
     assert "--head-chat-limit 0: give 1 or more lines" in capsys.readouterr().err
+
+
+def test_heads_only_into_a_folder_without_an_adapter_is_refused_in_one_line(tmp_path, capsys):
+    """`--heads-only` and `--question` fit heads on the adapter in --out; a folder without one
+    would get heads on the bare encoder, silently: refused, naming the files to copy."""
+    from bot.stance.classifier import SHIPPED_HEADS
+
+    for flags in (["--heads-only"], ["--question", "partnership"]):
+        assert main(["train", *flags, "--out", str(tmp_path / "new")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "holds no adapter.safetensors" in err
+        assert f"cp {SHIPPED_HEADS / 'adapter.safetensors'}" in err and flags[0] in err
+    assert not (tmp_path / "new").exists()
