@@ -4,8 +4,13 @@ of a content folder, read zero-shot as the bot reads a question it has no labell
 is one of the question's two sides with confidence at or above the low-confidence point.
 
 The default folder is the 9 held-out topics (`seeds/topics/heldout/`), questions the model
-never trained on; the first article's questions have trained heads and are measured by
-`stancebot classify` instead (docs/stance-model.md, Real chat). The chat files are JSON lines
+never trained on. `--trained` reads the bot's own questions as the bot does instead: each by its
+trained head where it has one (the first article's; the bot's heads folder), else zero-shot
+(docs/stance-model.md, Real chat):
+
+    .venv/bin/python -m benchmarks.chatter --trained --chat public-data/chat/nps_chat.jsonl
+
+The chat files are JSON lines
 {"text"} ("id" optional), e.g. `public-data/chat/nps_chat.jsonl`, the Slack pool
 `public-data/chat/eval_pool.jsonl` or the film chat's evaluation half (seeds/DATA.md):
 
@@ -69,13 +74,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chat", type=Path, nargs="+", required=True, help="chat JSON lines")
     parser.add_argument(
-        "--articles", type=Path, default=HELDOUT / "articles", help="articles folder"
+        "--articles", type=Path, help="articles folder (default: the held-out topics')"
     )
     parser.add_argument(
-        "--prompts",
-        type=Path,
-        default=HELDOUT / "prompts",
-        help="questions folder (default: the held-out topics)",
+        "--prompts", type=Path, help="questions folder (default: the held-out topics)"
+    )
+    parser.add_argument(
+        "--trained",
+        action="store_true",
+        help="read each question as the bot does, by its trained head where it has one; "
+        "the folders default to the bot's own (STANCEBOT_SEEDS_DIR, STANCEBOT_PROMPTS_DIR)",
     )
     parser.add_argument("--limit", type=int, default=None, help="a seeded sample per file")
     parser.add_argument("--format", choices=("text", "json"), default="text", help="output")
@@ -107,6 +115,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--counts {args.counts!r}: give whole numbers separated by commas")
     if counts[0] < 0 or args.per_label < 0 or args.draws < 1:
         parser.error("--counts and --per-label must be 0 or more, --draws at least 1")
+    if args.trained and args.corrections is not None:
+        parser.error("--corrections measures new questions' live heads: drop --trained")
+    from bot.config import load_settings
+
+    settings = load_settings()
+    if args.trained:
+        args.articles = args.articles or settings.seeds_dir
+        args.prompts = args.prompts or settings.prompts_dir
+    else:
+        args.articles = args.articles or HELDOUT / "articles"
+        args.prompts = args.prompts or HELDOUT / "prompts"
     for folder in (args.articles, args.prompts):
         if not folder.is_dir():
             print(f"{folder}: not a folder", file=sys.stderr)
@@ -133,20 +152,30 @@ def main(argv: list[str] | None = None) -> int:
             return 2
 
     from benchmarks.fewshot import load_stack
-    from bot.config import load_settings
     from bot.content import ContentLibrary
-    from bot.stance.classifier import PrototypeHead
+    from bot.core.models import reading_of
+    from bot.stance.classifier import SHIPPED_HEADS, PrototypeHead, StanceClassifier
 
     library = ContentLibrary.load(args.articles, args.prompts)
     if not library.questions:
         print(f"{args.prompts}: no questions", file=sys.stderr)
         return 2
-    low = load_settings().low_confidence
+    low = settings.low_confidence
     encoder, calibration = load_stack()
     embedded = {path: encoder.encode(texts) for path, texts in chats.items()}
     per_question: dict[str, dict[str, float]] = {}
+    readings: dict[str, str] = {}
+    bot = (
+        StanceClassifier(encoder, library.questions, heads_dir=settings.heads_dir or SHIPPED_HEADS)
+        if args.trained
+        else None
+    )
     for qid in sorted(library.questions):
-        head = PrototypeHead.build(library.questions[qid], encoder, calibration=calibration)
+        if bot is not None:
+            head = bot.head(qid)
+        else:
+            head = PrototypeHead.build(library.questions[qid], encoder, calibration=calibration)
+        readings[qid] = reading_of(head.version)
         per_question[qid] = {
             path.name: round(side_share(head.predict_proba(emb), head.labels, low), 4)
             for path, emb in embedded.items()
@@ -161,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         "low_confidence": low,
         "lines": {path.name: len(texts) for path, texts in chats.items()},
         "per_question": per_question,
+        "reading": readings,
         "mean": mean,
     }
     if fixes:
@@ -184,10 +214,12 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
         return 0
     names = [path.name for path in chats]
-    print(f"Chat read as a side, zero-shot, encoder {encoder.fingerprint}, {result['date']}")
-    print(f"{'question':<24}" + "".join(f"{n[:22]:>24}" for n in names))
+    how = "as the bot reads each question" if args.trained else "zero-shot"
+    print(f"Chat read as a side, {how}, encoder {encoder.fingerprint}, {result['date']}")
+    print(f"{'question':<24}" + "".join(f"{n[:22]:>24}" for n in names) + f"{'reading':>12}")
     for qid, shares in per_question.items():
-        print(f"{qid:<24}" + "".join(f"{100 * shares[n]:>23.1f}%" for n in names))
+        row = "".join(f"{100 * shares[n]:>23.1f}%" for n in names)
+        print(f"{qid:<24}{row}{readings[qid]:>12}")
     print(f"{'mean':<24}" + "".join(f"{100 * mean[n]:>23.1f}%" for n in names))
     if fixes:
         fixed = result["corrected"]

@@ -239,6 +239,24 @@ def test_chatter_benchmark_counts_a_side_only_where_a_line_takes_one(tmp_path, c
         chatter.main(["--chat", str(chat), "--limit", "0"])
 
 
+def test_chatter_benchmark_reads_the_bots_own_questions_by_their_trained_heads(tmp_path, capsys):
+    """--trained: the shipped questions, each read as the bot reads it (the first article's by
+    their trained heads), and the reading named per question; a line on the topic is a side."""
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text("".join(json.dumps({"text": t}) + "\n" for t in ("lol", "gm everyone")))
+    side = tmp_path / "side.jsonl"
+    side.write_text(
+        json.dumps({"text": "This is pure political theatre timed for the elections"}) + "\n"
+    )
+    argv = ["--trained", "--chat", str(chat), str(side), "--format", "json"]
+    assert chatter.main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["reading"] == {"oil-claims": "trained", "partnership": "trained"}
+    assert result["per_question"]["partnership"] == {"chat.jsonl": 0.0, "side.jsonl": 1.0}
+    with pytest.raises(SystemExit):
+        chatter.main([*argv, "--corrections", str(chat)])
+
+
 def test_chatter_benchmark_measures_what_corrections_teach_a_live_head(tmp_path, capsys):
     # The school-phones question with its labelled replies; a live head per count of chat lines
     # corrected to off_topic, read on a chat file.
