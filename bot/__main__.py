@@ -511,8 +511,8 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         flag = "--question" if args.question else "--heads-only"
         raise CliError(
             f"{out} holds no {ADAPTER_FILE}, and {flag} fits heads on the adapter in --out: "
-            f"copy it there first (cp {current / ADAPTER_FILE} {current / CALIBRATION_FILE} "
-            f"{out}/), or train the adapter too"
+            f"copy it there first (mkdir -p {out} && cp {current / ADAPTER_FILE} "
+            f"{current / CALIBRATION_FILE} {out}/), or train the adapter too"
         )
 
     bar = tqdm(desc="fine-tuning adapter", unit="batch", disable=not with_adapter)
