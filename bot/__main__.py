@@ -546,11 +546,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             chatter=chat,
             parallel=parallel,
             corrections=corrections,
-            args=GeneralArgs(
-                epochs=args.epochs,
-                **distil,
-                **({"public_limits": limits} if args.public_limit else {}),
-            ),
+            args=GeneralArgs(epochs=args.epochs, public_limits=limits, **distil),
             progress=progress,
             threads=settings.torch_threads,
             inference=inference,
